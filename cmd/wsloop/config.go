@@ -1,0 +1,183 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/wsloop/wsloop/server"
+)
+
+// settings is everything cmd/wsloop can be told. Each field is one flag; the
+// same name, with '-' as '_', is its key in the config file and, upper-cased
+// behind WSLOOP_, its environment variable.
+type settings struct {
+	Config           string
+	Addr             string
+	Path             string
+	Echo             bool
+	Loops            int
+	MaxConns         int
+	MaxMessageSize   int64
+	HandshakeTimeout time.Duration
+	HeartbeatTimeout time.Duration
+	PingInterval     time.Duration
+	Tick             time.Duration
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+	LogFormat        string
+}
+
+func defaults() settings {
+	return settings{
+		Addr:             server.DefaultAddr,
+		Path:             server.DefaultPath,
+		MaxMessageSize:   server.DefaultMaxMessageSize,
+		HandshakeTimeout: server.DefaultHandshakeTimeout,
+		HeartbeatTimeout: server.DefaultHeartbeatTimeout,
+		PingInterval:     server.DefaultPingInterval,
+		Tick:             server.DefaultTick,
+		ShutdownTimeout:  10 * time.Second,
+		LogLevel:         "info",
+		LogFormat:        "text",
+	}
+}
+
+// flagSet declares every setting on a fresh FlagSet bound to st.
+func flagSet(st *settings, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("wsloop", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&st.Config, "config", st.Config, "TOML config file (keys are the flag names with '_' for '-')")
+	fs.StringVar(&st.Addr, "addr", st.Addr, "WebSocket listen address")
+	fs.StringVar(&st.Path, "path", st.Path, "WebSocket endpoint path")
+	fs.BoolVar(&st.Echo, "echo", st.Echo, "echo mode: send every data message back verbatim, no JSON protocol")
+	fs.IntVar(&st.Loops, "loops", st.Loops, "event loops (0 = one per CPU)")
+	fs.IntVar(&st.MaxConns, "max-conns", st.MaxConns, "maximum connections held (0 = RLIMIT_NOFILE minus headroom)")
+	fs.Int64Var(&st.MaxMessageSize, "max-message-size", st.MaxMessageSize, "maximum frame and message size in bytes (close 1009 above it)")
+	fs.DurationVar(&st.HandshakeTimeout, "handshake-timeout", st.HandshakeTimeout, "close connections whose upgrade request is not complete in time")
+	fs.DurationVar(&st.HeartbeatTimeout, "heartbeat-timeout", st.HeartbeatTimeout, "close connections silent for this long (negative disables)")
+	fs.DurationVar(&st.PingInterval, "ping-interval", st.PingInterval, "ping interval clients are told to use")
+	fs.DurationVar(&st.Tick, "tick", st.Tick, "timing wheel resolution")
+	fs.DurationVar(&st.ShutdownTimeout, "shutdown-timeout", st.ShutdownTimeout, "how long a graceful shutdown waits for clients to close")
+	fs.StringVar(&st.LogLevel, "log-level", st.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&st.LogFormat, "log-format", st.LogFormat, "log format: text or json")
+	return fs
+}
+
+// envName is the environment variable for a flag: WSLOOP_MAX_CONNS.
+func envName(flagName string) string {
+	return "WSLOOP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// load resolves settings from, lowest precedence first: built-in defaults,
+// the config file (--config or WSLOOP_CONFIG), WSLOOP_* environment
+// variables, and command-line flags.
+func load(args []string, env func(string) (string, bool), out io.Writer) (settings, error) {
+	// First pass: which flags were given, and where the config file is.
+	probe := defaults()
+	fs := flagSet(&probe, out)
+	if err := fs.Parse(args); err != nil {
+		return settings{}, err
+	}
+	if fs.NArg() > 0 {
+		return settings{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	explicit := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = f.Value.String() })
+
+	st := defaults()
+	final := flagSet(&st, out)
+	path := probe.Config
+	if _, ok := explicit["config"]; !ok {
+		if v, ok := env(envName("config")); ok {
+			path = v
+		}
+	}
+	if path != "" {
+		if err := applyFile(final, path); err != nil {
+			return settings{}, err
+		}
+	}
+	var errs []error
+	final.VisitAll(func(f *flag.Flag) {
+		if v, ok := env(envName(f.Name)); ok {
+			if err := final.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", envName(f.Name), v, err))
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return settings{}, errors.Join(errs...)
+	}
+	for name, v := range explicit {
+		if err := final.Set(name, v); err != nil {
+			return settings{}, fmt.Errorf("-%s: %v", name, err)
+		}
+	}
+	st.Config = path
+	return st, nil
+}
+
+// applyFile sets flags from a TOML file; unknown keys are an error.
+func applyFile(fs *flag.FlagSet, path string) error {
+	var m map[string]any
+	if _, err := toml.DecodeFile(path, &m); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		name := strings.ReplaceAll(k, "_", "-")
+		if name == "config" || fs.Lookup(name) == nil {
+			return fmt.Errorf("config %s: unknown key %q", path, k)
+		}
+		if err := fs.Set(name, fmt.Sprint(m[k])); err != nil {
+			return fmt.Errorf("config %s: %s: %v", path, k, err)
+		}
+	}
+	return nil
+}
+
+func (st settings) logger(out io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(st.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", st.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch st.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(out, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(out, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", st.LogFormat)
+}
+
+func (st settings) serverConfig(log *slog.Logger) server.Config {
+	return server.Config{
+		Addr:                st.Addr,
+		Path:                st.Path,
+		Loops:               st.Loops,
+		MaxConns:            st.MaxConns,
+		MaxMessageSize:      st.MaxMessageSize,
+		HandshakeTimeout:    st.HandshakeTimeout,
+		HeartbeatTimeout:    st.HeartbeatTimeout,
+		PingInterval:        st.PingInterval,
+		Tick:                st.Tick,
+		EmptyFrameHeartbeat: !st.Echo,
+		Logger:              log,
+	}
+}
+
+func osEnv(k string) (string, bool) { return os.LookupEnv(k) }

@@ -1,0 +1,81 @@
+// Command wsloop runs the wsloop WebSocket server.
+//
+//	go run ./cmd/wsloop                    # JSON protocol on :8080/ws
+//	go run ./cmd/wsloop --echo             # echo mode, for conformance suites and benchmarks
+//	wsloop --config wsloop.toml --log-level debug
+//
+// Settings come from built-in defaults, then the TOML file named by --config
+// (or WSLOOP_CONFIG), then WSLOOP_* environment variables, then flags.
+// SIGINT or SIGTERM starts a graceful shutdown: every connection gets close
+// 1001, and the process exits within --shutdown-timeout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wsloop/wsloop/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], osEnv, os.Stderr))
+}
+
+func run(args []string, env func(string) (string, bool), out io.Writer) int {
+	st, err := load(args, env, out)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	log, err := st.logger(out)
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	var h server.Handler = server.NewRouter()
+	if st.Echo {
+		h = server.EchoHandler{}
+	}
+	srv, err := server.New(st.serverConfig(log), h)
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	if err := srv.Listen(); err != nil {
+		log.Error("cannot listen", "err", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	select {
+	case err := <-served:
+		if !errors.Is(err, server.ErrServerClosed) {
+			log.Error("server failed", "err", err)
+			return 1
+		}
+		return 0
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("shutting down", "timeout", st.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), st.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown deadline passed; remaining connections were closed", "err", err)
+	}
+	<-served
+	return 0
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Defaults for the zero values of Config fields.
+const (
+	DefaultAddr             = ":8080"
+	DefaultPath             = "/ws"
+	DefaultMaxMessageSize   = 64 << 10
+	DefaultMaxHeaderSize    = 8 << 10
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultCloseTimeout     = 3 * time.Second
+	DefaultHeartbeatTimeout = 20 * time.Second
+	DefaultPingInterval     = 15 * time.Second
+	DefaultTick             = time.Second
+	DefaultQueueSize        = 8192
+	DefaultReadBufferSize   = 64 << 10
+
+	// connHeadroom is how many descriptors the default MaxConns leaves for
+	// everything that is not a client connection: listeners, the HTTP API,
+	// epoll and eventfd descriptors, log files, cluster links.
+	connHeadroom = 100
+)
+
+// Config configures a Server. The zero value is valid: every field's doc
+// says what zero means. New normalizes a copy; the caller's value is never
+// modified.
+type Config struct {
+	// Addr is the TCP address to listen on. Zero means ":8080".
+	Addr string
+
+	// Path is the WebSocket endpoint; an upgrade request for any other path
+	// gets 404. Zero means "/ws".
+	Path string
+
+	// Loops is the number of event loops. Zero means runtime.NumCPU().
+	Loops int
+
+	// MaxConns bounds the connections held at once; past it new connections
+	// get "503 Service Unavailable" and are closed, while every held
+	// connection keeps working. Zero means RLIMIT_NOFILE minus a headroom of
+	// 100 descriptors.
+	MaxConns int
+
+	// MaxMessageSize bounds a frame and a reassembled message, in bytes; a
+	// client that announces more is closed with 1009 before its payload is
+	// buffered. Zero means 64 KiB.
+	MaxMessageSize int64
+
+	// MaxHeaderSize bounds the HTTP upgrade request head. Zero means 8 KiB.
+	MaxHeaderSize int
+
+	// HandshakeTimeout closes a connection whose upgrade request has not
+	// completed in time. Zero means 5 s.
+	HandshakeTimeout time.Duration
+
+	// CloseTimeout is how long a connection may take to answer the server's
+	// close frame before its socket is closed. Zero means 3 s.
+	CloseTimeout time.Duration
+
+	// HeartbeatTimeout closes a connection that has sent nothing for this
+	// long, with reason "heartbeat timeout". Zero means 20 s; negative
+	// disables expiry.
+	HeartbeatTimeout time.Duration
+
+	// PingInterval is what clients are told (in the welcome event and the
+	// end-point API) to ping at. Zero means 15 s.
+	PingInterval time.Duration
+
+	// Tick is the resolution of the per-loop timing wheel that runs
+	// heartbeat, handshake and close timeouts. Zero means 1 s.
+	Tick time.Duration
+
+	// QueueSize is the capacity of each loop's job ring (pushes from other
+	// goroutines). A full ring makes Push return ErrQueueFull. Zero means 8192.
+	QueueSize int
+
+	// ReadBufferSize is each loop's read buffer (one per loop, not per
+	// connection). Zero means 64 KiB.
+	ReadBufferSize int
+
+	// EmptyFrameHeartbeat, when true, makes an empty data message a
+	// heartbeat that is neither answered nor passed to the Handler. Set it for
+	// the JSON protocol (cmd/wsloop does); leave it false to see every message.
+	EmptyFrameHeartbeat bool
+
+	// Logger receives the server's logs. Zero means slog.Default().
+	Logger *slog.Logger
+}
+
+// normalize returns a copy of c with defaults filled in, or an error for
+// values that cannot work.
+func (c Config) normalize() (Config, error) {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	if !strings.HasPrefix(c.Path, "/") {
+		return c, fmt.Errorf("server: Path %q must start with /", c.Path)
+	}
+	if c.Loops == 0 {
+		c.Loops = runtime.NumCPU()
+	}
+	if c.Loops < 0 || c.Loops > 255 {
+		return c, fmt.Errorf("server: Loops %d out of range 1..255", c.Loops)
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = defaultMaxConns()
+	}
+	if c.MaxConns < 0 {
+		return c, fmt.Errorf("server: MaxConns %d is negative", c.MaxConns)
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxMessageSize < 0 {
+		return c, fmt.Errorf("server: MaxMessageSize %d is negative", c.MaxMessageSize)
+	}
+	if c.MaxHeaderSize == 0 {
+		c.MaxHeaderSize = DefaultMaxHeaderSize
+	}
+	if c.MaxHeaderSize < 256 {
+		return c, fmt.Errorf("server: MaxHeaderSize %d is below 256", c.MaxHeaderSize)
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.Tick == 0 {
+		c.Tick = DefaultTick
+	}
+	if c.Tick < time.Millisecond {
+		return c, fmt.Errorf("server: Tick %v is below 1ms", c.Tick)
+	}
+	if c.HandshakeTimeout < 0 || c.CloseTimeout < 0 || c.PingInterval < 0 {
+		return c, fmt.Errorf("server: negative timeout")
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.QueueSize < 0 {
+		return c, fmt.Errorf("server: QueueSize %d is negative", c.QueueSize)
+	}
+	if c.ReadBufferSize == 0 {
+		c.ReadBufferSize = DefaultReadBufferSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// defaultMaxConns is RLIMIT_NOFILE (soft) minus headroom, at least 1.
+func defaultMaxConns() int {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return 1 << 20
+	}
+	n := int(rl.Cur) - connHeadroom
+	if n < 1 {
+		n = 1
+	}
+	return n
+}

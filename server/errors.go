@@ -1,0 +1,27 @@
+package server
+
+import "errors"
+
+var (
+	// ErrServerClosed is returned by Serve after Shutdown, and by calls made
+	// on a server that is shutting down.
+	ErrServerClosed = errors.New("server: closed")
+
+	// ErrQueueFull is returned by Push, Broadcast, Disconnect and the other
+	// cross-goroutine calls when the target loop's job ring is full; map it
+	// to 429 or 503 at the edges. Nothing was queued.
+	ErrQueueFull = errors.New("server: loop queue full")
+
+	// ErrNoSession is returned when a session id does not name a loop of
+	// this server (malformed id). A well-formed id of a session that has
+	// since closed is not an error: the job is dropped on the loop.
+	ErrNoSession = errors.New("server: no such session")
+
+	// ErrNotServing is returned by Addr and the push calls before Serve or
+	// Listen has bound the listener.
+	ErrNotServing = errors.New("server: not serving")
+
+	// ErrClosed is returned by on-loop writes to a session that is closing
+	// or closed.
+	ErrClosed = errors.New("server: session closed")
+)

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsloop/wsloop/codec"
+)
+
+// events adapts gnet's callbacks to the loop. Every method runs on the
+// connection's event loop.
+type events struct {
+	gnet.BuiltinEventEngine
+	srv *Server
+}
+
+func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	srv := e.srv
+	l := srv.loopOf(gc.EventLoop())
+	fd := gc.Fd()
+	s := &Session{gc: gc, loop: l}
+	s.id = uint64(l.idx)<<56 | (srv.seq.Add(1)&0xFFFFFF)<<32 | uint64(uint32(fd))
+	l.put(fd, s)
+	gc.SetContext(s)
+	srv.conns.Add(1)
+	l.stats.conns.Add(1)
+	l.stats.accepted.Add(1)
+	l.now = srv.clock()
+	s.lastSeen = l.now
+	l.schedule(s, int64(srv.cfg.HandshakeTimeout))
+	return nil, gnet.None
+}
+
+func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
+	s, _ := gc.Context().(*Session)
+	if s == nil {
+		return gnet.Close
+	}
+	l := s.loop
+	b, _ := gc.Peek(-1)
+	l.now = l.srv.clock()
+	s.lastSeen = l.now
+	var n int
+	if s.state == stateHandshake {
+		n = l.handshake(s, b)
+	} else {
+		n = l.frames(s, b)
+	}
+	if n > 0 {
+		_, _ = gc.Discard(n)
+	}
+	if l.endWakeup(s) {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
+	s, _ := gc.Context().(*Session)
+	if s == nil {
+		return gnet.None
+	}
+	l := s.loop
+	srv := e.srv
+	wasOpen := s.state == stateOpen || s.state == stateClosing
+	if s.reason.Cause == 0 {
+		text := "connection closed"
+		if err != nil {
+			text = err.Error()
+		}
+		s.reason = CloseReason{Cause: CauseDisconnect, Code: codec.StatusAbnormalClosure, Text: text}
+	}
+	s.state = stateClosed
+	l.wheel.Remove(s)
+	if fd := gc.Fd(); fd < len(l.sessions) && l.sessions[fd] == s {
+		l.sessions[fd] = nil
+	}
+	s.dec.Reset()
+	if !s.dirty {
+		l.putBuf(s.out)
+		s.out = nil
+	}
+	srv.conns.Add(-1)
+	l.stats.conns.Add(-1)
+	if srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		srv.log.Debug("close", "sid", s.id, "code", int(s.reason.Code), "reason", s.reason.Text, "cause", s.reason.Cause.String())
+	}
+	if wasOpen {
+		func() {
+			defer l.recoverHandler(s, "OnClose")
+			srv.handler.OnClose(s, s.reason)
+		}()
+	}
+	return gnet.None
+}
+
+// gnetLogger routes gnet's own logs into slog (gnet's info chatter at debug).
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,323 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// testLogger writes the server's logs to the test log at debug level when
+// WSLOOP_TEST_LOG is set, and discards them otherwise.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("WSLOOP_TEST_LOG") == "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startServer runs a server on a free loopback port until the test ends and
+// returns it with its ws:// URL.
+func startServer(t testing.TB, cfg Config, h Handler) (*Server, string) {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	if cfg.Loops == 0 {
+		cfg.Loops = 2
+	}
+	srv, err := New(cfg, h)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case <-srv.Ready():
+	case err := <-served:
+		t.Fatalf("Serve: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		if err := <-served; err != ErrServerClosed {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return srv, "ws://" + srv.Addr().String() + srv.Config().Path
+}
+
+// dial connects a gorilla client; with a Router it also reads the welcome.
+func dial(t testing.TB, url string) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096}
+	c, resp, err := d.Dial(url, nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dial %s: %v (status %d)", url, err, status)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func dialRouter(t testing.TB, url string) (*websocket.Conn, string) {
+	t.Helper()
+	c := dial(t, url)
+	msg := readText(t, c)
+	const prefix = `{"cmd":"welcome","data":{"sid":"`
+	if !strings.HasPrefix(msg, prefix) {
+		t.Fatalf("first message %q is not a welcome", msg)
+	}
+	sid := msg[len(prefix):]
+	return c, sid[:strings.IndexByte(sid, '"')]
+}
+
+func readText(t testing.TB, c *websocket.Conn) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, p, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.TextMessage {
+		t.Fatalf("message type %d, want text", typ)
+	}
+	return string(p)
+}
+
+func writeText(t testing.TB, c *websocket.Conn, s string) {
+	t.Helper()
+	if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+// expectClose reads until the server's close frame and checks its code.
+func expectClose(t testing.TB, c *websocket.Conn, code int) *websocket.CloseError {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		ce, ok := err.(*websocket.CloseError)
+		if !ok {
+			t.Fatalf("read: %v, want close %d", err, code)
+		}
+		if ce.Code != code {
+			t.Fatalf("close code %d (%q), want %d", ce.Code, ce.Text, code)
+		}
+		return ce
+	}
+}
+
+// rawConn is a hand-driven client for cases a real client will not produce.
+type rawConn struct {
+	t testing.TB
+	net.Conn
+	buf []byte
+}
+
+const upgradeRequest = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// dialRaw opens a TCP connection and, if upgrade, performs the handshake.
+func dialRaw(t testing.TB, srv *Server, upgrade bool) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc := &rawConn{t: t, Conn: c}
+	if upgrade {
+		rc.send([]byte(upgradeRequest))
+		head := rc.readHTTP()
+		if !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+			t.Fatalf("handshake answer %q", head)
+		}
+	}
+	return rc
+}
+
+func (rc *rawConn) send(b []byte) {
+	rc.t.Helper()
+	if _, err := rc.Write(b); err != nil {
+		rc.t.Fatalf("raw write: %v", err)
+	}
+}
+
+func (rc *rawConn) fill() bool {
+	_ = rc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	tmp := make([]byte, 64<<10)
+	n, err := rc.Read(tmp)
+	rc.buf = append(rc.buf, tmp[:n]...)
+	return err == nil
+}
+
+// readHTTP returns one HTTP response head plus its body if Content-Length says so.
+func (rc *rawConn) readHTTP() string {
+	rc.t.Helper()
+	for !bytes.Contains(rc.buf, []byte("\r\n\r\n")) {
+		if !rc.fill() {
+			rc.t.Fatalf("connection ended before a response head: %q", rc.buf)
+		}
+	}
+	i := bytes.Index(rc.buf, []byte("\r\n\r\n")) + 4
+	head := string(rc.buf[:i])
+	rc.buf = rc.buf[i:]
+	if j := strings.Index(strings.ToLower(head), "content-length: "); j >= 0 {
+		var n int
+		for _, ch := range head[j+16:] {
+			if ch < '0' || ch > '9' {
+				break
+			}
+			n = n*10 + int(ch-'0')
+		}
+		for len(rc.buf) < n && rc.fill() {
+		}
+		head += string(rc.buf[:n])
+		rc.buf = rc.buf[n:]
+	}
+	return head
+}
+
+// readFrame returns the next server frame (server frames are unmasked).
+func (rc *rawConn) readFrame() (op byte, payload []byte) {
+	rc.t.Helper()
+	for {
+		if len(rc.buf) >= 2 {
+			n := int(rc.buf[1] & 0x7f)
+			hdr := 2
+			switch n {
+			case 126:
+				hdr = 4
+			case 127:
+				hdr = 10
+			}
+			if len(rc.buf) >= hdr {
+				switch n {
+				case 126:
+					n = int(rc.buf[2])<<8 | int(rc.buf[3])
+				case 127:
+					n = 0
+					for _, b := range rc.buf[2:10] {
+						n = n<<8 | int(b)
+					}
+				}
+				if len(rc.buf) >= hdr+n {
+					op, payload = rc.buf[0]&0x0f, append([]byte(nil), rc.buf[hdr:hdr+n]...)
+					rc.buf = rc.buf[hdr+n:]
+					return op, payload
+				}
+			}
+		}
+		if !rc.fill() {
+			rc.t.Fatalf("connection ended mid-frame (buffered %d bytes)", len(rc.buf))
+		}
+	}
+}
+
+// expectCloseCode reads frames until a close frame and checks its code.
+func (rc *rawConn) expectCloseCode(code int) string {
+	rc.t.Helper()
+	for {
+		op, p := rc.readFrame()
+		if op != 0x8 {
+			continue
+		}
+		if len(p) < 2 {
+			rc.t.Fatalf("close frame without code, want %d", code)
+		}
+		got := int(p[0])<<8 | int(p[1])
+		if got != code {
+			rc.t.Fatalf("close code %d (%q), want %d", got, p[2:], code)
+		}
+		return string(p[2:])
+	}
+}
+
+// clientFrame builds a client frame; mask=false produces the illegal unmasked form.
+func clientFrame(b0 byte, payload []byte, mask bool) []byte {
+	f := []byte{b0}
+	mbit := byte(0)
+	if mask {
+		mbit = 0x80
+	}
+	switch n := len(payload); {
+	case n < 126:
+		f = append(f, mbit|byte(n))
+	case n < 1<<16:
+		f = append(f, mbit|126, byte(n>>8), byte(n))
+	default:
+		f = append(f, mbit|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	if !mask {
+		return append(f, payload...)
+	}
+	key := [4]byte{0x11, 0x22, 0x33, 0x44}
+	f = append(f, key[:]...)
+	for i, b := range payload {
+		f = append(f, b^key[i&3])
+	}
+	return f
+}
+
+// closeRecorder is a Handler that records OnClose reasons.
+type closeRecorder struct {
+	Handler
+	mu      sync.Mutex
+	reasons []CloseReason
+	closed  chan CloseReason
+}
+
+func newCloseRecorder(h Handler) *closeRecorder {
+	return &closeRecorder{Handler: h, closed: make(chan CloseReason, 1024)}
+}
+
+func (r *closeRecorder) prepare(s *Server) {
+	if p, ok := r.Handler.(interface{ prepare(*Server) }); ok {
+		p.prepare(s)
+	}
+}
+
+func (r *closeRecorder) OnClose(s *Session, reason CloseReason) {
+	r.Handler.OnClose(s, reason)
+	r.closed <- reason
+}
+
+func (r *closeRecorder) next(t testing.TB) CloseReason {
+	t.Helper()
+	select {
+	case reason := <-r.closed:
+		return reason
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnClose was not called")
+		return CloseReason{}
+	}
+}

@@ -1,0 +1,451 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/internal/mpsc"
+	"github.com/wsloop/wsloop/timingwheel"
+)
+
+type jobKind uint8
+
+const (
+	jobPush      jobKind = iota + 1 // frame to one session
+	jobBroadcast                    // frame to every open session of the loop
+	jobClose                        // close one session
+	jobFunc                         // run fn on the loop
+)
+
+// job is one entry of a loop's ring. It is a value: pushing one allocates
+// nothing.
+type job struct {
+	kind  jobKind
+	code  codec.StatusCode
+	sid   uint64
+	frame *codec.PreparedFrame // released by the loop after use
+	text  string
+	fn    func(*loop)
+}
+
+// maxDrain bounds the jobs one wakeup runs, so that a publisher flood cannot
+// starve the loop's sockets; the rest run in the next wakeup.
+const maxDrain = 4096
+
+// loop is wsloop's state for one gnet event loop. Everything in it, and in
+// the sessions it owns, is touched only by that loop's goroutine, except the
+// fields marked atomic.
+type loop struct {
+	srv *Server
+	idx int
+	el  gnet.EventLoop
+
+	jobs     *mpsc.Ring[job]
+	wake     atomic.Bool // a drain is scheduled
+	tickWait atomic.Bool // a tick is scheduled
+	drainR   gnet.Runnable
+	tickR    gnet.Runnable
+
+	now       int64      // loop clock: ns since srv.epoch, read once per wakeup
+	sessions  []*Session // by fd
+	dirty     []*Session // sessions with corked output in this wakeup
+	closeList []*Session // sessions to close at the end of this wakeup
+	free      [][]byte   // cork buffers to reuse
+	scratch   []byte     // encode scratch
+	reply     []byte     // reply encode scratch
+	pong      []byte     // ping data scratch
+	req       codec.Request
+	ctx       Context // reused by Router for every request
+	wheel     *timingwheel.Wheel[Session]
+
+	stats loopStats
+}
+
+// loopStats are per-loop counters, written by the loop and read at scrape
+// time: no lock and no shared cache line on the hot path.
+type loopStats struct {
+	conns        atomic.Int64
+	accepted     atomic.Uint64
+	msgsIn       atomic.Uint64
+	bytesIn      atomic.Uint64
+	msgsOut      atomic.Uint64
+	bytesOut     atomic.Uint64
+	handshakeErr atomic.Uint64
+	ringFull     atomic.Uint64
+	expired      atomic.Uint64
+}
+
+func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
+	l := &loop{srv: srv, idx: idx, el: el, jobs: mpsc.New[job](srv.cfg.QueueSize)}
+	l.drainR = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
+	l.tickR = gnet.RunnableFunc(func(context.Context) error { l.tick(); return nil })
+	l.now = srv.clock()
+	w, err := timingwheel.New(timingwheel.Config{Tick: srv.cfg.Tick}, l.now,
+		func(s *Session) *sessionTimer { return &s.timer }, l.fire)
+	if err != nil {
+		panic(err) // Tick was validated by Config.normalize
+	}
+	l.wheel = w
+	return l
+}
+
+// enqueue puts j on the ring and wakes the loop unless a wakeup is already
+// pending. Safe for concurrent use.
+func (l *loop) enqueue(j job) error {
+	if !l.jobs.Push(j) {
+		l.stats.ringFull.Add(1)
+		return ErrQueueFull
+	}
+	if l.wake.CompareAndSwap(false, true) {
+		if err := l.el.Execute(context.Background(), l.drainR); err != nil {
+			l.wake.Store(false)
+			return ErrServerClosed
+		}
+	}
+	return nil
+}
+
+// drain runs queued jobs. Runs on the loop.
+func (l *loop) drain() {
+	l.wake.Store(false) // before popping: a later push wakes us again
+	l.now = l.srv.clock()
+	for i := 0; i < maxDrain; i++ {
+		j, ok := l.jobs.Pop()
+		if !ok {
+			break
+		}
+		l.run(j)
+	}
+	if l.jobs.Len() > 0 && l.wake.CompareAndSwap(false, true) {
+		if err := l.el.Execute(context.Background(), l.drainR); err != nil {
+			l.wake.Store(false)
+		}
+	}
+	l.endWakeup(nil)
+}
+
+func (l *loop) run(j job) {
+	switch j.kind {
+	case jobPush:
+		if s := l.lookup(j.sid); s != nil && s.state == stateOpen {
+			s.writeRaw(j.frame.Bytes())
+			l.stats.msgsOut.Add(1)
+		}
+		j.frame.Release()
+	case jobBroadcast:
+		b := j.frame.Bytes()
+		var n uint64
+		for _, s := range l.sessions {
+			if s != nil && s.state == stateOpen {
+				s.writeRaw(b)
+				n++
+			}
+		}
+		l.stats.msgsOut.Add(n)
+		j.frame.Release()
+	case jobClose:
+		if s := l.lookup(j.sid); s != nil {
+			l.closeWith(s, j.code, j.text, CauseServer)
+		}
+	case jobFunc:
+		j.fn(l)
+	}
+}
+
+// tick advances the timing wheel. Runs on the loop.
+func (l *loop) tick() {
+	l.tickWait.Store(false)
+	l.now = l.srv.clock()
+	l.wheel.Advance(l.now)
+	l.endWakeup(nil)
+}
+
+// fire runs when a session's timer is due.
+func (l *loop) fire(s *Session) {
+	cfg := &l.srv.cfg
+	switch s.state {
+	case stateHandshake:
+		s.reason = CloseReason{Cause: CauseTimeout, Code: codec.StatusAbnormalClosure, Text: "handshake timeout"}
+		l.stats.handshakeErr.Add(1)
+		l.closeSoon(s)
+	case stateOpen:
+		if cfg.HeartbeatTimeout <= 0 {
+			return
+		}
+		if idle := l.now - s.lastSeen; idle < int64(cfg.HeartbeatTimeout) {
+			l.schedule(s, int64(cfg.HeartbeatTimeout)-idle) // it was active: lazy reschedule
+			return
+		}
+		l.stats.expired.Add(1)
+		// A silent client is most likely gone: send the close frame and close
+		// at once rather than wait CloseTimeout for an answer.
+		l.closeWith(s, codec.StatusNormalClosure, "heartbeat timeout", CauseTimeout)
+		l.closeSoon(s)
+	case stateClosing:
+		l.closeSoon(s)
+	}
+}
+
+// schedule (re)arms s's timer to fire d nanoseconds after the loop clock.
+// The wheel measures from its last Advance, so the time since then is added.
+func (l *loop) schedule(s *Session, d int64) {
+	_ = l.wheel.Reset(s, time.Duration(d+l.now-l.wheel.Now())) // in range: timeouts are validated
+}
+
+func (l *loop) lookup(sid uint64) *Session {
+	fd := int(uint32(sid))
+	if fd < len(l.sessions) {
+		if s := l.sessions[fd]; s != nil && s.id == sid {
+			return s
+		}
+	}
+	return nil
+}
+
+func (l *loop) put(fd int, s *Session) {
+	if fd >= len(l.sessions) {
+		n := 2 * len(l.sessions)
+		if n < fd+1 {
+			n = fd + 64
+		}
+		grown := make([]*Session, n)
+		copy(grown, l.sessions)
+		l.sessions = grown
+	}
+	l.sessions[fd] = s
+}
+
+// getBuf returns a cork buffer; putBuf takes it back. Buffers that grew past
+// 64 KiB are left to the GC so that one burst does not pin memory.
+func (l *loop) getBuf() []byte {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free = l.free[:n-1]
+		return b
+	}
+	return make([]byte, 0, 4096)
+}
+
+func (l *loop) putBuf(b []byte) {
+	if b == nil || cap(b) > 64<<10 || len(l.free) >= 256 {
+		return
+	}
+	l.free = append(l.free, b[:0])
+}
+
+// endWakeup writes every session's corked output, one write each, then
+// closes what must be closed. It returns true when cur itself must be
+// closed: the caller (OnTraffic) returns gnet.Close for it instead.
+func (l *loop) endWakeup(cur *Session) (closeCur bool) {
+	for i, s := range l.dirty {
+		l.dirty[i] = nil
+		s.dirty = false
+		if s.state != stateClosed && len(s.out) > 0 {
+			n := len(s.out)
+			_, _ = s.gc.Write(s.out) // gnet keeps what the socket did not take; an error closes the conn
+			l.stats.bytesOut.Add(uint64(n))
+		}
+		l.putBuf(s.out)
+		s.out = nil
+		if s.shutWR && s.state == stateClosing && s.gc.OutboundBuffered() == 0 {
+			// The close frame has left: half-close so the client sees EOF
+			// after it, while its unread input is still drained (no RST).
+			s.shutWR = false
+			_ = unix.Shutdown(s.gc.Fd(), unix.SHUT_WR)
+		}
+	}
+	l.dirty = l.dirty[:0]
+	for i, s := range l.closeList {
+		l.closeList[i] = nil
+		if s.state == stateClosed {
+			continue
+		}
+		if s == cur {
+			closeCur = true
+			continue
+		}
+		_ = l.el.Close(s.gc)
+	}
+	l.closeList = l.closeList[:0]
+	return closeCur
+}
+
+// closeSoon closes s's socket at the end of this wakeup, after its output.
+func (l *loop) closeSoon(s *Session) {
+	if !s.closing {
+		s.closing = true
+		l.closeList = append(l.closeList, s)
+	}
+}
+
+// closeWith starts the closing handshake: a close frame with code and text,
+// then a half-close once it has left. The socket closes when the client
+// answers or after CloseTimeout.
+func (l *loop) closeWith(s *Session, code codec.StatusCode, text string, cause Cause) {
+	if s.state != stateOpen {
+		return
+	}
+	s.state = stateClosing
+	s.reason = CloseReason{Cause: cause, Code: code, Text: text}
+	b := s.pending()
+	*b = codec.AppendClose(*b, code, text)
+	s.shutWR = true
+	l.schedule(s, int64(l.srv.cfg.CloseTimeout))
+}
+
+// protocolError answers a client's protocol violation with its close code.
+func (l *loop) protocolError(s *Session, err error) {
+	var ce codec.CloseError
+	if !errors.As(err, &ce) {
+		ce = codec.CloseError{Code: codec.StatusProtocolError, Reason: err.Error()}
+	}
+	l.closeWith(s, ce.Code, ce.Reason, CauseProtocol)
+}
+
+// frames decodes and dispatches the frames in b; it returns how many bytes
+// were consumed. Runs on the loop.
+func (l *loop) frames(s *Session, b []byte) int {
+	if s.state == stateClosing && s.reason.Cause == CauseProtocol {
+		return len(b) // the stream is garbage after a protocol error: drain it
+	}
+	total := 0
+	for s.state == stateOpen || s.state == stateClosing {
+		n, m, err := s.dec.Decode(b[total:])
+		total += n
+		if err != nil {
+			if s.state == stateOpen {
+				l.protocolError(s, err)
+			} else {
+				l.closeSoon(s)
+			}
+			return len(b)
+		}
+		if m.OpCode == 0 {
+			break
+		}
+		if s.state == stateClosing {
+			if m.OpCode == codec.OpClose {
+				l.closeSoon(s) // the client answered our close
+			}
+			continue
+		}
+		l.frame(s, m)
+	}
+	return total
+}
+
+// frame handles one message or control frame of an open session.
+func (l *loop) frame(s *Session, m codec.Message) {
+	switch m.OpCode {
+	case codec.OpPing:
+		b := s.pending()
+		*b = codec.AppendFrame(*b, codec.OpPong, true, m.Payload)
+	case codec.OpPong:
+		// liveness only; lastSeen is already refreshed
+	case codec.OpClose:
+		code, reason, _ := codec.ParseClose(m.Payload) // validated by the decoder
+		s.state = stateClosing
+		s.reason = CloseReason{Cause: CauseClient, Code: code, Text: string(reason)}
+		b := s.pending()
+		if code == codec.StatusNoStatusRcvd {
+			*b = codec.AppendFrame(*b, codec.OpClose, true, nil)
+		} else {
+			*b = codec.AppendClose(*b, code, "")
+		}
+		l.closeSoon(s)
+	default:
+		if len(m.Payload) == 0 && l.srv.cfg.EmptyFrameHeartbeat {
+			return
+		}
+		l.stats.msgsIn.Add(1)
+		l.stats.bytesIn.Add(uint64(len(m.Payload)))
+		l.onMessage(s, m.OpCode, m.Payload)
+	}
+}
+
+func (l *loop) onMessage(s *Session, op codec.OpCode, p []byte) {
+	defer l.recoverHandler(s, "OnMessage")
+	l.srv.handler.OnMessage(s, op, p)
+}
+
+func (l *loop) recoverHandler(s *Session, where string) {
+	if r := recover(); r != nil {
+		l.srv.log.Error("handler panic", "where", where, "sid", s.id, "panic", r, "stack", string(debug.Stack()))
+	}
+}
+
+// handshake parses the upgrade request in b; it returns how many bytes were
+// consumed (0 while the request is incomplete). Runs on the loop.
+func (l *loop) handshake(s *Session, b []byte) int {
+	cfg := &l.srv.cfg
+	r := &l.req
+	n, err := codec.ParseRequest(b, r, cfg.MaxHeaderSize)
+	if err != nil {
+		l.reject(s, codec.HandshakeError{Status: 431, Reason: "request header too large"})
+		return len(b)
+	}
+	if n == 0 {
+		return 0
+	}
+	if err := r.Check(); err != nil {
+		var he codec.HandshakeError
+		if !errors.As(err, &he) {
+			he = codec.HandshakeError{Status: 400, Reason: err.Error()}
+		}
+		l.reject(s, he)
+		return len(b)
+	}
+	if string(r.Path) != cfg.Path {
+		l.reject(s, codec.HandshakeError{Status: 404, Reason: "no WebSocket endpoint at this path"})
+		return len(b)
+	}
+	out := s.pending()
+	*out = codec.AppendAccept(*out, r.Key)
+	s.state = stateOpen
+	s.dec.MaxMessageSize = cfg.MaxMessageSize
+	if cfg.HeartbeatTimeout > 0 {
+		l.schedule(s, int64(cfg.HeartbeatTimeout))
+	} else {
+		l.wheel.Remove(s)
+	}
+	if err := l.onOpen(s, r); err != nil {
+		var ce codec.CloseError
+		if !errors.As(err, &ce) {
+			ce = codec.CloseError{Code: codec.StatusPolicyViolation, Reason: err.Error()}
+		}
+		l.closeWith(s, ce.Code, ce.Reason, CauseServer)
+		return len(b)
+	}
+	// Frames may follow the request in the same read.
+	return n + l.frames(s, b[n:])
+}
+
+func (l *loop) onOpen(s *Session, r *codec.Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			l.srv.log.Error("handler panic", "where", "OnOpen", "sid", s.id, "panic", p, "stack", string(debug.Stack()))
+			err = codec.CloseError{Code: codec.StatusInternalError, Reason: "internal error"}
+		}
+	}()
+	return l.srv.handler.OnOpen(s, r)
+}
+
+// reject answers a failed handshake with an HTTP error and closes.
+func (l *loop) reject(s *Session, he codec.HandshakeError) {
+	l.stats.handshakeErr.Add(1)
+	s.reason = CloseReason{Cause: CauseProtocol, Code: codec.StatusAbnormalClosure, Text: he.Reason}
+	b := s.pending()
+	*b = codec.AppendReject(*b, he)
+	if l.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.srv.log.Debug("handshake rejected", "remote", s.gc.RemoteAddr().String(), "status", he.Status, "reason", he.Reason)
+	}
+	l.closeSoon(s)
+}

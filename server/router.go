@@ -1,0 +1,331 @@
+package server
+
+import (
+	"errors"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/bytedance/sonic"
+
+	"github.com/wsloop/wsloop/codec"
+)
+
+// HandlerFunc handles one request. It runs on the connection's event loop
+// and must not block. c is valid only until the function returns.
+type HandlerFunc func(c *Context)
+
+// Middleware wraps a HandlerFunc; it may answer on its own (c.Fail) and not
+// call next.
+type Middleware func(next HandlerFunc) HandlerFunc
+
+type route struct {
+	name string
+	fn   HandlerFunc // with middleware applied
+}
+
+// Router is a Handler that speaks wsloop's JSON protocol (DESIGN §3):
+// requests {"cmd","seqno","data"} are dispatched by cmd to the functions
+// registered with Handle, through the middleware registered with Use.
+// Replies echo cmd and seqno; unknown commands get status 404, malformed
+// JSON 400, a panicking handler 500 (logged with its stack; the connection
+// survives). A handler that returns without replying gets status 0 "ok".
+//
+// Configure a Router (Handle, Use, HandleOpen, HandleClose) before passing
+// it to New; it must not be changed while the server runs.
+//
+// Built-in commands: "echo" answers with the request's data; "ping" answers
+// with cmd "pong". On open, the client receives the "welcome" event with its
+// sid and the ping interval in seconds.
+type Router struct {
+	handlers map[string]HandlerFunc
+	mw       []Middleware
+	routes   map[string]route
+	onOpen   func(s *Session, r *codec.Request) error
+	onClose  func(s *Session, reason CloseReason)
+	srv      *Server
+	welcome  bool
+}
+
+var _ Handler = (*Router)(nil)
+
+// NewRouter returns a Router with the built-in commands registered.
+func NewRouter() *Router {
+	r := &Router{handlers: make(map[string]HandlerFunc), welcome: true}
+	r.Handle("echo", func(c *Context) { c.OKRaw(c.Data) })
+	r.Handle("ping", handlePing)
+	return r
+}
+
+// Handle registers fn for requests whose cmd is cmd, replacing any earlier
+// registration (built-ins included).
+func (r *Router) Handle(cmd string, fn HandlerFunc) {
+	r.handlers[cmd] = fn
+	r.routes = nil
+}
+
+// Use appends middleware; it wraps every command, built-ins included, in
+// the order given (the first is outermost).
+func (r *Router) Use(mw ...Middleware) {
+	r.mw = append(r.mw, mw...)
+	r.routes = nil
+}
+
+// HandleOpen sets a function run when a connection opens, before the
+// welcome event; an error refuses the connection (see Handler.OnOpen).
+func (r *Router) HandleOpen(fn func(s *Session, req *codec.Request) error) { r.onOpen = fn }
+
+// HandleClose sets a function run when a connection closes.
+func (r *Router) HandleClose(fn func(s *Session, reason CloseReason)) { r.onClose = fn }
+
+// DisableWelcome stops the router from sending the welcome event on open.
+func (r *Router) DisableWelcome() { r.welcome = false }
+
+// prepare is called once by New: it builds the middleware chains.
+func (r *Router) prepare(s *Server) {
+	r.srv = s
+	r.routes = make(map[string]route, len(r.handlers))
+	for name, fn := range r.handlers {
+		h := fn
+		for i := len(r.mw) - 1; i >= 0; i-- {
+			h = r.mw[i](h)
+		}
+		r.routes[name] = route{name: name, fn: h}
+	}
+}
+
+// OnOpen implements Handler.
+func (r *Router) OnOpen(s *Session, req *codec.Request) error {
+	if r.onOpen != nil {
+		if err := r.onOpen(s, req); err != nil {
+			return err
+		}
+	}
+	if r.welcome {
+		l := s.loop
+		l.scratch = append(l.scratch[:0], `{"sid":"`...)
+		l.scratch = strconv.AppendUint(l.scratch, s.id, 10)
+		l.scratch = append(l.scratch, `","ping_interval":`...)
+		l.scratch = strconv.AppendInt(l.scratch, int64(l.srv.cfg.PingInterval/time.Second), 10)
+		l.scratch = append(l.scratch, '}')
+		data := l.scratch
+		l.scratch = nil // pushEncoded reuses scratch; keep data apart
+		s.pushEncoded("welcome", data)
+		l.scratch = data[:0]
+	}
+	return nil
+}
+
+// OnClose implements Handler.
+func (r *Router) OnClose(s *Session, reason CloseReason) {
+	if r.onClose != nil {
+		r.onClose(s, reason)
+	}
+}
+
+// OnMessage implements Handler: it decodes the envelope and dispatches.
+func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
+	c := &s.loop.ctx
+	c.reset(s)
+	err := c.env.Decode(p)
+	c.Seqno, c.Data = c.env.Seqno, c.env.Data
+	if err != nil {
+		c.reply(c.env.Cmd, StatusBadRequest, envelopeErrorText(err), nil)
+		return
+	}
+	rt, ok := r.routes[string(c.env.Cmd)]
+	if !ok {
+		c.reply(c.env.Cmd, 404, "unknown cmd", nil)
+		return
+	}
+	c.Cmd = rt.name
+	r.call(c, rt.fn)
+	if !c.replied && c.s.state == stateOpen {
+		c.reply(c.env.Cmd, 0, "ok", nil)
+	}
+}
+
+// envelopeErrorText is the reply msg for an envelope decoding error.
+func envelopeErrorText(err error) string {
+	switch {
+	case errors.Is(err, codec.ErrMissingCmd):
+		return "missing cmd"
+	case errors.Is(err, codec.ErrBadCmd):
+		return "invalid cmd"
+	case errors.Is(err, codec.ErrBadSeqno):
+		return "invalid seqno"
+	case errors.Is(err, codec.ErrDuplicateKey):
+		return "duplicate key"
+	}
+	return "malformed JSON"
+}
+
+func (r *Router) call(c *Context, fn HandlerFunc) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.srv.log.Error("handler panic", "cmd", c.Cmd, "sid", c.s.id, "panic", p, "stack", string(debug.Stack()))
+			if !c.replied {
+				c.Fail(500, "internal error")
+			}
+		}
+	}()
+	fn(c)
+}
+
+// Status codes of replies (DESIGN §3).
+const (
+	StatusOK              = 0
+	StatusBadRequest      = 400
+	StatusUnauthenticated = 401
+	StatusForbidden       = 403
+	StatusNotFound        = 404
+	StatusTooLarge        = 413
+	StatusRateLimited     = 429
+	StatusInternal        = 500
+)
+
+// Context is one request being handled. It is reused for the next request
+// of the same loop: c and every slice in it are valid only until the
+// handler returns.
+type Context struct {
+	// Cmd is the request's command.
+	Cmd string
+	// Seqno is the raw JSON token of the request's seqno (quotes included),
+	// nil when absent. Replies echo it verbatim.
+	Seqno []byte
+	// Data is the raw JSON value of the request's data, nil when absent.
+	Data []byte
+
+	s       *Session
+	env     codec.Envelope
+	replied bool
+	vals    []ctxVal
+}
+
+type ctxVal struct {
+	key string
+	val any
+}
+
+func (c *Context) reset(s *Session) {
+	c.s, c.Cmd, c.Seqno, c.Data, c.replied = s, "", nil, nil, false
+	for i := range c.vals {
+		c.vals[i] = ctxVal{}
+	}
+	c.vals = c.vals[:0]
+}
+
+// Session returns the session the request came from.
+func (c *Context) Session() *Session { return c.s }
+
+// ErrNoData is returned by Bind when the request has no data.
+var ErrNoData = errors.New("server: request has no data")
+
+// Bind unmarshals the request's data into v with sonic.
+func (c *Context) Bind(v any) error {
+	if len(c.Data) == 0 {
+		return ErrNoData
+	}
+	return sonic.Unmarshal(c.Data, v)
+}
+
+// OK replies with status 0, msg "ok" and data marshalled with sonic (nil
+// omits "data"). A marshalling error becomes a status 500 reply.
+func (c *Context) OK(data any) {
+	raw, err := marshal(data)
+	if err != nil {
+		c.Fail(500, "internal error")
+		return
+	}
+	c.reply(c.env.Cmd, 0, "ok", raw)
+}
+
+// OKRaw replies with status 0 and data as given (it must be one JSON value;
+// nil omits "data"). It allocates nothing.
+func (c *Context) OKRaw(data []byte) { c.reply(c.env.Cmd, 0, "ok", data) }
+
+// Fail replies with a non-zero status and a message.
+func (c *Context) Fail(status int, msg string) { c.reply(c.env.Cmd, status, msg, nil) }
+
+// Reply replies with another cmd than the request's (as "ping" answers
+// "pong"), a status, a message and raw JSON data.
+func (c *Context) Reply(cmd string, status int, msg string, data []byte) {
+	l := c.s.loop
+	l.scratch = append(l.scratch[:0], cmd...)
+	n := len(l.scratch)
+	c.replyTo(l.scratch[:n:n], status, msg, data)
+}
+
+func (c *Context) reply(cmd []byte, status int, msg string, data []byte) {
+	c.replyTo(cmd, status, msg, data)
+}
+
+func (c *Context) replyTo(cmd []byte, status int, msg string, data []byte) {
+	if c.replied {
+		return
+	}
+	c.replied = true
+	s := c.s
+	if s.state != stateOpen {
+		return
+	}
+	l := s.loop
+	l.reply = codec.AppendReply(l.reply[:0], cmd, c.Seqno, status, msg, data)
+	b := s.pending()
+	*b = codec.AppendFrame(*b, codec.OpText, true, l.reply)
+	l.stats.msgsOut.Add(1)
+}
+
+// Push sends an event {"cmd":cmd,"data":data} to the requesting session; it
+// leaves in the same write as the reply.
+func (c *Context) Push(cmd string, data any) error {
+	raw, err := marshal(data)
+	if err != nil {
+		return err
+	}
+	if c.s.state != stateOpen {
+		return ErrClosed
+	}
+	c.s.pushEncoded(cmd, raw)
+	c.s.loop.stats.msgsOut.Add(1)
+	return nil
+}
+
+// Set stores a request-scoped value (middleware to handler).
+func (c *Context) Set(key string, v any) {
+	for i := range c.vals {
+		if c.vals[i].key == key {
+			c.vals[i].val = v
+			return
+		}
+	}
+	c.vals = append(c.vals, ctxVal{key, v})
+}
+
+// Get returns a request-scoped value stored with Set.
+func (c *Context) Get(key string) (any, bool) {
+	for _, kv := range c.vals {
+		if kv.key == key {
+			return kv.val, true
+		}
+	}
+	return nil, false
+}
+
+// Close closes the requesting session with a close frame after this
+// request's replies.
+func (c *Context) Close(code codec.StatusCode, reason string) {
+	c.s.loop.closeWith(c.s, code, reason, CauseServer)
+}
+
+// handlePing answers the ping command with pong and the server time in ms.
+func handlePing(c *Context) {
+	l := c.s.loop
+	buf := append(l.pong[:0], `{"timestamp":`...)
+	buf = strconv.AppendInt(buf, time.Now().UnixMilli(), 10)
+	buf = append(buf, '}')
+	l.pong = buf
+	c.replyTo(pongCmd, 0, "ok", buf)
+}
+
+var pongCmd = []byte("pong")

@@ -1,0 +1,429 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/wsloop/wsloop/codec"
+)
+
+const (
+	stNew int32 = iota
+	stServing
+	stShuttingDown
+	stClosed
+)
+
+// Server is a WebSocket server on gnet event loops. Create it with New, run
+// it with Serve, stop it with Shutdown. Its methods are safe for concurrent
+// use unless they say otherwise.
+type Server struct {
+	cfg     Config
+	handler Handler
+	log     *slog.Logger
+	epoch   time.Time
+
+	cli   *gnet.Client
+	ln    net.Listener
+	spare int // a reserved descriptor, given up to shed a connection at EMFILE
+
+	state atomic.Int32
+	seq   atomic.Uint64
+	conns atomic.Int64 // open sockets (OnOpen..OnClose)
+
+	loopsMu sync.Mutex
+	loops   atomic.Pointer[[]*loop] // copy-on-write; index = loop id in session ids
+
+	refused      atomic.Uint64 // connections refused at the accept stage
+	acceptErrors atomic.Uint64
+
+	listenOnce sync.Once
+	listenErr  error
+	ready      chan struct{}
+	done       chan struct{}
+	stopTicker chan struct{}
+}
+
+// New validates cfg and returns a server that will dispatch to h. cfg is
+// copied; the caller's value is not modified.
+func New(cfg Config, h Handler) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("server: nil Handler")
+	}
+	c, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:        c,
+		handler:    h,
+		log:        c.Logger,
+		epoch:      time.Now(),
+		spare:      -1,
+		ready:      make(chan struct{}),
+		done:       make(chan struct{}),
+		stopTicker: make(chan struct{}),
+	}
+	empty := []*loop{}
+	s.loops.Store(&empty)
+	if p, ok := h.(interface{ prepare(*Server) }); ok {
+		p.prepare(s)
+	}
+	cli, err := gnet.NewClient(&events{srv: s},
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(c.Loops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReadBufferCap(c.ReadBufferSize),
+		gnet.WithLogger(gnetLogger{c.Logger}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.cli = cli
+	return s, nil
+}
+
+// Config returns the normalized configuration (defaults filled in).
+func (s *Server) Config() Config { return s.cfg }
+
+// clock is the loop clock: monotonic nanoseconds since the server started.
+func (s *Server) clock() int64 { return int64(time.Since(s.epoch)) }
+
+// Listen binds the listening socket. Serve calls it if it has not been
+// called; call it first to learn the address (Addr) before serving.
+func (s *Server) Listen() error {
+	s.listenOnce.Do(func() {
+		ln, err := net.Listen("tcp", s.cfg.Addr)
+		if err != nil {
+			s.listenErr = fmt.Errorf("server: listen: %w", err)
+			return
+		}
+		s.ln = ln
+		if fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			s.spare = fd
+		}
+	})
+	return s.listenErr
+}
+
+// Addr returns the bound listener address, or nil before Listen.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Ready is closed once Serve accepts connections.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Serve accepts connections until Shutdown; it then returns ErrServerClosed.
+// It never returns because of what a client or the OS did: accept errors,
+// descriptor exhaustion included, are logged and retried with backoff.
+func (s *Server) Serve() error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	if !s.state.CompareAndSwap(stNew, stServing) {
+		return ErrServerClosed
+	}
+	if err := s.cli.Start(); err != nil {
+		s.state.Store(stClosed)
+		close(s.done)
+		return fmt.Errorf("server: start event loops: %w", err)
+	}
+	go s.ticker()
+	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Loops, "max_conns", s.cfg.MaxConns)
+	close(s.ready)
+	s.acceptLoop()
+	<-s.done
+	return ErrServerClosed
+}
+
+// acceptLoop accepts on the Go runtime's poller and hands each socket to the
+// least loaded event loop. wsloop accepts itself instead of letting gnet do
+// it because gnet v2.10 shuts its whole engine down on the first accept
+// error (EMFILE included); here an error only slows accepting down.
+func (s *Server) acceptLoop() {
+	var delay time.Duration
+	var lastWarn time.Time
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.state.Load() >= stShuttingDown {
+				return
+			}
+			s.acceptErrors.Add(1)
+			if isFDExhausted(err) {
+				s.shed()
+			}
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			if time.Since(lastWarn) > 5*time.Second {
+				lastWarn = time.Now()
+				s.log.Warn("accept failed; backing off", "err", err, "delay", delay, "conns", s.conns.Load())
+			}
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if s.conns.Load() >= int64(s.cfg.MaxConns) {
+			s.refuse(c, "server full")
+			continue
+		}
+		if _, err := s.cli.Enroll(c); err != nil { // Enroll closes c in every case
+			s.refused.Add(1)
+			if time.Since(lastWarn) > 5*time.Second {
+				lastWarn = time.Now()
+				s.log.Warn("connection refused", "err", err, "conns", s.conns.Load())
+			}
+		}
+	}
+}
+
+// shed gives up the spare descriptor to accept one pending connection and
+// refuse it, so that a client at the descriptor limit gets an answer instead
+// of waiting in the backlog.
+func (s *Server) shed() {
+	if s.spare < 0 {
+		return
+	}
+	_ = unix.Close(s.spare)
+	s.spare = -1
+	if tl, ok := s.ln.(*net.TCPListener); ok {
+		_ = tl.SetDeadline(time.Now().Add(time.Millisecond))
+		if c, err := tl.Accept(); err == nil {
+			s.refuse(c, "out of file descriptors")
+		}
+		_ = tl.SetDeadline(time.Time{})
+	}
+	if fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		s.spare = fd
+	}
+}
+
+var response503 = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 12\r\n\r\nserver full\n")
+
+// refuse answers 503 and closes c.
+func (s *Server) refuse(c net.Conn, why string) {
+	s.refused.Add(1)
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+	_, _ = c.Write(response503)
+	_ = c.Close()
+	s.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "reason", why)
+}
+
+func isFDExhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+}
+
+// ticker wakes every loop once per Tick to advance its timing wheel.
+func (s *Server) ticker() {
+	t := time.NewTicker(s.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopTicker:
+			return
+		case <-t.C:
+			for _, l := range *s.loops.Load() {
+				if l.tickWait.CompareAndSwap(false, true) {
+					if err := l.el.Execute(context.Background(), l.tickR); err != nil {
+						l.tickWait.Store(false)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting, sends every connection a close frame with 1001
+// (going away), waits for them to close until ctx is done, then closes what
+// is left and stops the event loops. Serve then returns ErrServerClosed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.state.CompareAndSwap(stNew, stClosed) {
+		if s.ln != nil {
+			_ = s.ln.Close()
+		}
+		close(s.done)
+		return nil
+	}
+	if !s.state.CompareAndSwap(stServing, stShuttingDown) {
+		<-s.done
+		return nil
+	}
+	_ = s.ln.Close()
+	for _, l := range *s.loops.Load() {
+		_ = l.enqueue(job{kind: jobFunc, fn: func(l *loop) {
+			for _, ss := range l.sessions {
+				if ss == nil {
+					continue
+				}
+				switch ss.state {
+				case stateOpen:
+					l.closeWith(ss, codec.StatusGoingAway, "server shutting down", CauseShutdown)
+				case stateHandshake:
+					l.closeSoon(ss)
+				}
+			}
+		}})
+	}
+	var err error
+	poll := time.NewTicker(10 * time.Millisecond)
+	for s.conns.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-poll.C:
+		}
+	}
+	poll.Stop()
+	close(s.stopTicker)
+	if stopErr := s.cli.Stop(); stopErr != nil {
+		s.log.Debug("event loops stopped", "err", stopErr)
+	}
+	if s.spare >= 0 {
+		_ = unix.Close(s.spare)
+	}
+	s.state.Store(stClosed)
+	close(s.done)
+	s.log.Info("wsloop stopped", "forced", err != nil)
+	return err
+}
+
+// loopOf returns wsloop's state for a gnet loop, creating it on first use.
+func (s *Server) loopOf(el gnet.EventLoop) *loop {
+	for _, l := range *s.loops.Load() {
+		if l.el == el {
+			return l
+		}
+	}
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	old := *s.loops.Load()
+	for _, l := range old {
+		if l.el == el {
+			return l
+		}
+	}
+	l := newLoop(s, len(old), el)
+	grown := append(append(make([]*loop, 0, len(old)+1), old...), l)
+	s.loops.Store(&grown)
+	return l
+}
+
+// loopFor returns the loop that owns session id sid.
+func (s *Server) loopFor(sid uint64) (*loop, error) {
+	if s.state.Load() != stServing {
+		if s.state.Load() == stNew {
+			return nil, ErrNotServing
+		}
+		return nil, ErrServerClosed
+	}
+	loops := *s.loops.Load()
+	if idx := int(sid >> 56); idx < len(loops) {
+		return loops[idx], nil
+	}
+	return nil, ErrNoSession
+}
+
+// ParseSID parses a session id in the form Session.SID returns.
+func ParseSID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, ErrNoSession
+	}
+	return id, nil
+}
+
+// Push sends {"cmd":cmd,"data":data} to session sid; data is marshalled with
+// sonic once (nil omits "data"). It returns once the push is queued on the
+// session's loop; a session that has closed meanwhile drops it. Safe for
+// concurrent use.
+func (s *Server) Push(sid uint64, cmd string, data any) error {
+	l, err := s.loopFor(sid)
+	if err != nil {
+		return err
+	}
+	f, err := encodePush(cmd, data)
+	if err != nil {
+		return err
+	}
+	if err := l.enqueue(job{kind: jobPush, sid: sid, frame: f}); err != nil {
+		f.Release()
+		return err
+	}
+	return nil
+}
+
+// Broadcast sends {"cmd":cmd,"data":data} to every open session, encoded
+// and framed once. It fails with ErrQueueFull if any loop's queue is full
+// (the loops that had room still deliver). Safe for concurrent use.
+func (s *Server) Broadcast(cmd string, data any) error {
+	if st := s.state.Load(); st != stServing {
+		if st == stNew {
+			return ErrNotServing
+		}
+		return ErrServerClosed
+	}
+	f, err := encodePush(cmd, data)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, l := range *s.loops.Load() {
+		f.Retain()
+		if err := l.enqueue(job{kind: jobBroadcast, frame: f}); err != nil {
+			f.Release()
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	f.Release()
+	return first
+}
+
+// Disconnect closes session sid with a close frame carrying code and reason.
+// Safe for concurrent use.
+func (s *Server) Disconnect(sid uint64, code codec.StatusCode, reason string) error {
+	l, err := s.loopFor(sid)
+	if err != nil {
+		return err
+	}
+	return l.enqueue(job{kind: jobClose, sid: sid, code: code, text: reason})
+}
+
+// Count returns the number of open connections (handshakes in progress
+// included). Safe for concurrent use.
+func (s *Server) Count() int { return int(s.conns.Load()) }
+
+var pushBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// encodePush builds the push frame once, for any number of recipients.
+func encodePush(cmd string, data any) (*codec.PreparedFrame, error) {
+	raw, err := marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("server: marshal %s data: %w", cmd, err)
+	}
+	bp := pushBufs.Get().(*[]byte)
+	*bp = codec.AppendPush((*bp)[:0], cmd, raw)
+	f := codec.NewPreparedFrame(codec.OpText, *bp)
+	pushBufs.Put(bp)
+	return f, nil
+}

@@ -1,0 +1,274 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/wsloop/wsloop/codec"
+)
+
+func TestRouterEchoAndErrors(t *testing.T) {
+	_, url := startServer(t, Config{}, NewRouter())
+	c, sid := dialRouter(t, url)
+	if sid == "" {
+		t.Fatal("welcome without sid")
+	}
+	cases := []struct{ req, want string }{
+		{`{"cmd":"echo","seqno":"1","data":{"a":[1,2,{"b":"c"}]}}`, `{"cmd":"echo","seqno":"1","status":0,"msg":"ok","data":{"a":[1,2,{"b":"c"}]}}`},
+		{`{"cmd":"echo","seqno":7}`, `{"cmd":"echo","seqno":7,"status":0,"msg":"ok"}`},
+		{`{"cmd":"echo"`, `{"cmd":"","status":400,"msg":"malformed JSON"}`},
+		{`{"cmd":"echo","cmd":"echo","seqno":"d"}`, `{"cmd":"echo","seqno":"d","status":400,"msg":"duplicate key"}`},
+		{`{"cmd":5,"seqno":"e"}`, `{"cmd":"","seqno":"e","status":400,"msg":"invalid cmd"}`},
+		{`not json`, `{"cmd":"","status":400,"msg":"malformed JSON"}`},
+		{`{"seqno":"2","data":1}`, `{"cmd":"","seqno":"2","status":400,"msg":"missing cmd"}`},
+		{`{"cmd":"nope","seqno":"3"}`, `{"cmd":"nope","seqno":"3","status":404,"msg":"unknown cmd"}`},
+		{`{"cmd":"echo","seqno":"4","data":"still here"}`, `{"cmd":"echo","seqno":"4","status":0,"msg":"ok","data":"still here"}`},
+	}
+	for _, tc := range cases {
+		writeText(t, c, tc.req)
+		if got := readText(t, c); got != tc.want {
+			t.Errorf("request %s\n got  %s\n want %s", tc.req, got, tc.want)
+		}
+	}
+}
+
+func TestRouterPingPong(t *testing.T) {
+	_, url := startServer(t, Config{}, NewRouter())
+	c, _ := dialRouter(t, url)
+	writeText(t, c, `{"cmd":"ping","seqno":"7","data":{}}`)
+	got := readText(t, c)
+	if !strings.HasPrefix(got, `{"cmd":"pong","seqno":"7","status":0,"msg":"ok","data":{"timestamp":`) {
+		t.Fatalf("ping answered %s", got)
+	}
+}
+
+func TestRouterMiddlewareAndHandlers(t *testing.T) {
+	r := NewRouter()
+	r.Use(func(next HandlerFunc) HandlerFunc {
+		return func(c *Context) {
+			if c.Cmd != "login" && c.Session().UserID() == "" {
+				c.Fail(StatusUnauthenticated, "login first")
+				return
+			}
+			c.Set("mw", "seen")
+			next(c)
+		}
+	})
+	r.Handle("login", func(c *Context) {
+		var req struct {
+			User string `json:"user"`
+		}
+		if err := c.Bind(&req); err != nil || req.User == "" {
+			c.Fail(StatusBadRequest, "user required")
+			return
+		}
+		c.Session().SetUserID(req.User)
+		c.OK(map[string]string{"user": req.User})
+	})
+	r.Handle("whoami", func(c *Context) {
+		v, _ := c.Get("mw")
+		_ = c.Push("note", map[string]any{"mw": v})
+		c.OK(map[string]string{"user": c.Session().UserID()})
+	})
+	r.Handle("boom", func(c *Context) { panic("handler bug") })
+	r.Handle("silent", func(c *Context) {})
+	_, url := startServer(t, Config{}, r)
+	c, _ := dialRouter(t, url)
+
+	steps := []struct {
+		req  string
+		want []string
+	}{
+		{`{"cmd":"whoami","seqno":"1"}`, []string{`{"cmd":"whoami","seqno":"1","status":401,"msg":"login first"}`}},
+		{`{"cmd":"login","seqno":"2","data":{}}`, []string{`{"cmd":"login","seqno":"2","status":400,"msg":"user required"}`}},
+		{`{"cmd":"login","seqno":"3","data":{"user":"ann"}}`, []string{`{"cmd":"login","seqno":"3","status":0,"msg":"ok","data":{"user":"ann"}}`}},
+		{`{"cmd":"whoami","seqno":"4"}`, []string{`{"cmd":"note","data":{"mw":"seen"}}`, `{"cmd":"whoami","seqno":"4","status":0,"msg":"ok","data":{"user":"ann"}}`}},
+		{`{"cmd":"boom","seqno":"5"}`, []string{`{"cmd":"boom","seqno":"5","status":500,"msg":"internal error"}`}},
+		{`{"cmd":"silent","seqno":"6"}`, []string{`{"cmd":"silent","seqno":"6","status":0,"msg":"ok"}`}},
+		{`{"cmd":"echo","seqno":"7","data":1}`, []string{`{"cmd":"echo","seqno":"7","status":0,"msg":"ok","data":1}`}},
+	}
+	for _, st := range steps {
+		writeText(t, c, st.req)
+		for _, want := range st.want {
+			if got := readText(t, c); got != want {
+				t.Errorf("after %s\n got  %s\n want %s", st.req, got, want)
+			}
+		}
+	}
+}
+
+func TestEchoModeGorilla(t *testing.T) {
+	rec := newCloseRecorder(EchoHandler{})
+	_, url := startServer(t, Config{MaxMessageSize: 2 << 20}, rec)
+	c := dial(t, url)
+
+	// Text and binary, verbatim with their opcode.
+	for _, m := range []struct {
+		typ int
+		p   []byte
+	}{{websocket.TextMessage, []byte("héllo")}, {websocket.BinaryMessage, []byte{0, 1, 2, 255}}, {websocket.TextMessage, []byte{}}} {
+		if err := c.WriteMessage(m.typ, m.p); err != nil {
+			t.Fatal(err)
+		}
+		typ, p, err := c.ReadMessage()
+		if err != nil || typ != m.typ || !bytes.Equal(p, m.p) {
+			t.Fatalf("echo of %d %q: got %d %q %v", m.typ, m.p, typ, p, err)
+		}
+	}
+
+	// A 1 MiB message in 4 KiB fragments (gorilla fragments at its buffer size).
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	w, err := c.NextWriter(websocket.BinaryMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(big); off += 10000 {
+		end := min(off+10000, len(big))
+		if _, err := w.Write(big[off:end]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, p, err := c.ReadMessage()
+	if err != nil || typ != websocket.BinaryMessage || !bytes.Equal(p, big) {
+		t.Fatalf("1 MiB fragmented echo: type %d len %d err %v", typ, len(p), err)
+	}
+
+	// Ping with payload → Pong with the same payload.
+	pong := make(chan string, 1)
+	c.SetPongHandler(func(s string) error { pong <- s; return nil })
+	if err := c.WriteControl(websocket.PingMessage, []byte("ping-payload"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _, _ = c.ReadMessage() }()
+	select {
+	case s := <-pong:
+		if s != "ping-payload" {
+			t.Fatalf("pong payload %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong")
+	}
+
+	// Clean close: the handler sees the client's code and reason.
+	if err := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	r := rec.next(t)
+	if r.Cause != CauseClient || r.Code != 1000 || r.Text != "bye" {
+		t.Fatalf("close reason %+v, want client 1000 bye", r)
+	}
+}
+
+func TestServerPushBroadcastDisconnect(t *testing.T) {
+	var sids atomic.Value
+	r := NewRouter()
+	srv, url := startServer(t, Config{}, r)
+	a, sidA := dialRouter(t, url)
+	b, _ := dialRouter(t, url)
+	sids.Store(sidA)
+
+	id, err := ParseSID(sidA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Push(id, "notice", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, a); got != `{"cmd":"notice","data":{"n":1}}` {
+		t.Fatalf("push: %s", got)
+	}
+	if err := srv.Broadcast("news", RawJSON([]byte(`"all"`))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*websocket.Conn{a, b} {
+		if got := readText(t, c); got != `{"cmd":"news","data":"all"}` {
+			t.Fatalf("broadcast: %s", got)
+		}
+	}
+	if n := srv.Count(); n != 2 {
+		t.Fatalf("Count = %d, want 2", n)
+	}
+	if err := srv.Disconnect(id, 4000, "kicked"); err != nil {
+		t.Fatal(err)
+	}
+	if ce := expectClose(t, a, 4000); ce.Text != "kicked" {
+		t.Fatalf("close text %q", ce.Text)
+	}
+	// Pushing to a closed session is dropped quietly; b is unaffected.
+	_ = srv.Push(id, "late", nil)
+	writeText(t, b, `{"cmd":"echo","seqno":"1"}`)
+	if got := readText(t, b); got != `{"cmd":"echo","seqno":"1","status":0,"msg":"ok"}` {
+		t.Fatalf("b after a's close: %s", got)
+	}
+	if _, err := ParseSID("x"); err == nil {
+		t.Fatal("ParseSID accepted garbage")
+	}
+}
+
+func TestShutdownSendsGoingAway(t *testing.T) {
+	srv, err := New(Config{Addr: "127.0.0.1:0", Loops: 2, Logger: testLogger(t)}, NewRouter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	<-srv.Ready()
+	url := "ws://" + srv.Addr().String() + "/ws"
+	clients := make([]*websocket.Conn, 5)
+	for i := range clients {
+		clients[i], _ = dialRouter(t, url)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- srv.Shutdown(ctx)
+	}()
+	for _, c := range clients {
+		expectClose(t, c, 1001)
+		c.Close() // a client that answers by closing
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-served; err != ErrServerClosed {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, _, err := websocket.DefaultDialer.Dial(url, nil); err == nil {
+		t.Fatal("dial after shutdown succeeded")
+	}
+	if err := srv.Push(1, "x", nil); err != ErrServerClosed {
+		t.Fatalf("Push after shutdown: %v", err)
+	}
+}
+
+func TestCloseCodesFromHandler(t *testing.T) {
+	r := NewRouter()
+	r.HandleOpen(func(s *Session, req *codec.Request) error {
+		if string(req.QueryValue("token")) != "good" {
+			return codec.CloseError{Code: codec.StatusPolicyViolation, Reason: "bad token"}
+		}
+		return nil
+	})
+	_, url := startServer(t, Config{}, r)
+	c := dial(t, url+"?token=bad")
+	if ce := expectClose(t, c, 1008); ce.Text != "bad token" {
+		t.Fatalf("reason %q", ce.Text)
+	}
+	c2, _ := dialRouter(t, url+"?token=good")
+	writeText(t, c2, `{"cmd":"echo","seqno":"1"}`)
+	readText(t, c2)
+}

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/bytedance/sonic"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/timingwheel"
+)
+
+type connState uint8
+
+const (
+	stateHandshake connState = iota // waiting for the upgrade request
+	stateOpen                       // WebSocket open
+	stateClosing                    // close frame sent; waiting for the peer's close or CloseTimeout
+	stateClosed                     // gone; late jobs for it are dropped
+)
+
+type sessionTimer = timingwheel.Timer[Session]
+
+// Session is one WebSocket connection and everything the server keeps about
+// it. It is owned by the event loop that accepted the connection: methods
+// that say "Must be called on the connection's event loop" may only be
+// called from Handler callbacks (or Router handlers) running for a session
+// of the same loop. The others are safe for concurrent use.
+//
+// A Session is not reused after it closes; holding a pointer to one is safe,
+// and calls on a closed one report ErrClosed or do nothing.
+type Session struct {
+	gc   gnet.Conn
+	loop *loop
+	id   uint64
+
+	dec      codec.Decoder
+	out      []byte // frames waiting for the end of this wakeup (cork); nil between wakeups
+	lastSeen int64  // loop clock at the last inbound bytes
+	timer    sessionTimer
+
+	state   connState
+	dirty   bool // on loop.dirty
+	closing bool // on loop.closeList
+	shutWR  bool // half-close the socket once its output has left
+	reason  CloseReason
+
+	user   string
+	values map[string]any
+}
+
+// ID returns the session id, unique within the server's lifetime. It
+// encodes the owning loop, so Server.Push can route without a lookup table.
+// Safe for concurrent use.
+func (s *Session) ID() uint64 { return s.id }
+
+// SID returns the session id as the decimal string clients see in the
+// welcome event. Safe for concurrent use.
+func (s *Session) SID() string { return strconv.FormatUint(s.id, 10) }
+
+// UserID returns the user bound to the session, "" if none.
+// Must be called on the connection's event loop.
+func (s *Session) UserID() string { return s.user }
+
+// SetUserID binds the session to a user (one user may hold several
+// sessions). Must be called on the connection's event loop.
+func (s *Session) SetUserID(u string) { s.user = u }
+
+// Set stores a value in the session's key/value store.
+// Must be called on the connection's event loop.
+func (s *Session) Set(key string, v any) {
+	if s.values == nil {
+		s.values = make(map[string]any, 2)
+	}
+	s.values[key] = v
+}
+
+// Get returns a value stored with Set.
+// Must be called on the connection's event loop.
+func (s *Session) Get(key string) (any, bool) {
+	v, ok := s.values[key]
+	return v, ok
+}
+
+// RemoteAddr returns the client's address. Safe for concurrent use.
+func (s *Session) RemoteAddr() net.Addr { return s.gc.RemoteAddr() }
+
+// Open reports whether the session can still send and receive messages.
+// Must be called on the connection's event loop.
+func (s *Session) Open() bool { return s.state == stateOpen }
+
+// WriteMessage queues one frame with opcode op and payload p. It leaves with
+// everything else written to this connection in the same wakeup, in one
+// write. p may be reused as soon as WriteMessage returns.
+// Must be called on the connection's event loop.
+func (s *Session) WriteMessage(op codec.OpCode, p []byte) error {
+	if s.state != stateOpen {
+		return ErrClosed
+	}
+	b := s.pending()
+	*b = codec.AppendFrame(*b, op, true, p)
+	return nil
+}
+
+// WriteText is WriteMessage with codec.OpText.
+// Must be called on the connection's event loop.
+func (s *Session) WriteText(p []byte) error { return s.WriteMessage(codec.OpText, p) }
+
+// Push sends the event {"cmd":cmd,"data":data} to this session; data is
+// marshalled with sonic (nil omits "data"). It only queues the push: a
+// session that closes meanwhile drops it. Safe for concurrent use.
+func (s *Session) Push(cmd string, data any) error {
+	return s.loop.srv.Push(s.id, cmd, data)
+}
+
+// Close sends a close frame with code and reason and closes the connection
+// once the client answers (or after Config.CloseTimeout). The handler's
+// OnClose then gets CauseServer. Safe for concurrent use.
+func (s *Session) Close(code codec.StatusCode, reason string) error {
+	return s.loop.srv.Disconnect(s.id, code, reason)
+}
+
+// pending returns the session's cork buffer, registering the session for the
+// flush at the end of this wakeup.
+func (s *Session) pending() *[]byte {
+	if !s.dirty {
+		s.dirty = true
+		s.loop.dirty = append(s.loop.dirty, s)
+		if s.out == nil {
+			s.out = s.loop.getBuf()
+		}
+	}
+	return &s.out
+}
+
+// writeRaw queues already framed bytes.
+func (s *Session) writeRaw(frame []byte) {
+	b := s.pending()
+	*b = append(*b, frame...)
+}
+
+// pushEncoded writes {"cmd":cmd,"data":data} as a text frame.
+func (s *Session) pushEncoded(cmd string, data []byte) {
+	l := s.loop
+	l.scratch = codec.AppendPush(l.scratch[:0], cmd, data)
+	b := s.pending()
+	*b = codec.AppendFrame(*b, codec.OpText, true, l.scratch)
+}
+
+// marshal encodes v with sonic; values wrapped by RawJSON pass through
+// unchanged and nil stays nil (the "data" key is then omitted).
+func marshal(v any) ([]byte, error) {
+	switch d := v.(type) {
+	case nil:
+		return nil, nil
+	case rawJSON:
+		return d, nil
+	}
+	return sonic.Marshal(v)
+}
+
+// rawJSON marks bytes that are already JSON.
+type rawJSON []byte
+
+// RawJSON wraps bytes that already hold one JSON value so that Push and
+// Context.OK send them as they are instead of marshalling them.
+func RawJSON(b []byte) any { return rawJSON(b) }

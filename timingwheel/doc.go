@@ -1,0 +1,82 @@
+// Package timingwheel is a hashed timing wheel for one event loop: O(1) Add,
+// Reset and Remove, and an Advance that costs one slot visit per tick passed
+// plus one step per timer fired. wsloop uses it for heartbeat expiry
+// (hundreds of thousands of connections per loop), handshake timeouts and
+// session leases (timeouts up to hours).
+//
+// A Wheel has no goroutine, no lock and no clock: it never reads the clock.
+// The owner passes its loop's time, an int64 of monotonic nanoseconds, to New
+// and to Advance(now) at every tick; due timers fire on that call.
+//
+// The wheel is intrusive and generic. An owner type T (a connection, a
+// lease) embeds a Timer[T] field; a Wheel[T] links the owners themselves
+// through those fields, and its fire function receives the owner, *T. No
+// allocation happens per timer and no pointer leads from a timer back to its
+// owner.
+//
+// # Data flow
+//
+//	loop tick ── Advance(now) ──► Wheel[T]: slots[tick & mask] ──► due owners
+//	                                ▲                                  │
+//	                                │                             fire(c *T)
+//	                                │                                  ▼
+//	owner ── Add / Reset / Remove ──┴──── Add(c, remaining) ◄── owner's callback
+//	            (c *T)                    (still active)        (closes if idle)
+//
+// # Time
+//
+// Tick k of a wheel starts at origin + k*Tick, where origin is the now given
+// to New. A timer added with duration d at the wheel's time Now fires at the
+// first tick that starts at or after Now+d, and no earlier tick: on the first
+// Advance whose now reaches that tick. A d that is zero or negative, or that
+// ends at a tick already processed, fires at the next tick. Add and Reset
+// measure d from Now, the latest now passed to Advance; an owner that keeps
+// its own finer clock should subtract the difference.
+//
+// Within one Advance, timers fire in deadline order, tick by tick. A fire
+// function may Add, Reset and Remove any timer of the wheel, including the one
+// firing and others due at the same tick; a timer it schedules fires in the
+// same Advance if its deadline falls in a later tick up to now.
+//
+// # Lazy liveness
+//
+// Refreshing liveness costs one store; reschedule when the slot fires. A
+// server does not touch the wheel for every inbound frame: it stores the
+// frame's time in its own struct (c.lastSeen = now) and, when the heartbeat
+// timer fires, adds the timer again with the time that remains if the
+// connection was active, or closes it:
+//
+//	func (l *loop) expire(c *Conn) {
+//		if idle := time.Duration(l.wheel.Now() - c.lastSeen); idle < l.timeout {
+//			l.wheel.Add(c, l.timeout-idle) // active: sleep for the rest
+//			return
+//		}
+//		l.closeIdle(c)
+//	}
+//
+// Each live connection then costs the wheel one Add per timeout period
+// instead of one Reset per frame.
+//
+// # Long timeouts
+//
+// Every timer sits in the slot of its deadline tick, modulo Slots, with the
+// deadline itself. A timer due within one revolution (Slots*Tick; 68 minutes
+// with the defaults) is examined only when it fires; one due further ahead is
+// passed over once per revolution (rounds). A 5-hour lease on the default
+// wheel is passed over four times. When one Advance jumps over many
+// revolutions, the wheel skips ahead to the next deadline after visiting each
+// slot once. Deadlines may lie up to 2^31-1 ticks ahead (ErrTooLong beyond).
+//
+// # Memory
+//
+// Per timer the wheel owns 0 bytes: the 24-byte Timer (two pointers and two
+// uint32s on 64-bit platforms) lives in the owner. The wheel itself holds
+// 8 bytes per slot (32 KiB with the default 4096 slots) and a fixed header.
+// Add, Reset, Remove and Advance allocate nothing.
+//
+// # Concurrency
+//
+// Not safe for concurrent use: one wheel per event loop; every method must be
+// called on the owning loop. The fire function runs on that loop, inside
+// Advance. A Timer belongs to one wheel at a time (ErrOtherWheel otherwise).
+package timingwheel

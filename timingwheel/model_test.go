@@ -1,0 +1,249 @@
+package timingwheel_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/wsloop/wsloop/timingwheel"
+)
+
+// model is the reference: a map of deadline ticks, and the rule that a timer
+// of duration d added at time now is due at the first tick at or after
+// now+d that has not been processed yet.
+type model struct {
+	origin, tick int64
+	now          int64
+	proc         int64 // last processed tick
+	sched        map[int]int64
+}
+
+// deadline returns the tick a timer of duration d added now is due at, and
+// whether it is in range.
+func (m *model) deadline(d time.Duration) (int64, bool) {
+	if d < 0 {
+		d = 0
+	}
+	if int64(d) > math.MaxInt64-m.tick {
+		return 0, false
+	}
+	e := m.now - m.origin + int64(d) // tests keep this from overflowing
+	b := e / m.tick
+	if b*m.tick < e {
+		b++
+	}
+	if b <= m.proc {
+		b = m.proc + 1
+	}
+	return b, b-m.proc <= math.MaxInt32
+}
+
+func TestModel(t *testing.T) {
+	configs := []timingwheel.Config{
+		{Tick: 1, Slots: 1},
+		{Tick: 3, Slots: 2},
+		{Tick: 7, Slots: 8},
+		{Tick: time.Microsecond, Slots: 64},
+		{Tick: time.Second, Slots: 4096},
+	}
+	for _, cfg := range configs {
+		for seed := range uint64(4) {
+			t.Run(fmt.Sprintf("tick=%v/slots=%d/seed=%d", cfg.Tick, cfg.Slots, seed), func(t *testing.T) {
+				runModel(t, cfg, seed, 20000)
+			})
+		}
+	}
+}
+
+func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
+	rng := rand.New(rand.NewPCG(seed, uint64(cfg.Tick)))
+	tick := int64(cfg.Tick)
+	slots := int64(cfg.Slots)
+	origin := rng.Int64N(2e12) - 1e12
+	m := &model{origin: origin, tick: tick, now: origin, sched: map[int]int64{}}
+	items := make([]*item, 48)
+	for i := range items {
+		items[i] = &item{id: i}
+	}
+
+	// randD draws a duration: mostly near, sometimes several revolutions,
+	// rarely around the range limit.
+	randD := func() time.Duration {
+		switch r := rng.IntN(100); {
+		case r < 5:
+			return -time.Duration(rng.Int64N(3 * tick))
+		case r < 50:
+			return time.Duration(rng.Int64N(4*tick + 1))
+		case r < 60:
+			return time.Duration(rng.Int64N(4) * tick) // exact multiples
+		case r < 97:
+			return time.Duration(rng.Int64N(4*slots*tick + 1))
+		case r < 99:
+			return time.Duration(math.MaxInt32*tick - 2*tick + rng.Int64N(4*tick))
+		default:
+			return time.Duration(math.MaxInt64 - rng.Int64N(2*tick))
+		}
+	}
+
+	var w *timingwheel.Wheel[item]
+	advancing := false
+	var target, lastB int64
+	fired := 0
+
+	var op func(inFire bool)
+	check := func(where string) {
+		t.Helper()
+		if w.Len() != len(m.sched) {
+			t.Fatalf("%s: Len = %d, model has %d", where, w.Len(), len(m.sched))
+		}
+	}
+	fire := func(it *item) {
+		b, ok := m.sched[it.id]
+		if !ok {
+			t.Fatalf("fired item %d, which the model has not scheduled", it.id)
+		}
+		if b > target || b <= m.proc || b < lastB {
+			t.Fatalf("fired item %d due at tick %d: Advance to tick %d, processed %d, last fired %d", it.id, b, target, m.proc, lastB)
+		}
+		if it.tm.Scheduled() {
+			t.Fatalf("item %d still scheduled in fire", it.id)
+		}
+		if w.Now() != m.now {
+			t.Fatalf("Now = %d in fire, want %d", w.Now(), m.now)
+		}
+		lastB = b
+		delete(m.sched, it.id)
+		fired++
+		// Adds from here count from the tick being processed.
+		saved := m.proc
+		m.proc = b
+		for n := rng.IntN(3); n > 0; n-- {
+			if rng.IntN(3) == 0 {
+				// re-add itself
+				d := randD()
+				b, ok := m.deadline(d)
+				err := w.Add(it, d)
+				checkAdd(t, m, it, b, ok, err)
+			} else {
+				op(true)
+			}
+		}
+		m.proc = saved
+	}
+	w, err := timingwheel.New(cfg, origin, itemTimer, fire)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	op = func(inFire bool) {
+		it := items[rng.IntN(len(items))]
+		_, scheduled := m.sched[it.id]
+		if it.tm.Scheduled() != scheduled {
+			t.Fatalf("item %d Scheduled() = %v, model %v", it.id, it.tm.Scheduled(), scheduled)
+		}
+		switch r := rng.IntN(100); {
+		case r < 35:
+			d := randD()
+			b, ok := m.deadline(d)
+			err := w.Add(it, d)
+			if scheduled {
+				if !errors.Is(err, timingwheel.ErrScheduled) {
+					t.Fatalf("Add of scheduled item %d: %v", it.id, err)
+				}
+				return
+			}
+			checkAdd(t, m, it, b, ok, err)
+		case r < 60:
+			d := randD()
+			b, ok := m.deadline(d)
+			err := w.Reset(it, d)
+			checkAdd(t, m, it, b, ok, err)
+		case r < 75:
+			if got := w.Remove(it); got != scheduled {
+				t.Fatalf("Remove(%d) = %v, model %v", it.id, got, scheduled)
+			}
+			delete(m.sched, it.id)
+		default:
+			if inFire || advancing {
+				return
+			}
+			var now int64
+			switch r := rng.IntN(100); {
+			case r < 10: // the past or the same time
+				now = m.now - rng.Int64N(3*tick)
+			case r < 70: // within a few ticks
+				now = m.now + rng.Int64N(3*tick+1)
+			case r < 95: // a few revolutions
+				now = m.now + rng.Int64N(3*slots*tick+1)
+			default: // very far, keeping now-origin far from overflow
+				now = m.now + rng.Int64N(min(1<<32, (1<<50)/tick)*tick)
+			}
+			advancing = true
+			fired, lastB = 0, math.MinInt64
+			if now > m.now {
+				m.now = now
+				target = (now - m.origin) / tick
+			} else {
+				target = m.proc
+			}
+			n := w.Advance(now)
+			advancing = false
+			if n != fired {
+				t.Fatalf("Advance returned %d, fired %d", n, fired)
+			}
+			m.proc = target
+			for id, b := range m.sched {
+				if b <= target {
+					t.Fatalf("item %d due at tick %d not fired by Advance to tick %d", id, b, target)
+				}
+			}
+			if w.Now() != m.now {
+				t.Fatalf("Now = %d, want %d", w.Now(), m.now)
+			}
+		}
+		check("after op")
+	}
+	for range steps {
+		op(false)
+	}
+	// Drain: everything fires eventually.
+	m.now += 4 * slots * tick
+	for len(m.sched) > 0 {
+		maxB := int64(0)
+		for _, b := range m.sched {
+			maxB = max(maxB, b)
+		}
+		now := m.origin + maxB*tick
+		fired, lastB, target = 0, math.MinInt64, maxB
+		m.now = max(m.now, now)
+		target = (m.now - m.origin) / tick
+		advancing = true
+		w.Advance(m.now)
+		advancing = false
+		m.proc = target
+		for id, b := range m.sched {
+			if b <= target {
+				t.Fatalf("drain: item %d due at tick %d not fired", id, b)
+			}
+		}
+	}
+}
+
+// checkAdd checks the result of an Add or Reset of an unscheduled item, or a
+// Reset of a scheduled one, against the model, and updates the model.
+func checkAdd(t *testing.T, m *model, it *item, b int64, ok bool, err error) {
+	t.Helper()
+	if !ok {
+		if !errors.Is(err, timingwheel.ErrTooLong) {
+			t.Fatalf("item %d: %v, want ErrTooLong", it.id, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("item %d: %v", it.id, err)
+	}
+	m.sched[it.id] = b
+}
