@@ -366,7 +366,8 @@ func (r *Request) QueryValue(name string) []byte {
 
 // HandshakeError is a rejected upgrade: the HTTP status, a short reason
 // sent as the plain-text body, and extra header lines. AppendReject writes
-// it as a response. Check returns it as a value; match it with errors.As.
+// it as a response. Check returns it as a value, unwrapped: match it with
+// errors.AsType[HandshakeError], which unlike errors.As does not allocate.
 type HandshakeError struct {
 	// Status is the HTTP status code, e.g. 400.
 	Status int

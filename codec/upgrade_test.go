@@ -188,6 +188,7 @@ Upgrade: websocket
 	{name: "incomplete request line", in: "GET /w", incomplete: true},
 	{name: "empty", in: "", incomplete: true},
 	{name: "too large", in: minimal(), maxSize: 64, parseErr: ErrRequestTooLarge},
+	{name: "limit reached without a head", in: minimal()[:40], maxSize: 40, parseErr: ErrRequestTooLarge},
 	{name: "head ends past the limit", in: minimal(), maxSize: len(minimal()) - 1, parseErr: ErrRequestTooLarge},
 	{name: "head ends at the limit", in: minimal() + "xyz", maxSize: len(minimal()), n: len(minimal())},
 	{name: "bare LF", in: strings.ReplaceAll(minimal(), "\r\n", "\n"), parseErr: ErrMalformedRequest},
@@ -629,8 +630,7 @@ func ExampleParseRequest() {
 	}
 	var out []byte
 	if err := r.Check(); err != nil {
-		var he HandshakeError
-		errors.As(err, &he)
+		he, _ := errors.AsType[HandshakeError](err)
 		out = AppendReject(out, he)
 	} else {
 		out = AppendAccept(out, r.Key)

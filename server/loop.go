@@ -389,7 +389,11 @@ func (l *loop) handshake(s *Session, b []byte) int {
 	r := &l.req
 	n, err := codec.ParseRequest(b, r, cfg.MaxHeaderSize)
 	if err != nil {
-		l.reject(s, codec.HandshakeError{Status: 431, Reason: "request header too large"})
+		he := codec.HandshakeError{Status: 400, Reason: "malformed HTTP request"}
+		if errors.Is(err, codec.ErrRequestTooLarge) {
+			he = codec.HandshakeError{Status: 431, Reason: "request header too large"}
+		}
+		l.reject(s, he)
 		return len(b)
 	}
 	if n == 0 {

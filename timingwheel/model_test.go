@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -30,11 +31,14 @@ func (m *model) deadline(d time.Duration) (int64, bool) {
 	if int64(d) > math.MaxInt64-m.tick {
 		return 0, false
 	}
-	e := m.now - m.origin + int64(d) // tests keep this from overflowing
-	b := e / m.tick
-	if b*m.tick < e {
-		b++
+	// b = ceil((now - origin + d) / tick), in big integers.
+	e := new(big.Int).Add(big.NewInt(m.now-m.origin), big.NewInt(int64(d)))
+	tk := big.NewInt(m.tick)
+	e.Add(e, tk).Sub(e, big.NewInt(1)).Quo(e, tk)
+	if e.Cmp(big.NewInt(m.proc+math.MaxInt32+1)) > 0 {
+		return 0, false
 	}
+	b := e.Int64()
 	if b <= m.proc {
 		b = m.proc + 1
 	}
@@ -93,7 +97,8 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 	var target, lastB int64
 	fired := 0
 
-	var op func(inFire bool)
+	draining := false
+	var op func(it *item)
 	check := func(where string) {
 		t.Helper()
 		if w.Len() != len(m.sched) {
@@ -120,15 +125,11 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 		// Adds from here count from the tick being processed.
 		saved := m.proc
 		m.proc = b
-		for n := rng.IntN(3); n > 0; n-- {
+		for n := rng.IntN(3); n > 0 && !draining; n-- {
 			if rng.IntN(3) == 0 {
-				// re-add itself
-				d := randD()
-				b, ok := m.deadline(d)
-				err := w.Add(it, d)
-				checkAdd(t, m, it, b, ok, err)
+				op(it) // often itself: re-add, reset, remove
 			} else {
-				op(true)
+				op(nil)
 			}
 		}
 		m.proc = saved
@@ -138,8 +139,11 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 		t.Fatal(err)
 	}
 
-	op = func(inFire bool) {
-		it := items[rng.IntN(len(items))]
+	// op does a random operation on it, or on a random item if it is nil.
+	op = func(it *item) {
+		if it == nil {
+			it = items[rng.IntN(len(items))]
+		}
 		_, scheduled := m.sched[it.id]
 		if it.tm.Scheduled() != scheduled {
 			t.Fatalf("item %d Scheduled() = %v, model %v", it.id, it.tm.Scheduled(), scheduled)
@@ -167,7 +171,7 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 			}
 			delete(m.sched, it.id)
 		default:
-			if inFire || advancing {
+			if advancing {
 				return
 			}
 			var now int64
@@ -207,27 +211,24 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 		check("after op")
 	}
 	for range steps {
-		op(false)
+		op(nil)
 	}
-	// Drain: everything fires eventually.
-	m.now += 4 * slots * tick
+	// Drain: everything fires, at its tick.
+	draining = true
 	for len(m.sched) > 0 {
-		maxB := int64(0)
+		maxB := int64(math.MinInt64)
 		for _, b := range m.sched {
 			maxB = max(maxB, b)
 		}
-		now := m.origin + maxB*tick
-		fired, lastB, target = 0, math.MinInt64, maxB
-		m.now = max(m.now, now)
+		m.now = max(m.now+1, m.origin+maxB*tick)
 		target = (m.now - m.origin) / tick
+		fired, lastB = 0, math.MinInt64
 		advancing = true
-		w.Advance(m.now)
+		n := w.Advance(m.now)
 		advancing = false
 		m.proc = target
-		for id, b := range m.sched {
-			if b <= target {
-				t.Fatalf("drain: item %d due at tick %d not fired", id, b)
-			}
+		if n != fired || len(m.sched) != 0 || w.Len() != 0 {
+			t.Fatalf("drain: Advance returned %d, fired %d, model left %d, Len %d", n, fired, len(m.sched), w.Len())
 		}
 	}
 }

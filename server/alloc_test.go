@@ -1,0 +1,44 @@
+//go:build !race
+
+package server
+
+import "testing"
+
+// TestEchoPathZeroAlloc: a warmed connection handles a JSON echo request,
+// from the bytes gnet hands over to the reply written, without allocating.
+func TestEchoPathZeroAlloc(t *testing.T) {
+	e, fc := openFake(t, NewRouter())
+	frame := clientFrame(0x81, []byte(`{"cmd":"echo","seqno":"42","data":{"text":"hello, 64 bytes of json payload"}}`), true)
+	buf := make([]byte, len(frame))
+	run := func() {
+		copy(buf, frame) // the decoder unmasks in place
+		fc.written = fc.written[:0]
+		fc.traffic(e, buf)
+	}
+	run()
+	if n := testing.AllocsPerRun(1000, run); n != 0 {
+		t.Fatalf("echo path allocates %.1f times per message, want 0", n)
+	}
+	want := `{"cmd":"echo","seqno":"42","status":0,"msg":"ok","data":{"text":"hello, 64 bytes of json payload"}}`
+	if rc := (&rawConn{t: t, buf: fc.written}); true {
+		if _, p := rc.readFrame(); string(p) != want {
+			t.Fatalf("reply %s", p)
+		}
+	}
+}
+
+// TestEchoModeZeroAlloc: the same for the frame-only echo mode.
+func TestEchoModeZeroAlloc(t *testing.T) {
+	e, fc := openFake(t, EchoHandler{})
+	frame := clientFrame(0x82, make([]byte, 64), true)
+	buf := make([]byte, len(frame))
+	run := func() {
+		copy(buf, frame)
+		fc.written = fc.written[:0]
+		fc.traffic(e, buf)
+	}
+	run()
+	if n := testing.AllocsPerRun(1000, run); n != 0 {
+		t.Fatalf("echo mode allocates %.1f times per message, want 0", n)
+	}
+}
