@@ -120,7 +120,7 @@ func (e *Envelope) decode(p []byte) (semantic error) {
 			switch {
 			case bit == 0:
 			case seen&bit != 0:
-				bad = nil
+				bad = ErrDuplicateKey
 			case bit == keyCmd:
 				if value[0] != '"' || bytes.IndexByte(value, '\\') >= 0 || !utf8.Valid(value) {
 					bad = ErrBadCmd

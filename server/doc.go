@@ -1,0 +1,43 @@
+// Package server is wsloop's WebSocket server: gnet event loops, the
+// connection lifecycle, the JSON Router, and the push API. It is the only
+// package of wsloop that imports gnet.
+//
+// # Data flow
+//
+//	accept (Go poller, EMFILE-safe) ──Enroll──► loop k (least loaded)
+//	                                              │
+//	  OnTraffic: handshake (codec.ParseRequest) or frames (codec.Decoder),
+//	             zero-copy payloads → Handler.OnMessage → replies corked
+//	  ring drain: Push / Broadcast / Disconnect jobs from other goroutines
+//	  tick:       timing wheel → handshake, heartbeat and close timeouts
+//	                                              │
+//	  end of every wakeup: each touched connection is written once ──► client
+//
+// # Concurrency contract
+//
+// A connection and all its state (its Session, its timer, its decoder)
+// belong to the event loop that accepted it. Handler callbacks, Router
+// handlers and middleware run on that loop, one at a time per loop, and must
+// not block. Methods documented "Must be called on the connection's event
+// loop" may be called only from there. Everything else — Server.Push,
+// Server.Broadcast, Server.Disconnect, Session.Push, Session.Close — is safe
+// for concurrent use: it puts a job on the owning loop's bounded ring and
+// wakes the loop (one wakeup drains many jobs). A full ring returns
+// ErrQueueFull at once; nothing blocks.
+//
+// # Cork
+//
+// Everything a loop writes to one connection during one wakeup (the replies
+// to all frames of one read, all pushes of one ring drain) leaves in a
+// single write at the end of that wakeup.
+//
+// # Bad input
+//
+// Protocol violations close the connection with the RFC 6455 code (1002,
+// 1007, 1009) and a reason, after which the server half-closes the socket
+// and drains the client's input so the close frame is not lost to a reset.
+// Malformed requests get HTTP 400/404/405/426/431. A panicking handler is
+// recovered and logged; the Router answers status 500. Descriptor
+// exhaustion refuses new connections (503 or a closed socket) and never
+// stops the server.
+package server
