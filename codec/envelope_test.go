@@ -341,6 +341,9 @@ var appendStringCases = []struct{ in, want string }{
 	{"\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`},           // surrogate
 	{"\xf4\x90\x80\x80", `"\ufffd\ufffd\ufffd\ufffd"`}, // above U+10FFFF
 	{"\xe2\x82", `"\ufffd\ufffd"`},
+	{"\xe0\x80\xaf", `"\ufffd\ufffd\ufffd"`},           // overlong, 3 bytes
+	{"\xf0\x80\x80\xaf", `"\ufffd\ufffd\ufffd\ufffd"`}, // overlong, 4 bytes
+	{"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", `"` + "\U00010000\U0010FFFF" + `"`},
 	{"\xef\xbf\xbd", `"` + "\uFFFD" + `"`}, // a real U+FFFD stays as is
 }
 

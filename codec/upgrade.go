@@ -419,7 +419,7 @@ func (r *Request) Check() error {
 	switch {
 	case string(r.Method) != "GET":
 		return errMethodNotAllowed
-	case r.ProtoMinor < 1:
+	case r.ProtoMajor != 1 || r.ProtoMinor < 1:
 		return errHTTPVersion
 	case len(r.Path) == 0 || r.Path[0] != '/':
 		return errRequestTarget
