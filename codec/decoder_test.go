@@ -418,6 +418,42 @@ func TestDecoderBufferFollowsArrivedBytes(t *testing.T) {
 	}
 }
 
+func TestDecoderBufferGrowth(t *testing.T) {
+	// Above the largest pool class buffers are exact: growth must still
+	// double (few copies) and stop at the end of the frame (no waste).
+	const size = 20 << 20
+	const chunk = 64 << 10
+	in := rawFrame(Header{Fin: true, OpCode: OpBinary, Masked: true, Mask: testMask, Length: size}, make([]byte, size))
+	var d Decoder
+	var last *[]byte
+	regrowths := 0
+	for len(in) > 0 {
+		k := min(chunk, len(in))
+		n, m, err := d.Decode(in[:k])
+		if err != nil || n != k {
+			t.Fatalf("Decode = %d, %v", n, err)
+		}
+		in = in[k:]
+		if m.OpCode != 0 {
+			if len(in) != 0 || len(m.Payload) != size {
+				t.Fatalf("message of %d bytes with %d bytes left", len(m.Payload), len(in))
+			}
+			if c := cap(*d.buf); c != size {
+				t.Errorf("final buffer capacity %d; want exactly %d", c, size)
+			}
+			break
+		}
+		if d.buf != last {
+			regrowths++
+			last = d.buf
+		}
+	}
+	if regrowths > 20 {
+		t.Errorf("buffer replaced %d times for a %d-byte frame in %d-byte chunks; want it to double", regrowths, size, chunk)
+	}
+	d.Reset()
+}
+
 func TestDecoderResetKeepsLimit(t *testing.T) {
 	d := Decoder{MaxMessageSize: 5}
 	if _, _, err := d.Decode(clientFrame(OpText, false, text("abc"))); err != nil {

@@ -51,7 +51,7 @@ var envelopeCases = []envelopeCase{
 	{name: "keys are case-sensitive", in: `{"cmd":"x","CMD":"y","Data":1}`, cmd: "x"},
 	{name: "escaped key is data", in: `{"cmd":"x","\u0064ata":[1]}`, cmd: "x", data: "[1]"},
 	{name: "escaped key is cmd", in: `{"\u0063\u006D\u0064":"x"}`, cmd: "x"},
-	{name: "escaped key is not data", in: `{"cmd":"x","\u0064ata2":[1],"dat\u00e1":2,"d\"":3}`, cmd: "x"},
+	{name: "escaped key is not data", in: `{"cmd":"x","\u0064ata2":[1],"dat\u00e1":2,"d\"":3,"\u0164ata":4}`, cmd: "x"},
 	{name: "invalid UTF-8 in data", in: "{\"cmd\":\"x\",\"data\":\"\xff\"}", cmd: "x", data: "\"\xff\""},
 	{name: "DEL in a string", in: "{\"cmd\":\"x\x7f\"}", cmd: "x\x7f"},
 	{name: "depth 64", in: `{"cmd":"x","data":` + nest(63) + `}`, cmd: "x", data: nest(63)},
@@ -341,6 +341,8 @@ var appendStringCases = []struct{ in, want string }{
 	{"\xed\xa0\x80", `"\ufffd\ufffd\ufffd"`},           // surrogate
 	{"\xf4\x90\x80\x80", `"\ufffd\ufffd\ufffd\ufffd"`}, // above U+10FFFF
 	{"\xe2\x82", `"\ufffd\ufffd"`},
+	{"\xe1\x80\xc0", `"\ufffd\ufffd\ufffd"`}, // bad third byte
+	{"\xf3\xa0\x80\x81", `"` + "\U000E0001" + `"`},
 	{"\xe0\x80\xaf", `"\ufffd\ufffd\ufffd"`},           // overlong, 3 bytes
 	{"\xf0\x80\x80\xaf", `"\ufffd\ufffd\ufffd\ufffd"`}, // overlong, 4 bytes
 	{"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", `"` + "\U00010000\U0010FFFF" + `"`},

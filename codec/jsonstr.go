@@ -73,7 +73,7 @@ func utf8SeqLen[S ~string | ~[]byte](s S, i int) int {
 	case c >= 0xe1 && c <= 0xef:
 		n = 3
 	case c == 0xf0:
-		n = 4
+		n, lo = 4, 0x90
 	case c == 0xf4:
 		n, hi = 4, 0x8f
 	case c >= 0xf1 && c <= 0xf3:

@@ -30,12 +30,13 @@ func TestHeartbeatExpiry(t *testing.T) {
 		},
 	}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var wg, beaters sync.WaitGroup
 	alive := map[string]*websocket.Conn{}
 	for name, beat := range beats {
 		c, _ := dialRouter(t, url)
 		alive[name] = c
-		wg.Add(2)
+		wg.Add(1)
+		beaters.Add(1)
 		go func() { // keep reading so pongs and replies are consumed
 			defer wg.Done()
 			for {
@@ -45,7 +46,7 @@ func TestHeartbeatExpiry(t *testing.T) {
 			}
 		}()
 		go func() {
-			defer wg.Done()
+			defer beaters.Done()
 			tk := time.NewTicker(timeout / 4)
 			defer tk.Stop()
 			for {
@@ -81,6 +82,7 @@ func TestHeartbeatExpiry(t *testing.T) {
 	}
 	time.Sleep(3 * timeout) // heartbeating clients must outlive several timeouts
 	close(stop)
+	beaters.Wait()
 	for name, c := range alive {
 		if err := c.WriteMessage(websocket.TextMessage, []byte(`{"cmd":"echo","seqno":"9"}`)); err != nil {
 			t.Fatalf("%s client was closed: %v", name, err)

@@ -268,24 +268,22 @@ func (w *Wheel[T]) run(target int64) (fired int) {
 		if *head == nil {
 			continue
 		}
-		// Move the due timers to w.pending; no user code runs here.
-		for x := *head; x != nil; {
-			tm := w.timer(x)
-			next := tm.next
-			if dt := int64(int32(tm.when - uint32(t))); dt > 0 {
-				w.winMin = min(w.winMin, t+dt) // a later revolution
-			} else {
-				w.unlink(tm)
-				w.push(&w.pending, x, tm)
-			}
-			x = next
-		}
-		// Fire them. fire may remove, reset or add any timer, including
-		// the ones still pending.
+		// Move the whole slot to w.pending, then take the timers one by
+		// one: fire may add, reset and remove any timer meanwhile,
+		// including the pending ones, which then simply leave the list.
+		first := *head
+		*head = nil
+		w.pending = first
+		w.timer(first).pprev = &w.pending
 		for w.pending != nil {
 			x := w.pending
 			tm := w.timer(x)
 			w.unlink(tm)
+			if dt := int64(int32(tm.when - uint32(t))); dt > 0 {
+				w.push(&w.slots[(t+1)&w.mask], x, tm)
+				w.winMin = min(w.winMin, t+dt)
+				continue
+			}
 			tm.wheel = 0
 			w.n--
 			fired++
@@ -299,9 +297,9 @@ func (w *Wheel[T]) run(target int64) (fired int) {
 	return fired
 }
 
-// abort restores the wheel when fire panics: the timers still pending are due
-// at w.tick and have not fired, so they go back to their slot and the tick
-// is processed again by the next Advance.
+// abort restores the wheel when fire panics: the timers still pending belong
+// to the slot of w.tick and have not been looked at, so they go back to it
+// and the tick is processed again by the next Advance.
 func (w *Wheel[T]) abort() {
 	if !w.firing {
 		return
