@@ -52,7 +52,7 @@ func TestAllocs(t *testing.T) {
 			}
 		})
 	})
-	t.Run("Decoder.Decode whole frame", func(t *testing.T) {
+	t.Run("Decoder.Decode feedWhole frame", func(t *testing.T) {
 		var d Decoder
 		assertNoAllocs(t, "Decoder.Decode", func() {
 			copy(buf, frame64)
@@ -81,7 +81,7 @@ func TestAllocs(t *testing.T) {
 	})
 	t.Run("Decoder.Decode ping between fragments", func(t *testing.T) {
 		var d Decoder
-		in := cat(clientFrame(OpText, false, payload64[:10]), clientFrame(OpPing, true, nil), clientFrame(OpContinuation, true, payload64[10:]))
+		in := joinFrames(clientFrame(OpText, false, payload64[:10]), clientFrame(OpPing, true, nil), clientFrame(OpContinuation, true, payload64[10:]))
 		b := make([]byte, len(in))
 		run := func() {
 			copy(b, in)

@@ -15,13 +15,13 @@ func TestUpgradeAndEnvelope_ZeroAllocs(t *testing.T) {
 		e      Envelope
 		reqBuf = []byte(upgradeCases[0].in)
 		trick  = reqBuf[:len(reqBuf)/2]
-		plain  = []byte(crlf("GET / HTTP/1.1\nHost: a\nConnection: keep-alive, x\nUpgrade: h2c/1, y\n\n"))
+		plain  = []byte(crlfLines("GET / HTTP/1.1\nHost: a\nConnection: keep-alive, x\nUpgrade: h2c/1, y\n\n"))
 		accept = make([]byte, 0, AcceptSize)
 		reject = make([]byte, 0, 256)
 		reply  = make([]byte, 0, 512)
 		push   = make([]byte, 0, 512)
 		escKey = []byte(`{"\u0063md":"x","\u0064ata":1}`)
-		deep   = []byte(`{"cmd":"x","data":` + nest(63) + `}`)
+		deep   = []byte(`{"cmd":"x","data":` + nestedArrays(63) + `}`)
 	)
 	data := []byte(`{"room":"r1","members":["a","b"]}`)
 	for _, tc := range []struct {
@@ -71,7 +71,7 @@ func TestUpgradeAndEnvelope_ZeroAllocs(t *testing.T) {
 			reject = AppendReject(reject[:0], HandshakeError{Status: 426, Reason: "unsupported", Header: "Sec-WebSocket-Version: 13\r\n"})
 		}},
 		{"Envelope.Decode", func() {
-			if err := e.Decode(benchMessage); err != nil {
+			if err := e.Decode(benchEnvelopeMsg); err != nil {
 				t.Fatal(err)
 			}
 		}},

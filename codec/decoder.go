@@ -17,7 +17,7 @@ type Message struct {
 
 // Decoder reassembles the messages of one client connection from the bytes
 // that arrive on it, in whatever pieces they arrive. The zero value is ready
-// to use once MaxMessageSize is set. The Decoder holds no buffer while no
+// to use once MaxMessageSize is set (or left 0: no limit). The Decoder holds no buffer while no
 // message is partly received; it is 32 bytes on 64-bit platforms.
 //
 // Must be called on the connection's event loop (a Decoder is not safe for
@@ -52,7 +52,8 @@ const (
 //		n, m, err := d.Decode(b)
 //		b = b[n:]
 //		if err != nil {
-//			// close the connection with err.(CloseError) or 1002
+//			ce := err.(codec.CloseError) // always a CloseError
+//			// send AppendClose(dst, ce.Code, ce.Reason), close
 //		}
 //		if m.OpCode == 0 {
 //			break // need more input; keep b
@@ -69,8 +70,9 @@ const (
 // unmasked in place and m.Payload aliases b (no copy); a fragmented or
 // partly received message is unmasked into a pooled buffer and m.Payload
 // aliases that. Either way m.Payload is valid only until the next call to
-// Decode or Reset. Decode writes to b (unmasking) but keeps no reference to
-// it.
+// Decode or Reset (and, when it aliases b, only while the caller keeps b's
+// bytes, for gnet until Discard). Decode writes to b (unmasking) but keeps
+// no reference to it.
 //
 // Control frames may come between the fragments of a data message and are
 // returned as they come. Protocol violations are returned as CloseError
@@ -83,7 +85,7 @@ const (
 //
 // 0 allocations, except that reassembling a fragmented or partly received
 // message takes a buffer from the pool (which allocates only when the pool is
-// empty).
+// empty). Must be called on the connection's event loop.
 func (d *Decoder) Decode(b []byte) (n int, m Message, err error) {
 	if d.flags&decRelease != 0 {
 		d.flags &^= decRelease

@@ -29,13 +29,13 @@ func rawFrame(h Header, payload []byte) []byte {
 	return b
 }
 
-func text(s string) []byte { return []byte(s) }
+func bs(s string) []byte { return []byte(s) }
 
 func closePayload(code StatusCode, reason string) []byte {
 	return append([]byte{byte(code >> 8), byte(code)}, reason...)
 }
 
-func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+func joinFrames(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
 // decodeCase is one client byte stream and what the Decoder must make of it:
 // the messages, in order, then the error that stops it (nil when the stream
@@ -67,41 +67,41 @@ func decodeCases() []decodeCase {
 	big := bigText
 	cases := []decodeCase{
 		// Good streams.
-		{name: "single text", in: clientFrame(OpText, true, text("hello")), want: msgs(m(OpText, "hello"))},
+		{name: "single text", in: clientFrame(OpText, true, bs("hello")), want: msgs(m(OpText, "hello"))},
 		{name: "single binary", in: clientFrame(OpBinary, true, []byte{0, 0xff, 0xfe}), want: msgs(m(OpBinary, "\x00\xff\xfe"))},
 		{name: "empty text", in: clientFrame(OpText, true, nil), want: msgs(m(OpText, ""))},
 		{name: "empty binary", in: clientFrame(OpBinary, true, nil), want: msgs(m(OpBinary, ""))},
-		{name: "empty fragments", in: cat(
+		{name: "empty fragments", in: joinFrames(
 			clientFrame(OpText, false, nil),
 			clientFrame(OpContinuation, false, nil),
 			clientFrame(OpContinuation, true, nil),
 		), want: msgs(m(OpText, ""))},
-		{name: "fragmented text", in: cat(
-			clientFrame(OpText, false, text("hel")),
+		{name: "fragmented text", in: joinFrames(
+			clientFrame(OpText, false, bs("hel")),
 			clientFrame(OpContinuation, false, nil),
-			clientFrame(OpContinuation, true, text("lo")),
+			clientFrame(OpContinuation, true, bs("lo")),
 		), want: msgs(m(OpText, "hello"))},
-		{name: "fragmented binary with control frames between", in: cat(
-			clientFrame(OpBinary, false, text("ab")),
-			clientFrame(OpPing, true, text("p1")),
-			clientFrame(OpContinuation, false, text("cd")),
+		{name: "fragmented binary with control frames between", in: joinFrames(
+			clientFrame(OpBinary, false, bs("ab")),
+			clientFrame(OpPing, true, bs("p1")),
+			clientFrame(OpContinuation, false, bs("cd")),
 			clientFrame(OpPong, true, nil),
-			clientFrame(OpContinuation, true, text("ef")),
+			clientFrame(OpContinuation, true, bs("ef")),
 		), want: msgs(m(OpPing, "p1"), m(OpPong, ""), m(OpBinary, "abcdef"))},
-		{name: "fragmented 1 MiB text with a ping", in: cat(
+		{name: "fragmented 1 MiB text with a ping", in: joinFrames(
 			clientFrame(OpText, false, big[:100]),             // 7-bit length
 			clientFrame(OpContinuation, false, big[100:1001]), // 16-bit
-			clientFrame(OpPing, true, text("are you there")),
+			clientFrame(OpPing, true, bs("are you there")),
 			clientFrame(OpContinuation, false, big[1001:700001]), // 64-bit
 			clientFrame(OpContinuation, true, big[700001:]),
 		), want: msgs(m(OpPing, "are you there"), Message{OpText, big})},
-		{name: "many messages", in: cat(
-			clientFrame(OpText, true, text("one")),
+		{name: "many messages", in: joinFrames(
+			clientFrame(OpText, true, bs("one")),
 			clientFrame(OpPing, true, nil),
-			clientFrame(OpBinary, true, text("two")),
-			clientFrame(OpPong, true, text("x")),
-			clientFrame(OpText, false, text("thr")),
-			clientFrame(OpContinuation, true, text("ee")),
+			clientFrame(OpBinary, true, bs("two")),
+			clientFrame(OpPong, true, bs("x")),
+			clientFrame(OpText, false, bs("thr")),
+			clientFrame(OpContinuation, true, bs("ee")),
 			clientFrame(OpClose, true, closePayload(1000, "bye")),
 		), want: msgs(m(OpText, "one"), m(OpPing, ""), m(OpBinary, "two"), m(OpPong, "x"), m(OpText, "three"), m(OpClose, "\x03\xe8bye"))},
 		{name: "16-bit length", in: clientFrame(OpBinary, true, big[:300]), want: msgs(Message{OpBinary, big[:300]})},
@@ -109,67 +109,67 @@ func decodeCases() []decodeCase {
 		{name: "ping 125 bytes", in: clientFrame(OpPing, true, bytes.Repeat([]byte("x"), 125)), want: msgs(m(OpPing, strings.Repeat("x", 125)))},
 		{name: "close empty", in: clientFrame(OpClose, true, nil), want: msgs(m(OpClose, ""))},
 		{name: "close 125 bytes", in: clientFrame(OpClose, true, closePayload(1000, strings.Repeat("é", 61)+"x")), want: msgs(Message{OpClose, closePayload(1000, strings.Repeat("é", 61)+"x")})},
-		{name: "valid UTF-8 split inside a sequence", in: cat(
-			clientFrame(OpText, false, text("\xe2\x82")),
-			clientFrame(OpContinuation, false, text("\xac \xf0\x9f")),
-			clientFrame(OpContinuation, true, text("\x99\x82")),
+		{name: "valid UTF-8 split inside a sequence", in: joinFrames(
+			clientFrame(OpText, false, bs("\xe2\x82")),
+			clientFrame(OpContinuation, false, bs("\xac \xf0\x9f")),
+			clientFrame(OpContinuation, true, bs("\x99\x82")),
 		), want: msgs(m(OpText, "€ 🙂"))},
-		{name: "invalid UTF-8 in binary is fine", in: clientFrame(OpBinary, true, text("\xff\xc0")), want: msgs(m(OpBinary, "\xff\xc0"))},
-		{name: "partial data frame", in: clientFrame(OpText, true, text("hello"))[:8]},
-		{name: "partial control frame", in: clientFrame(OpPing, true, text("hello"))[:8]},
+		{name: "invalid UTF-8 in binary is fine", in: clientFrame(OpBinary, true, bs("\xff\xc0")), want: msgs(m(OpBinary, "\xff\xc0"))},
+		{name: "partial data frame", in: clientFrame(OpText, true, bs("hello"))[:8]},
+		{name: "partial control frame", in: clientFrame(OpPing, true, bs("hello"))[:8]},
 		{name: "partial header", in: clientFrame(OpText, true, big[:300])[:3]},
-		{name: "message then partial", in: cat(clientFrame(OpText, true, text("a")), clientFrame(OpBinary, false, text("bc"))[:7]), want: msgs(m(OpText, "a"))},
-		{name: "max size exactly", max: 10, in: cat(
-			clientFrame(OpText, true, text("0123456789")),
-			clientFrame(OpBinary, false, text("01234")),
-			clientFrame(OpPing, true, text("ping longer than the limit")),
-			clientFrame(OpContinuation, true, text("56789")),
+		{name: "message then partial", in: joinFrames(clientFrame(OpText, true, bs("a")), clientFrame(OpBinary, false, bs("bc"))[:7]), want: msgs(m(OpText, "a"))},
+		{name: "max size exactly", max: 10, in: joinFrames(
+			clientFrame(OpText, true, bs("0123456789")),
+			clientFrame(OpBinary, false, bs("01234")),
+			clientFrame(OpPing, true, bs("ping longer than the limit")),
+			clientFrame(OpContinuation, true, bs("56789")),
 		), want: msgs(m(OpText, "0123456789"), m(OpPing, "ping longer than the limit"), m(OpBinary, "0123456789"))},
 
 		// Protocol errors.
-		{name: "unmasked text", in: rawFrame(h(OpText, true, false, 0, 2), text("hi")), err: ErrUnmasked},
+		{name: "unmasked text", in: rawFrame(h(OpText, true, false, 0, 2), bs("hi")), err: ErrUnmasked},
 		{name: "unmasked ping", in: rawFrame(h(OpPing, true, false, 0, 0), nil), err: ErrUnmasked},
-		{name: "unmasked continuation", in: cat(clientFrame(OpText, false, text("a")), rawFrame(h(OpContinuation, true, false, 0, 1), text("b"))), err: ErrUnmasked},
-		{name: "rsv1", in: rawFrame(h(OpText, true, true, 4, 2), text("hi")), err: ErrReservedBits},
-		{name: "rsv2", in: rawFrame(h(OpBinary, true, true, 2, 2), text("hi")), err: ErrReservedBits},
+		{name: "unmasked continuation", in: joinFrames(clientFrame(OpText, false, bs("a")), rawFrame(h(OpContinuation, true, false, 0, 1), bs("b"))), err: ErrUnmasked},
+		{name: "rsv1", in: rawFrame(h(OpText, true, true, 4, 2), bs("hi")), err: ErrReservedBits},
+		{name: "rsv2", in: rawFrame(h(OpBinary, true, true, 2, 2), bs("hi")), err: ErrReservedBits},
 		{name: "rsv3 on ping", in: rawFrame(h(OpPing, true, true, 1, 0), nil), err: ErrReservedBits},
-		{name: "message before error", in: cat(clientFrame(OpText, true, text("ok")), rawFrame(h(OpText, true, false, 0, 2), text("hi"))), want: msgs(m(OpText, "ok")), err: ErrUnmasked},
-		{name: "ping not fin", in: rawFrame(h(OpPing, false, true, 0, 1), text("p")), err: ErrControlFragmented},
+		{name: "message before error", in: joinFrames(clientFrame(OpText, true, bs("ok")), rawFrame(h(OpText, true, false, 0, 2), bs("hi"))), want: msgs(m(OpText, "ok")), err: ErrUnmasked},
+		{name: "ping not fin", in: rawFrame(h(OpPing, false, true, 0, 1), bs("p")), err: ErrControlFragmented},
 		{name: "close not fin", in: rawFrame(h(OpClose, false, true, 0, 2), closePayload(1000, "")), err: ErrControlFragmented},
 		{name: "ping 126 bytes", in: clientFrame(OpPing, true, bytes.Repeat([]byte("x"), 126)), err: ErrControlTooLong},
 		{name: "close 126 bytes, header only", in: AppendHeader(nil, h(OpClose, true, true, 0, 126)), err: ErrControlTooLong},
-		{name: "continuation without start", in: clientFrame(OpContinuation, true, text("x")), err: ErrUnexpectedContinuation},
-		{name: "continuation after a whole message", in: cat(clientFrame(OpText, false, text("a")), clientFrame(OpContinuation, true, text("b")), clientFrame(OpContinuation, true, text("c"))), want: msgs(m(OpText, "ab")), err: ErrUnexpectedContinuation},
-		{name: "text inside a fragmented message", in: cat(clientFrame(OpText, false, text("a")), clientFrame(OpText, true, text("b"))), err: ErrExpectedContinuation},
-		{name: "binary inside a fragmented message after a ping", in: cat(clientFrame(OpText, false, text("a")), clientFrame(OpPing, true, nil), clientFrame(OpBinary, false, nil)), want: msgs(m(OpPing, "")), err: ErrExpectedContinuation},
-		{name: "64-bit length with top bit set", in: cat(
+		{name: "continuation without start", in: clientFrame(OpContinuation, true, bs("x")), err: ErrUnexpectedContinuation},
+		{name: "continuation after a whole message", in: joinFrames(clientFrame(OpText, false, bs("a")), clientFrame(OpContinuation, true, bs("b")), clientFrame(OpContinuation, true, bs("c"))), want: msgs(m(OpText, "ab")), err: ErrUnexpectedContinuation},
+		{name: "text inside a fragmented message", in: joinFrames(clientFrame(OpText, false, bs("a")), clientFrame(OpText, true, bs("b"))), err: ErrExpectedContinuation},
+		{name: "binary inside a fragmented message after a ping", in: joinFrames(clientFrame(OpText, false, bs("a")), clientFrame(OpPing, true, nil), clientFrame(OpBinary, false, nil)), want: msgs(m(OpPing, "")), err: ErrExpectedContinuation},
+		{name: "64-bit length with top bit set", in: joinFrames(
 			fromBits("1 000 0010 1 1111111 10000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001"),
-			testMask[:], text("x"),
+			testMask[:], bs("x"),
 		), err: ErrInvalidLength},
-		{name: "invalid UTF-8 byte", in: clientFrame(OpText, true, text("ab\xffcd")), err: ErrInvalidUTF8},
-		{name: "overlong UTF-8", in: clientFrame(OpText, true, text("\xc0\xaf")), err: ErrInvalidUTF8},
-		{name: "UTF-8 surrogate", in: clientFrame(OpText, true, text("\xed\xa0\x80")), err: ErrInvalidUTF8},
-		{name: "UTF-8 above U+10FFFF", in: clientFrame(OpText, true, text("\xf4\x90\x80\x80")), err: ErrInvalidUTF8},
-		{name: "text ends inside a sequence", in: clientFrame(OpText, true, text("ok\xe2\x82")), err: ErrInvalidUTF8},
-		{name: "fragmented text ends inside a sequence", in: cat(clientFrame(OpText, false, text("ok")), clientFrame(OpContinuation, true, text("\xe2\x82"))), err: ErrInvalidUTF8},
-		{name: "invalid UTF-8 split across fragments", in: cat(
-			clientFrame(OpText, false, text("ok\xe2\x82")),
-			clientFrame(OpContinuation, true, text("(")),
+		{name: "invalid UTF-8 byte", in: clientFrame(OpText, true, bs("ab\xffcd")), err: ErrInvalidUTF8},
+		{name: "overlong UTF-8", in: clientFrame(OpText, true, bs("\xc0\xaf")), err: ErrInvalidUTF8},
+		{name: "UTF-8 surrogate", in: clientFrame(OpText, true, bs("\xed\xa0\x80")), err: ErrInvalidUTF8},
+		{name: "UTF-8 above U+10FFFF", in: clientFrame(OpText, true, bs("\xf4\x90\x80\x80")), err: ErrInvalidUTF8},
+		{name: "text ends inside a sequence", in: clientFrame(OpText, true, bs("ok\xe2\x82")), err: ErrInvalidUTF8},
+		{name: "fragmented text ends inside a sequence", in: joinFrames(clientFrame(OpText, false, bs("ok")), clientFrame(OpContinuation, true, bs("\xe2\x82"))), err: ErrInvalidUTF8},
+		{name: "invalid UTF-8 split across fragments", in: joinFrames(
+			clientFrame(OpText, false, bs("ok\xe2\x82")),
+			clientFrame(OpContinuation, true, bs("(")),
 		), err: ErrInvalidUTF8},
-		{name: "invalid UTF-8 fails before the message ends", in: cat(
-			clientFrame(OpText, false, text("ok")),
-			clientFrame(OpContinuation, false, text("\xf0\x28")),
+		{name: "invalid UTF-8 fails before the message ends", in: joinFrames(
+			clientFrame(OpText, false, bs("ok")),
+			clientFrame(OpContinuation, false, bs("\xf0\x28")),
 			// no final fragment ever comes
 		), err: ErrInvalidUTF8},
-		{name: "invalid UTF-8 fails before the frame ends", in: clientFrame(OpText, true, cat(text("\xc3\x28"), big[:500]))[:20], err: ErrInvalidUTF8},
+		{name: "invalid UTF-8 fails before the frame ends", in: clientFrame(OpText, true, joinFrames(bs("\xc3\x28"), big[:500]))[:20], err: ErrInvalidUTF8},
 		{name: "close reason invalid UTF-8", in: clientFrame(OpClose, true, closePayload(1000, "bad \xff")), err: ErrInvalidCloseReason},
 		{name: "close 1-byte payload", in: clientFrame(OpClose, true, []byte{0x03}), err: ErrInvalidClosePayload},
-		{name: "frame over max", max: 10, in: clientFrame(OpText, true, text("0123456789a")), err: ErrMessageTooBig},
+		{name: "frame over max", max: 10, in: clientFrame(OpText, true, bs("0123456789a")), err: ErrMessageTooBig},
 		{name: "frame over max, header only", max: 1 << 20, in: AppendHeader(nil, h(OpBinary, false, true, 0, 1<<40)), err: ErrMessageTooBig},
-		{name: "fragmented message over max", max: 10, in: cat(
-			clientFrame(OpBinary, false, text("012345")),
+		{name: "fragmented message over max", max: 10, in: joinFrames(
+			clientFrame(OpBinary, false, bs("012345")),
 			clientFrame(OpPing, true, nil),
-			clientFrame(OpContinuation, true, text("6789a")),
+			clientFrame(OpContinuation, true, bs("6789a")),
 		), want: msgs(m(OpPing, "")), err: ErrMessageTooBig},
 	}
 	for _, c := range []StatusCode{0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535} {
@@ -190,7 +190,7 @@ func decodeCases() []decodeCase {
 	for _, op := range []OpCode{3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF} {
 		cases = append(cases, decodeCase{
 			name: fmt.Sprintf("reserved opcode %#x", byte(op)),
-			in:   clientFrame(op, true, text("x")),
+			in:   clientFrame(op, true, bs("x")),
 			err:  ErrReservedOpcode,
 		})
 	}
@@ -246,8 +246,8 @@ func feed(t testing.TB, d *Decoder, stream []byte, next func() int) feedResult {
 	return res
 }
 
-func whole() int   { return 1 << 62 }
-func oneByte() int { return 1 }
+func feedWhole() int      { return 1 << 62 }
+func feedByteByByte() int { return 1 }
 
 // randomChunks returns chunk sizes from 1 to at most limit.
 func randomChunks(seed uint64, limit int) func() int {
@@ -267,7 +267,7 @@ func sameMessages(a, b []Message) bool {
 	return true
 }
 
-func describe(ms []Message) string {
+func describeMessages(ms []Message) string {
 	var sb strings.Builder
 	for _, m := range ms {
 		p := m.Payload
@@ -287,7 +287,7 @@ func TestDecoder(t *testing.T) {
 				d := Decoder{MaxMessageSize: tc.max}
 				res := feed(t, &d, tc.in, next)
 				if !sameMessages(res.msgs, tc.want) {
-					t.Fatalf("%s: messages\n got %s\nwant %s", how, describe(res.msgs), describe(tc.want))
+					t.Fatalf("%s: messages\n got %s\nwant %s", how, describeMessages(res.msgs), describeMessages(tc.want))
 				}
 				if res.err != tc.err {
 					t.Fatalf("%s: error %v; want %v", how, res.err, tc.err)
@@ -297,7 +297,7 @@ func TestDecoder(t *testing.T) {
 				}
 				return res
 			}
-			ref := run("whole", whole)
+			ref := run("whole", feedWhole)
 			check := func(how string, next func() int) {
 				t.Helper()
 				// On error the count consumed before it may differ.
@@ -305,7 +305,7 @@ func TestDecoder(t *testing.T) {
 					t.Fatalf("%s: consumed %d bytes; whole input consumed %d", how, got.consumed, ref.consumed)
 				}
 			}
-			check("1 byte at a time", oneByte)
+			check("1 byte at a time", feedByteByByte)
 			for seed := range uint64(4) {
 				for _, limit := range []int{3, 16, 200, 5000} {
 					if len(tc.in) > 1<<16 && limit < 200 {
@@ -364,7 +364,7 @@ func TestDecoderErrorsAreCloseErrors(t *testing.T) {
 
 func TestDecoderZeroCopy(t *testing.T) {
 	var d Decoder
-	b := cat(clientFrame(OpText, true, text("hello")), clientFrame(OpPing, true, text("p")))
+	b := joinFrames(clientFrame(OpText, true, bs("hello")), clientFrame(OpPing, true, bs("p")))
 	n, m, err := d.Decode(b)
 	if err != nil || m.OpCode != OpText || string(m.Payload) != "hello" {
 		t.Fatalf("Decode = %d, %v %q, %v", n, m.OpCode, m.Payload, err)
@@ -383,7 +383,7 @@ func TestDecoderZeroCopy(t *testing.T) {
 
 func TestDecoderFragmentsGoToPooledBuffer(t *testing.T) {
 	var d Decoder
-	b := cat(clientFrame(OpText, false, text("hel")), clientFrame(OpContinuation, true, text("lo")))
+	b := joinFrames(clientFrame(OpText, false, bs("hel")), clientFrame(OpContinuation, true, bs("lo")))
 	n, m, err := d.Decode(b)
 	if err != nil || n != len(b) || string(m.Payload) != "hello" {
 		t.Fatalf("Decode = %d, %q, %v", n, m.Payload, err)
@@ -404,7 +404,7 @@ func TestDecoderBufferFollowsArrivedBytes(t *testing.T) {
 	// A header may announce far more than arrives; the buffer must grow
 	// with what arrives, not with what is announced.
 	d := Decoder{}
-	in := rawFrame(Header{Fin: true, OpCode: OpBinary, Masked: true, Mask: testMask, Length: 1 << 40}, text("0123456789"))
+	in := rawFrame(Header{Fin: true, OpCode: OpBinary, Masked: true, Mask: testMask, Length: 1 << 40}, bs("0123456789"))
 	n, m, err := d.Decode(in)
 	if n != len(in) || m.OpCode != 0 || err != nil {
 		t.Fatalf("Decode = %d, %v, %v", n, m.OpCode, err)
@@ -421,7 +421,7 @@ func TestDecoderBufferFollowsArrivedBytes(t *testing.T) {
 func TestDecoderBufferGrowth(t *testing.T) {
 	// Above the largest pool class buffers are exact: growth must still
 	// double (few copies) and stop at the end of the frame (no waste).
-	const size = 20 << 20
+	const size = 12 << 20
 	const chunk = 64 << 10
 	in := rawFrame(Header{Fin: true, OpCode: OpBinary, Masked: true, Mask: testMask, Length: size}, make([]byte, size))
 	var d Decoder
@@ -456,7 +456,7 @@ func TestDecoderBufferGrowth(t *testing.T) {
 
 func TestDecoderResetKeepsLimit(t *testing.T) {
 	d := Decoder{MaxMessageSize: 5}
-	if _, _, err := d.Decode(clientFrame(OpText, false, text("abc"))); err != nil {
+	if _, _, err := d.Decode(clientFrame(OpText, false, bs("abc"))); err != nil {
 		t.Fatal(err)
 	}
 	d.Reset()
@@ -464,7 +464,7 @@ func TestDecoderResetKeepsLimit(t *testing.T) {
 		t.Fatalf("MaxMessageSize = %d after Reset", d.MaxMessageSize)
 	}
 	// The fragmented message is gone: a new text frame is fine.
-	if _, m, err := d.Decode(clientFrame(OpText, true, text("12345"))); err != nil || string(m.Payload) != "12345" {
+	if _, m, err := d.Decode(clientFrame(OpText, true, bs("12345"))); err != nil || string(m.Payload) != "12345" {
 		t.Fatalf("after Reset: %q, %v", m.Payload, err)
 	}
 }

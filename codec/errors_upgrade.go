@@ -26,7 +26,8 @@ var (
 var (
 	// ErrBadJSON is returned by Envelope.Decode when the message is not one
 	// valid JSON object (whitespace allowed around it). It takes precedence
-	// over every other envelope error. Reply msg: "malformed JSON".
+	// over ErrMissingCmd, ErrBadCmd, ErrBadSeqno and ErrDuplicateKey. Reply
+	// msg: "malformed JSON".
 	ErrBadJSON = errors.New("codec: malformed JSON")
 	// ErrJSONTooDeep is returned by Envelope.Decode when arrays and objects
 	// are nested more than 64 deep, counting the envelope itself; the rest of

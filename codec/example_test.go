@@ -6,8 +6,8 @@ import (
 	"github.com/wsloop/wsloop/codec"
 )
 
-// clientFrame builds a masked frame, as a client sends it.
-func clientFrame(op codec.OpCode, fin bool, payload string) []byte {
+// maskedFrame builds a masked frame, as a client sends it.
+func maskedFrame(op codec.OpCode, fin bool, payload string) []byte {
 	h := codec.Header{Fin: fin, OpCode: op, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: int64(len(payload))}
 	b := codec.AppendHeader(nil, h)
 	p := append([]byte(nil), payload...)
@@ -20,10 +20,10 @@ func clientFrame(op codec.OpCode, fin bool, payload string) []byte {
 // for the next read.
 func ExampleDecoder() {
 	var stream []byte
-	stream = append(stream, clientFrame(codec.OpText, false, "Hello, ")...)
-	stream = append(stream, clientFrame(codec.OpPing, true, "are you there?")...)
-	stream = append(stream, clientFrame(codec.OpContinuation, true, "world")...)
-	stream = append(stream, clientFrame(codec.OpClose, true, "\x03\xe8bye")...)
+	stream = append(stream, maskedFrame(codec.OpText, false, "Hello, ")...)
+	stream = append(stream, maskedFrame(codec.OpPing, true, "are you there?")...)
+	stream = append(stream, maskedFrame(codec.OpContinuation, true, "world")...)
+	stream = append(stream, maskedFrame(codec.OpClose, true, "\x03\xe8bye")...)
 
 	d := codec.Decoder{MaxMessageSize: 1 << 20}
 	var inbound []byte // what the network library keeps between reads

@@ -27,8 +27,8 @@ func FuzzDecode(f *testing.F) {
 			}
 			return res
 		}
-		ref := decode(whole)
-		check(t, ref, maxSize)
+		ref := decode(feedWhole)
+		checkProtocol(t, ref, maxSize)
 
 		i := 0
 		chunked := decode(func() int {
@@ -39,18 +39,18 @@ func FuzzDecode(f *testing.F) {
 			i++
 			return c
 		})
-		agree(t, "chunks from cuts", chunked, ref)
+		agreeResult(t, "chunks from cuts", chunked, ref)
 		if len(stream) <= 4096 {
-			agree(t, "1 byte at a time", decode(oneByte), ref)
+			agreeResult(t, "1 byte at a time", decode(feedByteByByte), ref)
 		}
 	})
 }
 
-// agree fails unless got and ref are the same result.
-func agree(t *testing.T, how string, got, ref feedResult) {
+// agreeResult fails unless got and ref are the same result.
+func agreeResult(t *testing.T, how string, got, ref feedResult) {
 	t.Helper()
 	if !sameMessages(got.msgs, ref.msgs) {
-		t.Fatalf("%s: messages\n got %s\nwant %s", how, describe(got.msgs), describe(ref.msgs))
+		t.Fatalf("%s: messages\n got %s\nwant %s", how, describeMessages(got.msgs), describeMessages(ref.msgs))
 	}
 	if got.err != ref.err {
 		t.Fatalf("%s: error %v; whole input gave %v", how, got.err, ref.err)
@@ -60,8 +60,8 @@ func agree(t *testing.T, how string, got, ref feedResult) {
 	}
 }
 
-// check fails unless every message and the error obey the protocol.
-func check(t *testing.T, res feedResult, maxSize uint16) {
+// checkProtocol fails unless every message and the error obey the protocol.
+func checkProtocol(t *testing.T, res feedResult, maxSize uint16) {
 	t.Helper()
 	if res.err != nil {
 		if _, ok := res.err.(CloseError); !ok {

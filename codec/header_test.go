@@ -13,7 +13,7 @@ import (
 func fromBits(s string) []byte {
 	s = strings.ReplaceAll(s, " ", "")
 	if len(s)%8 != 0 {
-		panic(fmt.Sprintf("fromBits: %d bits is not whole bytes", len(s)))
+		panic(fmt.Sprintf("fromBits: %d bits is not feedWhole bytes", len(s)))
 	}
 	out := make([]byte, len(s)/8)
 	for i, c := range s {

@@ -11,7 +11,7 @@ func AppendString(dst []byte, s string) []byte {
 	return appendJSONString(dst, s)
 }
 
-const hexDigits = "0123456789abcdef"
+const jsonHexDigits = "0123456789abcdef"
 
 // appendJSONString is AppendString for a string or a byte slice.
 func appendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
@@ -45,7 +45,7 @@ func appendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 			dst = append(dst, '\\', 'f')
 		default:
 			if c < 0x20 {
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+				dst = append(dst, '\\', 'u', '0', '0', jsonHexDigits[c>>4], jsonHexDigits[c&0xf])
 			} else {
 				dst = append(dst, `\ufffd`...)
 			}

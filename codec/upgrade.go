@@ -74,7 +74,9 @@ const (
 // It returns the length of the head including the final CRLFCRLF; bytes
 // after it (a pipelined first frame) are not consumed. It returns (0, nil)
 // when b does not yet hold a complete head: call again with the same bytes
-// plus whatever arrived since (ParseRequest keeps no state between calls).
+// plus whatever arrived since. ParseRequest keeps no state between calls
+// and rescans b each time; maxSize bounds that, so a head trickled in one
+// byte at a time costs a few milliseconds in all at the default limit.
 // It returns ErrRequestTooLarge as soon as len(b) >= maxSize and the first
 // maxSize bytes hold no complete head (so a caller whose buffer holds
 // exactly maxSize bytes is never left waiting), and ErrMalformedRequest
@@ -209,58 +211,68 @@ func trimCRLF(line []byte) ([]byte, bool) {
 // noCTL reports whether line has no control character but HTAB.
 func noCTL(line []byte) bool {
 	for _, c := range line {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
+		if httpCTL[c] {
 			return false
 		}
 	}
 	return true
 }
 
+// httpCTL marks the control characters a request line or header line may
+// not hold: all of them but HTAB.
+var httpCTL = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = c != '\t'
+	}
+	t[0x7f] = true
+	return t
+}()
+
 func (r *Request) setHeader(k, v []byte) {
 	switch len(k) {
 	case len("host"):
-		if equalFold(k, "host") {
+		if asciiEqualFold(k, "host") {
 			if r.Host != nil {
 				r.dup |= dupHost
 			}
 			r.Host = v
 		}
 	case len("origin"):
-		if equalFold(k, "origin") && r.Origin == nil {
+		if asciiEqualFold(k, "origin") && r.Origin == nil {
 			r.Origin = v
 		}
 	case len("upgrade"):
-		if equalFold(k, "upgrade") && r.Upgrade == nil {
+		if asciiEqualFold(k, "upgrade") && r.Upgrade == nil {
 			r.Upgrade = v
 		}
 	case len("connection"):
-		if equalFold(k, "connection") && r.Connection == nil {
+		if asciiEqualFold(k, "connection") && r.Connection == nil {
 			r.Connection = v
 		}
 	case len("sec-websocket-key"):
-		if equalFold(k, "sec-websocket-key") {
+		if asciiEqualFold(k, "sec-websocket-key") {
 			if r.Key != nil {
 				r.dup |= dupKey
 			}
 			r.Key = v
 		}
 	case len("sec-websocket-version"):
-		if equalFold(k, "sec-websocket-version") {
+		if asciiEqualFold(k, "sec-websocket-version") {
 			if r.Version != nil {
 				r.dup |= dupVersion
 			}
 			r.Version = v
 		}
 	case len("sec-websocket-protocol"):
-		if equalFold(k, "sec-websocket-protocol") && r.Protocol == nil {
+		if asciiEqualFold(k, "sec-websocket-protocol") && r.Protocol == nil {
 			r.Protocol = v
 		}
 	}
 }
 
-// equalFold reports whether b equals s, ASCII case-insensitively. s must be
+// asciiEqualFold reports whether b equals s, ASCII case-insensitively. s must be
 // lower case.
-func equalFold(b []byte, s string) bool {
+func asciiEqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
@@ -285,7 +297,7 @@ func (r *Request) HeaderValue(name string) []byte {
 	for rest := r.Header; len(rest) > 0; {
 		var k, v []byte
 		k, v, rest = nextHeader(rest)
-		if len(k) == len(name) && equalFoldBoth(k, name) {
+		if len(k) == len(name) && asciiEqualFoldAny(k, name) {
 			return v
 		}
 	}
@@ -319,8 +331,8 @@ func nextHeader(h []byte) (k, v, rest []byte) {
 	return k, v, h[nl+1:]
 }
 
-// equalFoldBoth is equalFold for an s of any case.
-func equalFoldBoth(b []byte, s string) bool {
+// asciiEqualFoldAny is asciiEqualFold for an s of any case.
+func asciiEqualFoldAny(b []byte, s string) bool {
 	for i := 0; i < len(b); i++ {
 		x, y := b[i], s[i]
 		if 'A' <= x && x <= 'Z' {
@@ -446,11 +458,11 @@ func (r *Request) isUpgrade() bool {
 		var k, v []byte
 		k, v, rest = nextHeader(rest)
 		switch {
-		case !upgrade && equalFold(k, "upgrade"):
+		case !upgrade && asciiEqualFold(k, "upgrade"):
 			upgrade = hasProduct(v, "websocket")
-		case !connection && equalFold(k, "connection"):
+		case !connection && asciiEqualFold(k, "connection"):
 			httphead.ScanTokens(v, func(t []byte) bool {
-				connection = equalFold(t, "upgrade")
+				connection = asciiEqualFold(t, "upgrade")
 				return !connection
 			})
 		}
@@ -470,7 +482,7 @@ func hasProduct(v []byte, product string) bool {
 		} else {
 			v = nil
 		}
-		if equalFold(bytes.Trim(elem, " \t"), product) {
+		if asciiEqualFold(bytes.Trim(elem, " \t"), product) {
 			return true
 		}
 	}
@@ -564,7 +576,7 @@ func AppendReject(dst []byte, e HandshakeError) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')
-	dst = append(dst, statusText(status)...)
+	dst = append(dst, httpStatusText(status)...)
 	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(e.Reason)), 10)
 	dst = append(dst, "\r\nConnection: close\r\n"...)
@@ -573,9 +585,9 @@ func AppendReject(dst []byte, e HandshakeError) []byte {
 	return append(dst, e.Reason...)
 }
 
-// statusText is the reason phrase for the statuses a WebSocket endpoint
+// httpStatusText is the reason phrase for the statuses a WebSocket endpoint
 // answers with; empty (which HTTP allows) for others.
-func statusText(status int) string {
+func httpStatusText(status int) string {
 	switch status {
 	case 301:
 		return "Moved Permanently"

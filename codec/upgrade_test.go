@@ -22,16 +22,16 @@ const (
 	rfcAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 )
 
-// crlf turns the '\n' line ends of a readable literal into CRLF.
-func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
+// crlfLines turns the '\n' line ends of a readable literal into CRLF.
+func crlfLines(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
 
 // A minimal valid upgrade request, for cases that change one thing in it.
 const minimalHead = "GET /ws HTTP/1.1\nHost: a.example\nUpgrade: websocket\nConnection: Upgrade\n" +
 	"Sec-WebSocket-Version: 13\nSec-WebSocket-Key: " + rfcKey + "\n"
 
-// minimal returns minimalHead with the given lines replaced (by header name)
+// minimalUpgrade returns minimalHead with the given lines replaced (by header name)
 // or added, as a full CRLF request.
-func minimal(edit ...string) string {
+func minimalUpgrade(edit ...string) string {
 	lines := strings.Split(strings.TrimSuffix(minimalHead, "\n"), "\n")
 	for _, e := range edit {
 		name, _, _ := strings.Cut(e, ":")
@@ -51,7 +51,7 @@ func minimal(edit ...string) string {
 			kept = append(kept, l)
 		}
 	}
-	return crlf(strings.Join(kept, "\n") + "\n\n")
+	return crlfLines(strings.Join(kept, "\n") + "\n\n")
 }
 
 type upgradeCase struct {
@@ -75,7 +75,7 @@ type upgradeCase struct {
 var upgradeCases = []upgradeCase{
 	{
 		name: "chrome",
-		in: crlf(`GET /ws?auth_body=abc%3D&x=1 HTTP/1.1
+		in: crlfLines(`GET /ws?auth_body=abc%3D&x=1 HTTP/1.1
 Host: example.com:8080
 Connection: Upgrade
 Pragma: no-cache
@@ -95,7 +95,7 @@ Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits
 	},
 	{
 		name: "firefox keep-alive, Upgrade",
-		in: crlf(`GET /chat HTTP/1.1
+		in: crlfLines(`GET /chat HTTP/1.1
 Host: localhost:9000
 User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0
 Accept: */*
@@ -117,97 +117,97 @@ Upgrade: websocket
 	},
 	{
 		name: "mixed-case names, odd spacing",
-		in: crlf("GET / HTTP/1.1\nhOsT:a.example\nUPGRADE: \tWebSocket \ncOnNeCtIoN: UPGRADE\n" +
+		in: crlfLines("GET / HTTP/1.1\nhOsT:a.example\nUPGRADE: \tWebSocket \ncOnNeCtIoN: UPGRADE\n" +
 			"SEC-WEBSOCKET-VERSION:13\nsec-websocket-key:   " + rfcKey + "\t\n\n"),
 		path: "/", host: "a.example", key: rfcKey,
 	},
 	{
 		name: "Connection over two lines",
-		in:   minimal("Connection: keep-alive", "X-Other: 1", "connection: upgrade"),
+		in:   minimalUpgrade("Connection: keep-alive", "X-Other: 1", "connection: upgrade"),
 		path: "/ws",
 	},
 	{
 		name: "Upgrade list with versions",
-		in:   minimal("Upgrade: h2c/1, WebSocket"),
+		in:   minimalUpgrade("Upgrade: h2c/1, WebSocket"),
 	},
 	{
 		name: "absolute-form target",
-		in:   strings.Replace(minimal(), "GET /ws ", "GET http://a.example/ws/x?q=1 ", 1),
+		in:   strings.Replace(minimalUpgrade(), "GET /ws ", "GET http://a.example/ws/x?q=1 ", 1),
 		path: "/ws/x", query: "q=1",
 	},
 	{
 		name: "IPv6 host",
-		in:   minimal("Host: [::1]:8080"), host: "[::1]:8080",
+		in:   minimalUpgrade("Host: [::1]:8080"), host: "[::1]:8080",
 	},
 	{
 		name: "empty query",
-		in:   strings.Replace(minimal(), "/ws ", "/ws? ", 1),
+		in:   strings.Replace(minimalUpgrade(), "/ws ", "/ws? ", 1),
 		path: "/ws",
 	},
 	{
 		name: "pipelined frame not consumed",
-		in:   minimal() + "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58",
-		n:    len(minimal()),
+		in:   minimalUpgrade() + "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58",
+		n:    len(minimalUpgrade()),
 	},
 	{
 		name: "HTTP/1.2 accepted",
-		in:   strings.Replace(minimal(), "HTTP/1.1", "HTTP/1.2", 1),
+		in:   strings.Replace(minimalUpgrade(), "HTTP/1.1", "HTTP/1.2", 1),
 	},
 
 	// Check rejections.
-	{name: "plain GET", in: crlf("GET / HTTP/1.1\nHost: a.example\nAccept: */*\n\n"), status: 400},
-	{name: "plain GET, no headers", in: crlf("GET /ws HTTP/1.1\n\n"), status: 400},
-	{name: "POST", in: strings.Replace(minimal(), "GET", "POST", 1), status: 405, header: "Allow: GET\r\n"},
-	{name: "lower-case get", in: strings.Replace(minimal(), "GET", "get", 1), status: 405},
-	{name: "HTTP/1.0", in: strings.Replace(minimal(), "HTTP/1.1", "HTTP/1.0", 1), status: 400},
-	{name: "HTTP/3.1", in: strings.Replace(minimal(), "HTTP/1.1", "HTTP/3.1", 1), status: 400},
-	{name: "HTTP/2.0", in: strings.Replace(minimal(), "HTTP/1.1", "HTTP/2.0", 1), status: 400},
-	{name: "asterisk target", in: strings.Replace(minimal(), "/ws", "*", 1), status: 400},
-	{name: "absolute-form without path", in: strings.Replace(minimal(), "/ws", "http://a.example", 1), status: 400},
-	{name: "no Host", in: minimal("Host:"), status: 400},
-	{name: "empty Host", in: minimal("Host: "), status: 400},
-	{name: "bad Host", in: minimal("Host: a.example/x"), status: 400},
-	{name: "Host with userinfo", in: minimal("Host: u@a.example"), status: 400},
-	{name: "two Hosts", in: minimal("host: b.example"), status: 400},
-	{name: "no Upgrade", in: minimal("Upgrade:"), status: 400},
-	{name: "Upgrade not websocket", in: minimal("Upgrade: h2c"), status: 400},
-	{name: "Upgrade websocketx", in: minimal("Upgrade: websocketx"), status: 400},
-	{name: "no Connection", in: minimal("Connection:"), status: 400},
-	{name: "Connection keep-alive", in: minimal("Connection: keep-alive"), status: 400},
-	{name: "Connection upgraded", in: minimal("Connection: upgraded"), status: 400},
-	{name: "version 8", in: minimal("Sec-WebSocket-Version: 8"), status: 426, header: "Sec-WebSocket-Version: 13\r\n"},
-	{name: "no version", in: minimal("Sec-WebSocket-Version:"), status: 426, header: "Sec-WebSocket-Version: 13\r\n"},
-	{name: "two versions", in: minimal("sec-websocket-version: 13"), status: 426},
-	{name: "no key", in: minimal("Sec-WebSocket-Key:"), status: 400},
-	{name: "short key", in: minimal("Sec-WebSocket-Key: dGhlIHNhbXBsZQ=="), status: 400},
-	{name: "key of 18 bytes", in: minimal("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAAA"), status: 400},
-	{name: "key not base64", in: minimal("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j!Q=="), status: 400},
-	{name: "two keys", in: minimal("sec-websocket-key: x3JJHMbDL1EzLkh9GBhXDw=="), status: 400},
+	{name: "plain GET", in: crlfLines("GET / HTTP/1.1\nHost: a.example\nAccept: */*\n\n"), status: 400},
+	{name: "plain GET, no headers", in: crlfLines("GET /ws HTTP/1.1\n\n"), status: 400},
+	{name: "POST", in: strings.Replace(minimalUpgrade(), "GET", "POST", 1), status: 405, header: "Allow: GET\r\n"},
+	{name: "lower-case get", in: strings.Replace(minimalUpgrade(), "GET", "get", 1), status: 405},
+	{name: "HTTP/1.0", in: strings.Replace(minimalUpgrade(), "HTTP/1.1", "HTTP/1.0", 1), status: 400},
+	{name: "HTTP/3.1", in: strings.Replace(minimalUpgrade(), "HTTP/1.1", "HTTP/3.1", 1), status: 400},
+	{name: "HTTP/2.0", in: strings.Replace(minimalUpgrade(), "HTTP/1.1", "HTTP/2.0", 1), status: 400},
+	{name: "asterisk target", in: strings.Replace(minimalUpgrade(), "/ws", "*", 1), status: 400},
+	{name: "absolute-form without path", in: strings.Replace(minimalUpgrade(), "/ws", "http://a.example", 1), status: 400},
+	{name: "no Host", in: minimalUpgrade("Host:"), status: 400},
+	{name: "empty Host", in: minimalUpgrade("Host: "), status: 400},
+	{name: "bad Host", in: minimalUpgrade("Host: a.example/x"), status: 400},
+	{name: "Host with userinfo", in: minimalUpgrade("Host: u@a.example"), status: 400},
+	{name: "two Hosts", in: minimalUpgrade("host: b.example"), status: 400},
+	{name: "no Upgrade", in: minimalUpgrade("Upgrade:"), status: 400},
+	{name: "Upgrade not websocket", in: minimalUpgrade("Upgrade: h2c"), status: 400},
+	{name: "Upgrade websocketx", in: minimalUpgrade("Upgrade: websocketx"), status: 400},
+	{name: "no Connection", in: minimalUpgrade("Connection:"), status: 400},
+	{name: "Connection keep-alive", in: minimalUpgrade("Connection: keep-alive"), status: 400},
+	{name: "Connection upgraded", in: minimalUpgrade("Connection: upgraded"), status: 400},
+	{name: "version 8", in: minimalUpgrade("Sec-WebSocket-Version: 8"), status: 426, header: "Sec-WebSocket-Version: 13\r\n"},
+	{name: "no version", in: minimalUpgrade("Sec-WebSocket-Version:"), status: 426, header: "Sec-WebSocket-Version: 13\r\n"},
+	{name: "two versions", in: minimalUpgrade("sec-websocket-version: 13"), status: 426},
+	{name: "no key", in: minimalUpgrade("Sec-WebSocket-Key:"), status: 400},
+	{name: "short key", in: minimalUpgrade("Sec-WebSocket-Key: dGhlIHNhbXBsZQ=="), status: 400},
+	{name: "key of 18 bytes", in: minimalUpgrade("Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAAA"), status: 400},
+	{name: "key not base64", in: minimalUpgrade("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25j!Q=="), status: 400},
+	{name: "two keys", in: minimalUpgrade("sec-websocket-key: x3JJHMbDL1EzLkh9GBhXDw=="), status: 400},
 
 	// ParseRequest errors and incomplete input.
-	{name: "incomplete", in: minimal()[:len(minimal())-1], incomplete: true},
+	{name: "incomplete", in: minimalUpgrade()[:len(minimalUpgrade())-1], incomplete: true},
 	{name: "incomplete request line", in: "GET /w", incomplete: true},
 	{name: "empty", in: "", incomplete: true},
-	{name: "too large", in: minimal(), maxSize: 64, parseErr: ErrRequestTooLarge},
-	{name: "limit reached without a head", in: minimal()[:40], maxSize: 40, parseErr: ErrRequestTooLarge},
-	{name: "head ends past the limit", in: minimal(), maxSize: len(minimal()) - 1, parseErr: ErrRequestTooLarge},
-	{name: "head ends at the limit", in: minimal() + "xyz", maxSize: len(minimal()), n: len(minimal())},
-	{name: "bare LF", in: strings.ReplaceAll(minimal(), "\r\n", "\n"), parseErr: ErrMalformedRequest},
+	{name: "too large", in: minimalUpgrade(), maxSize: 64, parseErr: ErrRequestTooLarge},
+	{name: "limit reached without a head", in: minimalUpgrade()[:40], maxSize: 40, parseErr: ErrRequestTooLarge},
+	{name: "head ends past the limit", in: minimalUpgrade(), maxSize: len(minimalUpgrade()) - 1, parseErr: ErrRequestTooLarge},
+	{name: "head ends at the limit", in: minimalUpgrade() + "xyz", maxSize: len(minimalUpgrade()), n: len(minimalUpgrade())},
+	{name: "bare LF", in: strings.ReplaceAll(minimalUpgrade(), "\r\n", "\n"), parseErr: ErrMalformedRequest},
 	{name: "TLS ClientHello", in: "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", parseErr: ErrMalformedRequest},
 	{name: "no method", in: " / HTTP/1.1\r\n", parseErr: ErrMalformedRequest},
 	{name: "double space", in: "GET  /ws HTTP/1.1\r\n", parseErr: ErrMalformedRequest},
 	{name: "bad protocol", in: "GET /ws HTTPS/1.1\r\n", parseErr: ErrMalformedRequest},
 	{name: "extra field", in: "GET /ws HTTP/1.1 x\r\n", parseErr: ErrMalformedRequest},
 	{name: "control char in target", in: "GET /w\x00s HTTP/1.1\r\n", parseErr: ErrMalformedRequest},
-	{name: "header without colon", in: minimal("X-Bad"), parseErr: ErrMalformedRequest},
-	{name: "space before colon", in: minimal("Host : a.example"), parseErr: ErrMalformedRequest},
-	{name: "nameless header", in: minimal(": x"), parseErr: ErrMalformedRequest},
-	{name: "bad header name", in: minimal("X(y): 1"), parseErr: ErrMalformedRequest},
-	{name: "folded header", in: strings.Replace(minimal(), "Host: a.example\r\n", "Host: a.example\r\n  more\r\n", 1), parseErr: ErrMalformedRequest},
-	{name: "folded header with colon", in: strings.Replace(minimal(), "Host: a.example\r\n", "Host: a.example\r\n\tX-More: 1\r\n", 1), parseErr: ErrMalformedRequest},
-	{name: "control char in value", in: minimal("X-A: a\x01b"), parseErr: ErrMalformedRequest},
-	{name: "bare CR in value", in: minimal("X-A: a\rb"), parseErr: ErrMalformedRequest},
-	{name: "bare LF in header", in: strings.Replace(minimal(), "Host: a.example\r\n", "Host: a.example\n", 1), parseErr: ErrMalformedRequest},
+	{name: "header without colon", in: minimalUpgrade("X-Bad"), parseErr: ErrMalformedRequest},
+	{name: "space before colon", in: minimalUpgrade("Host : a.example"), parseErr: ErrMalformedRequest},
+	{name: "nameless header", in: minimalUpgrade(": x"), parseErr: ErrMalformedRequest},
+	{name: "bad header name", in: minimalUpgrade("X(y): 1"), parseErr: ErrMalformedRequest},
+	{name: "folded header", in: strings.Replace(minimalUpgrade(), "Host: a.example\r\n", "Host: a.example\r\n  more\r\n", 1), parseErr: ErrMalformedRequest},
+	{name: "folded header with colon", in: strings.Replace(minimalUpgrade(), "Host: a.example\r\n", "Host: a.example\r\n\tX-More: 1\r\n", 1), parseErr: ErrMalformedRequest},
+	{name: "control char in value", in: minimalUpgrade("X-A: a\x01b"), parseErr: ErrMalformedRequest},
+	{name: "bare CR in value", in: minimalUpgrade("X-A: a\rb"), parseErr: ErrMalformedRequest},
+	{name: "bare LF in header", in: strings.Replace(minimalUpgrade(), "Host: a.example\r\n", "Host: a.example\n", 1), parseErr: ErrMalformedRequest},
 }
 
 // requestString renders every field of r, for comparing two parses.
@@ -311,7 +311,7 @@ func TestParseRequest(t *testing.T) {
 }
 
 func TestRequest_HeaderValue(t *testing.T) {
-	in := []byte(minimal("X-Token:  abc ", "x-token: second", "X-Empty:"+" ", "Sec-WebSocket-Protocol: a", "sec-websocket-protocol: b"))
+	in := []byte(minimalUpgrade("X-Token:  abc ", "x-token: second", "X-Empty:"+" ", "Sec-WebSocket-Protocol: a", "sec-websocket-protocol: b"))
 	var r Request
 	if n, err := ParseRequest(in, &r, 0); n == 0 || err != nil {
 		t.Fatalf("ParseRequest = %d, %v", n, err)
@@ -336,7 +336,7 @@ func TestRequest_HeaderValue(t *testing.T) {
 
 	var protocols []string
 	r.ForEachHeader(func(name, value []byte) bool {
-		if equalFold(name, "sec-websocket-protocol") {
+		if asciiEqualFold(name, "sec-websocket-protocol") {
 			protocols = append(protocols, string(value))
 		}
 		return true
@@ -368,7 +368,7 @@ func TestRequest_QueryValue(t *testing.T) {
 		{"/ws", "a", nil},
 		{"/ws?=1", "", []byte("1")},
 	} {
-		in := []byte(strings.Replace(minimal(), "/ws", tc.uri, 1))
+		in := []byte(strings.Replace(minimalUpgrade(), "/ws", tc.uri, 1))
 		var r Request
 		if n, err := ParseRequest(in, &r, 0); n == 0 || err != nil {
 			t.Fatalf("%s: ParseRequest = %d, %v", tc.uri, n, err)

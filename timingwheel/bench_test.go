@@ -202,13 +202,17 @@ func benchRefresh(b *testing.B, n, interval int, timeout time.Duration, lazy boo
 			b.Fatal(err)
 		}
 	})
-	// Start near the steady state: deadlines spread over one timeout.
-	for i := range cs {
-		if err := w.Add(&cs[i], time.Duration(1+r.next()%uint64(timeout/time.Second))*time.Second); err != nil {
+	// Start in the steady state: each connection sent its previous frame
+	// one interval before its first frame in the loop, and its timer is due
+	// a timeout after that.
+	perTick := n / interval
+	for k, j := range order {
+		c := &cs[j]
+		c.lastSeen = int64(k/perTick-interval) * int64(time.Second)
+		if err := w.Add(c, time.Duration(c.lastSeen)+timeout); err != nil {
 			b.Fatal(err)
 		}
 	}
-	perTick := n / interval
 	now, i := int64(0), 0
 	b.ReportAllocs()
 	for b.Loop() {

@@ -30,7 +30,7 @@
 // first tick that starts at or after Now+d, and no earlier tick: on the first
 // Advance whose now reaches that tick. A d that is zero or negative, or that
 // ends at a tick already processed, fires at the next tick. Add and Reset
-// measure d from Now, the latest now passed to Advance; an owner that keeps
+// measure d from Now, the greatest now passed to Advance; an owner that keeps
 // its own finer clock should subtract the difference.
 //
 // Within one Advance, timers fire in deadline order, tick by tick. A fire
@@ -54,8 +54,13 @@
 //		l.closeIdle(c)
 //	}
 //
-// Each live connection then costs the wheel one Add per timeout period
-// instead of one Reset per frame.
+// A connection that sends a frame every interval p then costs the wheel one
+// fire and one Add every floor(timeout/p) frames instead of one Reset per
+// frame: once per timeout for a chatty connection (p = 1 s against 20 s:
+// about 5 times cheaper than Reset per frame in BenchmarkRefresh), but once
+// per frame for a heartbeat-only one (p = 15 s against 20 s), where the fire
+// touches the connection a second time and the lazy refresh costs up to
+// about twice an eager Reset. Either way it is tens of nanoseconds per frame.
 //
 // # Long timeouts
 //

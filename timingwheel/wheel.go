@@ -71,7 +71,7 @@ type Wheel[T any] struct {
 
 	tickNs  int64
 	origin  int64 // the now passed to New: tick 0 starts here
-	now     int64 // the latest now passed to New or Advance
+	now     int64 // the greatest now passed to New or Advance
 	nowTick int64 // (now-origin) / tickNs
 	nowRem  int64 // (now-origin) % tickNs
 	tick    int64 // the last tick whose slot has been processed
@@ -138,14 +138,14 @@ func New[T any](cfg Config, now int64, timer func(*T) *Timer[T], fire func(*T)) 
 // event loop.
 func (w *Wheel[T]) Len() int { return w.n }
 
-// Now returns the wheel's time: the latest now passed to New or Advance. Add
-// and Reset measure durations from it. Inside a fire function it is the now
+// Now returns the wheel's time: the greatest now passed to New or Advance.
+// Add and Reset measure durations from it. Inside a fire function it is the now
 // of the running Advance. Must be called on the owning event loop.
 func (w *Wheel[T]) Now() int64 { return w.now }
 
-// Add schedules x to fire d after the wheel's time (Now), rounded up to the
-// next tick; a d that ends at or before the current tick (zero, negative)
-// fires at the next tick. x must not be scheduled: Add returns ErrScheduled
+// Add schedules x to fire at the first tick that starts at or after Now()+d
+// and has not been processed yet: d is rounded up to the tick, and a d of
+// zero or less fires at the next tick. x must not be scheduled: Add returns ErrScheduled
 // if it is, ErrOtherWheel if another wheel holds it, and ErrTooLong if the
 // deadline is out of range; x is unchanged on error.
 // Must be called on the owning event loop.
@@ -280,7 +280,7 @@ func (w *Wheel[T]) run(target int64) (fired int) {
 			tm := w.timer(x)
 			w.unlink(tm)
 			if dt := int64(int32(tm.when - uint32(t))); dt > 0 {
-				w.push(&w.slots[(t+1)&w.mask], x, tm)
+				w.push(head, x, tm) // a later revolution: back to the slot
 				w.winMin = min(w.winMin, t+dt)
 				continue
 			}

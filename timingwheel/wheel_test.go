@@ -568,14 +568,17 @@ func TestAdvanceFromFirePanics(t *testing.T) {
 }
 
 // TestFirePanics: a panicking fire leaves the wheel consistent; the due
-// timers that did not fire fire on the next Advance.
+// timers that did not fire fire on the next Advance, even one within the
+// same tick, and the others keep their deadlines.
 func TestFirePanics(t *testing.T) {
 	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 4}, 0)
 	items := []*item{{id: 1}, {id: 2}, {id: 3}}
+	nextRev := &item{id: 4} // tick 6: the same slot, next revolution
+	h.add(nextRev, 6*time.Second)
 	for _, it := range items {
 		h.add(it, 2*time.Second)
 	}
-	later := &item{id: 4}
+	later := &item{id: 5} // tick 3
 	h.add(later, 3*time.Second)
 	h.onFire = func(it *item) {
 		if len(h.log) == 1 {
@@ -588,17 +591,25 @@ func TestFirePanics(t *testing.T) {
 				t.Fatal("panic did not propagate")
 			}
 		}()
-		h.w.Advance(5 * sec)
+		h.w.Advance(2 * sec)
 	}()
-	if h.w.Len() != 3 {
-		t.Fatalf("Len = %d after the panic, want 3", h.w.Len())
+	if h.w.Len() != 4 {
+		t.Fatalf("Len = %d after the panic, want 4", h.w.Len())
 	}
 	h.onFire = nil
-	got := h.advance(5*sec + 1)
-	if len(got) != 3 || got[2] != 4 {
-		t.Fatalf("after the panic fired %v, want the two others then 4", got)
+	if got := h.advance(2*sec + 1); len(got) != 2 {
+		t.Fatalf("after the panic fired %v, want the two others of tick 2", got)
 	}
-	for _, it := range append(items, later) {
+	if got := h.advance(3 * sec); !slices.Equal(got, []int{5}) {
+		t.Fatalf("at 3 s fired %v, want [5]", got)
+	}
+	if got := h.advance(6*sec - 1); len(got) != 0 {
+		t.Fatalf("before 6 s fired %v", got)
+	}
+	if got := h.advance(6 * sec); !slices.Equal(got, []int{4}) {
+		t.Fatalf("at 6 s fired %v, want [4]", got)
+	}
+	for _, it := range append(items, nextRev, later) {
 		if it.fired != 1 {
 			t.Fatalf("item %d fired %d times", it.id, it.fired)
 		}
