@@ -70,8 +70,6 @@ var (
 // bytes have arrived.
 var ErrShortHeader = errors.New("codec: short header")
 
-
-
 // Errors returned by ParseRequest. Both mean the bytes can never become a
 // valid upgrade request: answer with AppendReject and close.
 var (
