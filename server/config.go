@@ -23,10 +23,36 @@ const (
 	DefaultQueueSize        = 8192
 	DefaultReadBufferSize   = 64 << 10
 
+	DefaultHeartbeatSignWindow = time.Minute
+	DefaultMaxMissedPongs      = 2
+
 	// connHeadroom is how many descriptors the default MaxConns leaves for
 	// everything that is not a client connection: listeners, the HTTP API,
 	// epoll and eventfd descriptors, log files, cluster links.
 	connHeadroom = 100
+)
+
+// HeartbeatForm is a set of heartbeat forms (DESIGN §3).
+type HeartbeatForm uint8
+
+// Heartbeat forms, combined with |.
+const (
+	// HeartbeatEmptyFrame: an empty data message is a heartbeat; it is not
+	// answered and not passed to the Handler.
+	HeartbeatEmptyFrame HeartbeatForm = 1 << iota
+	// HeartbeatPingFrame: a WebSocket Ping frame refreshes liveness (it is
+	// answered with a Pong either way).
+	HeartbeatPingFrame
+	// HeartbeatPingCmd: the Router's ping command ({"cmd":"ping"}) is
+	// registered and answered with pong; when HeartbeatSecret is set it must
+	// be signed.
+	HeartbeatPingCmd
+	// HeartbeatNone accepts none of the forms: only data messages and Pongs
+	// refresh liveness.
+	HeartbeatNone HeartbeatForm = 1 << 7
+
+	// HeartbeatAll is every form; it is what the zero value means.
+	HeartbeatAll = HeartbeatEmptyFrame | HeartbeatPingFrame | HeartbeatPingCmd
 )
 
 // Config configures a Server. The zero value is valid: every field's doc
@@ -86,10 +112,31 @@ type Config struct {
 	// connection). Zero means 64 KiB.
 	ReadBufferSize int
 
-	// EmptyFrameHeartbeat, when true, makes an empty data message a
-	// heartbeat that is neither answered nor passed to the Handler. Set it for
-	// the JSON protocol (cmd/wsloop does); leave it false to see every message.
-	EmptyFrameHeartbeat bool
+	// Heartbeats selects the heartbeat forms that refresh a connection's
+	// liveness (DESIGN §3). Zero means HeartbeatAll. Data messages and Pong
+	// frames always count; a disabled empty frame is delivered to the Handler
+	// like any message, a disabled Ping frame is still answered.
+	Heartbeats HeartbeatForm
+
+	// HeartbeatSecret, when set, makes the ping command require
+	// data.sign = hex(HMAC-SHA256(secret, online_token + "." + timestamp)),
+	// with timestamp in Unix seconds. A bad or missing sign or a stale
+	// timestamp gets status 401 and does not count as a heartbeat; three in a
+	// row close the connection with 1008.
+	HeartbeatSecret []byte
+
+	// HeartbeatSignWindow is how far a signed ping's timestamp may be from
+	// the server's clock. Zero means 60 s.
+	HeartbeatSignWindow time.Duration
+
+	// ServerPingInterval, when positive, makes the server send a Ping frame
+	// to a connection that has been silent this long, and again each
+	// interval, for clients that only answer Pings (browsers). Zero disables.
+	ServerPingInterval time.Duration
+
+	// MaxMissedPongs closes a connection (reason "heartbeat timeout") after
+	// this many server Pings in a row went unanswered. Zero means 2.
+	MaxMissedPongs int
 
 	// Logger receives the server's logs. Zero means slog.Default().
 	Logger *slog.Logger
@@ -160,6 +207,21 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.ReadBufferSize == 0 {
 		c.ReadBufferSize = DefaultReadBufferSize
+	}
+	if c.Heartbeats == 0 {
+		c.Heartbeats = HeartbeatAll
+	}
+	if c.HeartbeatSignWindow == 0 {
+		c.HeartbeatSignWindow = DefaultHeartbeatSignWindow
+	}
+	if c.MaxMissedPongs == 0 {
+		c.MaxMissedPongs = DefaultMaxMissedPongs
+	}
+	if c.ServerPingInterval < 0 || c.HeartbeatSignWindow < 0 || c.MaxMissedPongs < 0 {
+		return c, fmt.Errorf("server: negative ServerPingInterval, HeartbeatSignWindow or MaxMissedPongs")
+	}
+	if c.HeartbeatSecret != nil {
+		c.HeartbeatSecret = append([]byte(nil), c.HeartbeatSecret...)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

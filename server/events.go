@@ -42,7 +42,6 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	l := s.loop
 	b, _ := gc.Peek(-1)
 	l.now = l.srv.clock()
-	s.lastSeen = l.now
 	var n int
 	if s.state == stateHandshake {
 		n = l.handshake(s, b)

@@ -297,7 +297,7 @@ type closeRecorder struct {
 }
 
 func newCloseRecorder(h Handler) *closeRecorder {
-	return &closeRecorder{Handler: h, closed: make(chan CloseReason, 1024)}
+	return &closeRecorder{Handler: h, closed: make(chan CloseReason, 1<<14)}
 }
 
 func (r *closeRecorder) prepare(s *Server) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -170,28 +171,55 @@ func (l *loop) tick() {
 
 // fire runs when a session's timer is due.
 func (l *loop) fire(s *Session) {
-	cfg := &l.srv.cfg
 	switch s.state {
 	case stateHandshake:
 		s.reason = CloseReason{Cause: CauseTimeout, Code: codec.StatusAbnormalClosure, Text: "handshake timeout"}
 		l.stats.handshakeErr.Add(1)
 		l.closeSoon(s)
 	case stateOpen:
-		if cfg.HeartbeatTimeout <= 0 {
-			return
-		}
-		if idle := l.now - s.lastSeen; idle < int64(cfg.HeartbeatTimeout) {
-			l.schedule(s, int64(cfg.HeartbeatTimeout)-idle) // it was active: lazy reschedule
-			return
-		}
-		l.stats.expired.Add(1)
-		// A silent client is most likely gone: send the close frame and close
-		// at once rather than wait CloseTimeout for an answer.
-		l.closeWith(s, codec.StatusNormalClosure, "heartbeat timeout", CauseTimeout)
-		l.closeSoon(s)
+		l.heartbeat(s)
 	case stateClosing:
 		l.closeSoon(s)
 	}
+}
+
+// heartbeat checks an open session's liveness when its timer fires: it
+// expires a silent one, sends a server Ping when one is due, and re-arms the
+// timer for the next check. Liveness itself is refreshed by one store
+// (s.lastSeen) per inbound frame; the wheel is only touched here, lazily.
+func (l *loop) heartbeat(s *Session) {
+	cfg := &l.srv.cfg
+	idle := l.now - s.lastSeen
+	next := int64(math.MaxInt64)
+	if hb := int64(cfg.HeartbeatTimeout); hb > 0 {
+		if idle >= hb {
+			l.expire(s)
+			return
+		}
+		next = hb - idle
+	}
+	if pi := int64(cfg.ServerPingInterval); pi > 0 {
+		k := idle / pi // server Pings due since the client was last heard
+		if k > int64(cfg.MaxMissedPongs) {
+			l.expire(s) // pings 1..k-1 went unanswered
+			return
+		}
+		if k >= 1 {
+			s.writeRaw(codec.FramePing)
+		}
+		next = min(next, (k+1)*pi-idle)
+	}
+	if next != math.MaxInt64 {
+		l.schedule(s, next)
+	}
+}
+
+// expire closes a silent session: the close frame, then the socket at once
+// (a silent client is most likely gone; waiting for its answer is pointless).
+func (l *loop) expire(s *Session) {
+	l.stats.expired.Add(1)
+	l.closeWith(s, codec.StatusNormalClosure, "heartbeat timeout", CauseTimeout)
+	l.closeSoon(s)
 }
 
 // schedule (re)arms s's timer to fire d nanoseconds after the loop clock.
@@ -348,8 +376,11 @@ func (l *loop) frame(s *Session, m codec.Message) {
 	case codec.OpPing:
 		b := s.pending()
 		*b = codec.AppendFrame(*b, codec.OpPong, true, m.Payload)
+		if l.srv.cfg.Heartbeats&HeartbeatPingFrame != 0 {
+			s.lastSeen = l.now
+		}
 	case codec.OpPong:
-		// liveness only; lastSeen is already refreshed
+		s.lastSeen = l.now
 	case codec.OpClose:
 		code, reason, _ := codec.ParseClose(m.Payload) // validated by the decoder
 		s.state = stateClosing
@@ -362,12 +393,17 @@ func (l *loop) frame(s *Session, m codec.Message) {
 		}
 		l.closeSoon(s)
 	default:
-		if len(m.Payload) == 0 && l.srv.cfg.EmptyFrameHeartbeat {
+		if len(m.Payload) == 0 && l.srv.cfg.Heartbeats&HeartbeatEmptyFrame != 0 {
+			s.lastSeen = l.now
 			return
 		}
 		l.stats.msgsIn.Add(1)
 		l.stats.bytesIn.Add(uint64(len(m.Payload)))
+		s.notAlive = false
 		l.onMessage(s, m.OpCode, m.Payload)
+		if !s.notAlive { // a rejected signed ping does not count
+			s.lastSeen = l.now
+		}
 	}
 }
 
@@ -415,11 +451,9 @@ func (l *loop) handshake(s *Session, b []byte) int {
 	*out = codec.AppendAccept(*out, r.Key)
 	s.state = stateOpen
 	s.dec.MaxMessageSize = cfg.MaxMessageSize
-	if cfg.HeartbeatTimeout > 0 {
-		l.schedule(s, int64(cfg.HeartbeatTimeout))
-	} else {
-		l.wheel.Remove(s)
-	}
+	s.lastSeen = l.now
+	l.wheel.Remove(s)
+	l.heartbeat(s) // arms the heartbeat timer, if any
 	if err := l.onOpen(s, r); err != nil {
 		var ce codec.CloseError
 		if !errors.As(err, &ce) {

@@ -1,6 +1,11 @@
 package server
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"runtime/debug"
 	"strconv"
@@ -35,7 +40,8 @@ type route struct {
 // it to New; it must not be changed while the server runs.
 //
 // Built-in commands: "echo" answers with the request's data; "ping" answers
-// with cmd "pong". On open, the client receives the "welcome" event with its
+// with cmd "pong" (switched by Config.Heartbeats, signed when
+// Config.HeartbeatSecret is set). On open, the client receives the "welcome" event with its
 // sid and the ping interval in seconds.
 type Router struct {
 	handlers map[string]HandlerFunc
@@ -45,6 +51,9 @@ type Router struct {
 	onClose  func(s *Session, reason CloseReason)
 	srv      *Server
 	welcome  bool
+	// builtinPing: "ping" is the built-in handler (switched by
+	// Config.Heartbeats), not one the application registered.
+	builtinPing bool
 }
 
 var _ Handler = (*Router)(nil)
@@ -54,12 +63,16 @@ func NewRouter() *Router {
 	r := &Router{handlers: make(map[string]HandlerFunc), welcome: true}
 	r.Handle("echo", func(c *Context) { c.OKRaw(c.Data) })
 	r.Handle("ping", handlePing)
+	r.builtinPing = true
 	return r
 }
 
 // Handle registers fn for requests whose cmd is cmd, replacing any earlier
 // registration (built-ins included).
 func (r *Router) Handle(cmd string, fn HandlerFunc) {
+	if cmd == "ping" {
+		r.builtinPing = false
+	}
 	r.handlers[cmd] = fn
 	r.routes = nil
 }
@@ -86,6 +99,9 @@ func (r *Router) prepare(s *Server) {
 	r.srv = s
 	r.routes = make(map[string]route, len(r.handlers))
 	for name, fn := range r.handlers {
+		if name == "ping" && r.builtinPing && s.cfg.Heartbeats&HeartbeatPingCmd == 0 {
+			continue // the ping command is switched off
+		}
 		h := fn
 		for i := len(r.mw) - 1; i >= 0; i-- {
 			h = r.mw[i](h)
@@ -319,8 +335,22 @@ func (c *Context) Close(code codec.StatusCode, reason string) {
 }
 
 // handlePing answers the ping command with pong and the server time in ms.
+// With Config.HeartbeatSecret set, the ping must be signed (see there).
 func handlePing(c *Context) {
 	l := c.s.loop
+	if secret := l.srv.cfg.HeartbeatSecret; len(secret) > 0 {
+		if status, msg := checkPingSign(c, secret, l.srv.cfg.HeartbeatSignWindow); status != 0 {
+			c.s.notAlive = true
+			c.Fail(status, msg)
+			if status == StatusUnauthenticated {
+				if c.s.badSigns++; c.s.badSigns >= maxBadSigns {
+					c.Close(codec.StatusPolicyViolation, "bad heartbeat signature")
+				}
+			}
+			return
+		}
+		c.s.badSigns = 0
+	}
 	buf := append(l.pong[:0], `{"timestamp":`...)
 	buf = strconv.AppendInt(buf, time.Now().UnixMilli(), 10)
 	buf = append(buf, '}')
@@ -329,3 +359,54 @@ func handlePing(c *Context) {
 }
 
 var pongCmd = []byte("pong")
+
+// maxBadSigns rejected signed pings in a row close the connection.
+const maxBadSigns = 3
+
+// signedPing is the data of a signed ping command.
+type signedPing struct {
+	OnlineToken string          `json:"online_token"`
+	Timestamp   json.RawMessage `json:"timestamp"`
+	Sign        string          `json:"sign"`
+}
+
+// checkPingSign verifies a signed ping: sign must be the lower- or
+// upper-case hex of HMAC-SHA256(secret, online_token + "." + timestamp),
+// timestamp Unix seconds (a JSON number or a string of digits) within window
+// of the server clock. It returns status 0 when the ping is good.
+func checkPingSign(c *Context, secret []byte, window time.Duration) (int, string) {
+	var p signedPing
+	if err := c.Bind(&p); err != nil || p.OnlineToken == "" || len(p.Timestamp) == 0 {
+		return StatusBadRequest, "online_token and timestamp required"
+	}
+	ts := bytes.Trim(p.Timestamp, `"`)
+	sec, err := strconv.ParseInt(string(ts), 10, 64)
+	if err != nil {
+		return StatusBadRequest, "timestamp must be Unix seconds"
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(p.OnlineToken))
+	mac.Write([]byte{'.'})
+	mac.Write(ts)
+	want := mac.Sum(nil)
+	got, err := hex.DecodeString(p.Sign)
+	if err != nil || !hmac.Equal(got, want) {
+		return StatusUnauthenticated, "bad sign"
+	}
+	if d := time.Since(time.Unix(sec, 0)); d > window || d < -window {
+		return StatusUnauthenticated, "stale timestamp"
+	}
+	return 0, ""
+}
+
+// SignPing returns the sign a client puts in a signed ping command: the hex
+// HMAC-SHA256 of onlineToken + "." + timestamp under secret. It is what
+// Config.HeartbeatSecret verifies; clients in other languages compute the
+// same.
+func SignPing(secret []byte, onlineToken string, timestamp int64) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(onlineToken))
+	mac.Write([]byte{'.'})
+	mac.Write(strconv.AppendInt(nil, timestamp, 10))
+	return hex.EncodeToString(mac.Sum(nil))
+}

@@ -105,7 +105,7 @@ func TestRouterMiddlewareAndHandlers(t *testing.T) {
 
 func TestEchoModeGorilla(t *testing.T) {
 	rec := newCloseRecorder(EchoHandler{})
-	_, url := startServer(t, Config{MaxMessageSize: 2 << 20}, rec)
+	_, url := startServer(t, Config{MaxMessageSize: 2 << 20, Heartbeats: HeartbeatPingFrame}, rec)
 	c := dial(t, url)
 
 	// Text and binary, verbatim with their opcode.

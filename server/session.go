@@ -37,14 +37,17 @@ type Session struct {
 
 	dec      codec.Decoder
 	out      []byte // frames waiting for the end of this wakeup (cork); nil between wakeups
-	lastSeen int64  // loop clock at the last inbound bytes
+	lastSeen int64  // loop clock when the client last showed it is alive
 	timer    sessionTimer
 
 	state   connState
 	dirty   bool // on loop.dirty
 	closing bool // on loop.closeList
 	shutWR  bool // half-close the socket once its output has left
-	reason  CloseReason
+	// notAlive: the message being handled does not count as a heartbeat
+	notAlive bool
+	badSigns uint8 // signed pings rejected in a row
+	reason   CloseReason
 
 	user   string
 	values map[string]any

@@ -30,6 +30,11 @@ type settings struct {
 	HandshakeTimeout time.Duration
 	HeartbeatTimeout time.Duration
 	PingInterval     time.Duration
+	Heartbeats       string
+	HeartbeatSecret  string
+	SignWindow       time.Duration
+	ServerPing       time.Duration
+	MaxMissedPongs   int
 	Tick             time.Duration
 	ShutdownTimeout  time.Duration
 	LogLevel         string
@@ -44,6 +49,9 @@ func defaults() settings {
 		HandshakeTimeout: server.DefaultHandshakeTimeout,
 		HeartbeatTimeout: server.DefaultHeartbeatTimeout,
 		PingInterval:     server.DefaultPingInterval,
+		Heartbeats:       "empty,ping-frame,ping-cmd",
+		SignWindow:       server.DefaultHeartbeatSignWindow,
+		MaxMissedPongs:   server.DefaultMaxMissedPongs,
 		Tick:             server.DefaultTick,
 		ShutdownTimeout:  10 * time.Second,
 		LogLevel:         "info",
@@ -65,6 +73,11 @@ func flagSet(st *settings, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&st.HandshakeTimeout, "handshake-timeout", st.HandshakeTimeout, "close connections whose upgrade request is not complete in time")
 	fs.DurationVar(&st.HeartbeatTimeout, "heartbeat-timeout", st.HeartbeatTimeout, "close connections silent for this long (negative disables)")
 	fs.DurationVar(&st.PingInterval, "ping-interval", st.PingInterval, "ping interval clients are told to use")
+	fs.StringVar(&st.Heartbeats, "heartbeats", st.Heartbeats, "heartbeat forms that refresh liveness: any of empty, ping-frame, ping-cmd, comma-separated, or none (echo mode never treats empty messages as heartbeats)")
+	fs.StringVar(&st.HeartbeatSecret, "heartbeat-secret", st.HeartbeatSecret, "if set, the ping command must carry sign = hex(HMAC-SHA256(secret, online_token.timestamp))")
+	fs.DurationVar(&st.SignWindow, "heartbeat-sign-window", st.SignWindow, "how far a signed ping's timestamp may be from the server clock")
+	fs.DurationVar(&st.ServerPing, "server-ping-interval", st.ServerPing, "send Ping frames to clients silent this long (0 = off)")
+	fs.IntVar(&st.MaxMissedPongs, "max-missed-pongs", st.MaxMissedPongs, "close after this many unanswered server Pings")
 	fs.DurationVar(&st.Tick, "tick", st.Tick, "timing wheel resolution")
 	fs.DurationVar(&st.ShutdownTimeout, "shutdown-timeout", st.ShutdownTimeout, "how long a graceful shutdown waits for clients to close")
 	fs.StringVar(&st.LogLevel, "log-level", st.LogLevel, "log level: debug, info, warn or error")
@@ -164,7 +177,40 @@ func (st settings) logger(out io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: want text or json", st.LogFormat)
 }
 
-func (st settings) serverConfig(log *slog.Logger) server.Config {
+// heartbeatForms parses --heartbeats.
+func (st settings) heartbeatForms() (server.HeartbeatForm, error) {
+	var f server.HeartbeatForm
+	for _, name := range strings.Split(st.Heartbeats, ",") {
+		switch strings.TrimSpace(name) {
+		case "empty":
+			f |= server.HeartbeatEmptyFrame
+		case "ping-frame":
+			f |= server.HeartbeatPingFrame
+		case "ping-cmd":
+			f |= server.HeartbeatPingCmd
+		case "none", "":
+		default:
+			return 0, fmt.Errorf("heartbeats: unknown form %q (want empty, ping-frame, ping-cmd or none)", name)
+		}
+	}
+	if st.Echo {
+		f &^= server.HeartbeatEmptyFrame // echo mode sends every message back, empty ones too
+	}
+	if f == 0 {
+		f = server.HeartbeatNone
+	}
+	return f, nil
+}
+
+func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
+	forms, err := st.heartbeatForms()
+	if err != nil {
+		return server.Config{}, err
+	}
+	var secret []byte
+	if st.HeartbeatSecret != "" {
+		secret = []byte(st.HeartbeatSecret)
+	}
 	return server.Config{
 		Addr:                st.Addr,
 		Path:                st.Path,
@@ -174,10 +220,14 @@ func (st settings) serverConfig(log *slog.Logger) server.Config {
 		HandshakeTimeout:    st.HandshakeTimeout,
 		HeartbeatTimeout:    st.HeartbeatTimeout,
 		PingInterval:        st.PingInterval,
+		Heartbeats:          forms,
+		HeartbeatSecret:     secret,
+		HeartbeatSignWindow: st.SignWindow,
+		ServerPingInterval:  st.ServerPing,
+		MaxMissedPongs:      st.MaxMissedPongs,
 		Tick:                st.Tick,
-		EmptyFrameHeartbeat: !st.Echo,
 		Logger:              log,
-	}
+	}, nil
 }
 
 func osEnv(k string) (string, bool) { return os.LookupEnv(k) }

@@ -45,7 +45,12 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 	if st.Echo {
 		h = server.EchoHandler{}
 	}
-	srv, err := server.New(st.serverConfig(log), h)
+	cfg, err := st.serverConfig(log)
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	srv, err := server.New(cfg, h)
 	if err != nil {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
