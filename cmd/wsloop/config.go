@@ -152,8 +152,13 @@ func applyFile(fs *flag.FlagSet, path string) error {
 	sort.Strings(keys)
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")
-		if name == "config" || fs.Lookup(name) == nil {
+		if name == "config" || strings.Contains(k, "-") || fs.Lookup(name) == nil {
 			return fmt.Errorf("config %s: unknown key %q", path, k)
+		}
+		switch v := m[k].(type) {
+		case string, bool, int64, float64:
+		default:
+			return fmt.Errorf("config %s: %s: want a string, number or boolean, not %T", path, k, v)
 		}
 		if err := fs.Set(name, fmt.Sprint(m[k])); err != nil {
 			return fmt.Errorf("config %s: %s: %v", path, k, err)
