@@ -22,6 +22,7 @@ const (
 	DefaultTick             = time.Second
 	DefaultQueueSize        = 8192
 	DefaultReadBufferSize   = 64 << 10
+	DefaultMaxOutboundBytes = 4 << 20
 
 	DefaultHeartbeatSignWindow = time.Minute
 	DefaultMaxMissedPongs      = 2
@@ -107,6 +108,11 @@ type Config struct {
 	// QueueSize is the capacity of each loop's job ring (pushes from other
 	// goroutines). A full ring makes Push return ErrQueueFull. Zero means 8192.
 	QueueSize int
+
+	// MaxOutboundBytes bounds what the server holds for one connection that
+	// does not read fast enough; a connection whose unsent bytes exceed it
+	// is closed with 1013 (try again later). Zero means 4 MiB.
+	MaxOutboundBytes int
 
 	// ReadBufferSize is each loop's read buffer (one per loop, not per
 	// connection). Zero means 64 KiB.
@@ -204,6 +210,12 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.QueueSize < 0 {
 		return c, fmt.Errorf("server: QueueSize %d is negative", c.QueueSize)
+	}
+	if c.MaxOutboundBytes == 0 {
+		c.MaxOutboundBytes = DefaultMaxOutboundBytes
+	}
+	if c.MaxOutboundBytes < 0 {
+		return c, fmt.Errorf("server: MaxOutboundBytes %d is negative", c.MaxOutboundBytes)
 	}
 	if c.ReadBufferSize == 0 {
 		c.ReadBufferSize = DefaultReadBufferSize

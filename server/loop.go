@@ -280,6 +280,9 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 			n := len(s.out)
 			_, _ = s.gc.Write(s.out) // gnet keeps what the socket did not take; an error closes the conn
 			l.stats.bytesOut.Add(uint64(n))
+			if s.state != stateClosed && s.gc.OutboundBuffered() > l.srv.cfg.MaxOutboundBytes {
+				l.slow(s)
+			}
 		}
 		l.putBuf(s.out)
 		s.out = nil
@@ -304,6 +307,17 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 	}
 	l.closeList = l.closeList[:0]
 	return closeCur
+}
+
+// slow closes a connection that stopped reading: its unsent bytes passed
+// MaxOutboundBytes. The close frame joins the queue; the socket closes now.
+func (l *loop) slow(s *Session) {
+	if s.state == stateOpen {
+		s.state = stateClosing
+		s.reason = CloseReason{Cause: CauseSlow, Code: codec.StatusTryAgainLater, Text: "client too slow"}
+		_, _ = s.gc.Write(codec.AppendClose(l.scratch[:0], codec.StatusTryAgainLater, "client too slow"))
+	}
+	l.closeSoon(s)
 }
 
 // closeSoon closes s's socket at the end of this wakeup, after its output.

@@ -272,3 +272,34 @@ func TestCloseCodesFromHandler(t *testing.T) {
 	writeText(t, c2, `{"cmd":"echo","seqno":"1"}`)
 	readText(t, c2)
 }
+
+// TestSlowReaderBounded: a client that sends requests but never reads is
+// closed with 1013 once the server holds MaxOutboundBytes for it; another
+// client is unaffected.
+func TestSlowReaderBounded(t *testing.T) {
+	rec := newCloseRecorder(EchoHandler{})
+	srv, url := startServer(t, Config{MaxOutboundBytes: 256 << 10}, rec)
+	other := dial(t, url)
+	rc := dialRaw(t, srv, true)
+	payload := bytes.Repeat([]byte("x"), 16<<10)
+	frame := clientFrame(0x82, payload, true)
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Count() == 2 && time.Now().Before(deadline) {
+		_ = rc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = rc.Write(frame) // fails once the server has closed us
+	}
+	if srv.Count() != 1 {
+		t.Fatalf("the slow reader was not closed (Count %d)", srv.Count())
+	}
+	// The socket is closed with the client's input unread, so what it still
+	// receives may end in a reset; the handler is told why.
+	if r := rec.next(t); r.Cause != CauseSlow || r.Code != 1013 {
+		t.Fatalf("close reason %+v, want slow 1013", r)
+	}
+	if err := other.WriteMessage(websocket.TextMessage, []byte("fine")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, other); got != "fine" {
+		t.Fatalf("other client got %q", got)
+	}
+}
