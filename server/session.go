@@ -86,7 +86,8 @@ func (s *Session) Get(key string) (any, bool) {
 	return v, ok
 }
 
-// RemoteAddr returns the client's address. Safe for concurrent use.
+// RemoteAddr returns the client's address.
+// Must be called on the connection's event loop.
 func (s *Session) RemoteAddr() net.Addr { return s.gc.RemoteAddr() }
 
 // Open reports whether the session can still send and receive messages.
