@@ -39,9 +39,9 @@ func (f *fakeConn) RemoteAddr() net.Addr        { return &net.TCPAddr{IP: net.IP
 func (f *fakeConn) reset()                      { f.writes, f.written = 0, f.written[:0] }
 func (f *fakeConn) traffic(e *events, b []byte) { f.in = b; e.OnTraffic(f) }
 
-// openFake returns a server's event glue and a fake connection that has
-// completed its handshake (welcome consumed).
-func openFake(t testing.TB, h Handler) (*events, *fakeConn) {
+// handshakeFake returns a server's event glue and a fake connection that
+// has sent its upgrade request; fc.written holds what the server answered.
+func handshakeFake(t testing.TB, h Handler) (*events, *fakeConn) {
 	t.Helper()
 	srv, err := New(Config{Logger: testLogger(t)}, h)
 	if err != nil {
@@ -54,6 +54,12 @@ func openFake(t testing.TB, h Handler) (*events, *fakeConn) {
 	if fc.writes != 1 || !bytes.HasPrefix(fc.written, []byte("HTTP/1.1 101 ")) {
 		t.Fatalf("handshake: %d writes: %q", fc.writes, fc.written)
 	}
+	return e, fc
+}
+
+// openFake is handshakeFake with the answer consumed.
+func openFake(t testing.TB, h Handler) (*events, *fakeConn) {
+	e, fc := handshakeFake(t, h)
 	fc.reset()
 	return e, fc
 }
@@ -87,15 +93,8 @@ func TestCorkedReplies(t *testing.T) {
 // TestHandshakeAndWelcomeOneWrite: the 101 response and the welcome event
 // leave together.
 func TestHandshakeAndWelcomeOneWrite(t *testing.T) {
-	srv, err := New(Config{Logger: testLogger(t)}, NewRouter())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &events{srv: srv}
-	fc := &fakeConn{}
-	e.OnOpen(fc)
-	fc.traffic(e, []byte(upgradeRequest))
-	if fc.writes != 1 || !bytes.Contains(fc.written, []byte(`{"cmd":"welcome","data":{"sid":"`)) {
-		t.Fatalf("%d writes: %q", fc.writes, fc.written)
+	_, fc := handshakeFake(t, NewRouter())
+	if !bytes.Contains(fc.written, []byte(`{"cmd":"welcome","data":{"sid":"`)) {
+		t.Fatalf("the one write lacks the welcome: %q", fc.written)
 	}
 }
