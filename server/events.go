@@ -88,6 +88,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		srv.log.Debug("close", "sid", s.id, "code", int(s.reason.Code), "reason", s.reason.Text, "cause", s.reason.Cause.String())
 	}
 	if wasOpen {
+		l.stats.closed[closeSlot(s.reason.Code)].Add(1)
 		func() {
 			defer l.recoverHandler(s, "OnClose")
 			srv.handler.OnClose(s, s.reason)

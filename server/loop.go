@@ -82,6 +82,8 @@ type loopStats struct {
 	handshakeErr atomic.Uint64
 	ringFull     atomic.Uint64
 	expired      atomic.Uint64
+	slow         atomic.Uint64
+	closed       [closeSlots]atomic.Uint64 // by close code, see closeSlot
 }
 
 func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
@@ -315,6 +317,7 @@ func (l *loop) slow(s *Session) {
 	if s.state == stateOpen {
 		s.state = stateClosing
 		s.reason = CloseReason{Cause: CauseSlow, Code: codec.StatusTryAgainLater, Text: "client too slow"}
+		l.stats.slow.Add(1)
 		_, _ = s.gc.Write(codec.AppendClose(l.scratch[:0], codec.StatusTryAgainLater, "client too slow"))
 	}
 	l.closeSoon(s)

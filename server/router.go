@@ -303,7 +303,6 @@ func (c *Context) Push(cmd string, data any) error {
 		return ErrClosed
 	}
 	c.s.pushEncoded(cmd, raw)
-	c.s.loop.stats.msgsOut.Add(1)
 	return nil
 }
 

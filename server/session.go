@@ -104,6 +104,7 @@ func (s *Session) WriteMessage(op codec.OpCode, p []byte) error {
 	}
 	b := s.pending()
 	*b = codec.AppendFrame(*b, op, true, p)
+	s.loop.stats.msgsOut.Add(1)
 	return nil
 }
 
@@ -150,6 +151,7 @@ func (s *Session) pushEncoded(cmd string, data []byte) {
 	l.scratch = codec.AppendPush(l.scratch[:0], cmd, data)
 	b := s.pending()
 	*b = codec.AppendFrame(*b, codec.OpText, true, l.scratch)
+	l.stats.msgsOut.Add(1)
 }
 
 // marshal encodes v with sonic; values wrapped by RawJSON pass through

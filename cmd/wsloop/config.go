@@ -22,6 +22,7 @@ import (
 type settings struct {
 	Config           string
 	Addr             string
+	HTTPAddr         string
 	Path             string
 	Echo             bool
 	Loops            int
@@ -44,6 +45,7 @@ type settings struct {
 func defaults() settings {
 	return settings{
 		Addr:             server.DefaultAddr,
+		HTTPAddr:         ":8081",
 		Path:             server.DefaultPath,
 		MaxMessageSize:   server.DefaultMaxMessageSize,
 		HandshakeTimeout: server.DefaultHandshakeTimeout,
@@ -65,6 +67,7 @@ func flagSet(st *settings, out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	fs.StringVar(&st.Config, "config", st.Config, "TOML config file (keys are the flag names with '_' for '-')")
 	fs.StringVar(&st.Addr, "addr", st.Addr, "WebSocket listen address")
+	fs.StringVar(&st.HTTPAddr, "http-addr", st.HTTPAddr, "address of the HTTP API: /metrics, /healthz, /readyz (empty disables)")
 	fs.StringVar(&st.Path, "path", st.Path, "WebSocket endpoint path")
 	fs.BoolVar(&st.Echo, "echo", st.Echo, "echo mode: send every data message back verbatim, no JSON protocol")
 	fs.IntVar(&st.Loops, "loops", st.Loops, "event loops (0 = one per CPU)")

@@ -16,9 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/wsloop/wsloop/server"
 )
@@ -60,6 +63,22 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		return 1
 	}
 
+	var api *http.Server
+	if st.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", st.HTTPAddr)
+		if err != nil {
+			log.Error("cannot listen for the HTTP API", "err", err)
+			return 1
+		}
+		api = &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("HTTP API stopped", "err", err)
+			}
+		}()
+		log.Info("HTTP API serving", "addr", ln.Addr().String())
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
@@ -82,5 +101,10 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		log.Warn("shutdown deadline passed; remaining connections were closed", "err", err)
 	}
 	<-served
+	if api != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		defer acancel()
+		_ = api.Shutdown(actx)
+	}
 	return 0
 }

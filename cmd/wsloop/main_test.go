@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -162,7 +163,7 @@ var errBindFailed = errors.New("cannot bind")
 func tryStart(t *testing.T, addr string, env, args []string) (*proc, error) {
 	t.Helper()
 	p := &proc{
-		cmd:    exec.Command(binPath, append(append([]string{}, args...), "--addr", addr)...),
+		cmd:    exec.Command(binPath, append(append([]string{"--http-addr", "127.0.0.1:0"}, args...), "--addr", addr)...),
 		addr:   addr,
 		log:    newLogBuffer(),
 		exited: make(chan struct{}),
@@ -554,7 +555,7 @@ func TestBadSettingsExit(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), exitTimeout)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, binPath, tt.args...)
-			cmd.Env = testEnv(append([]string{"WSLOOP_ADDR=127.0.0.1:0"}, tt.env...)...)
+			cmd.Env = testEnv(append([]string{"WSLOOP_ADDR=127.0.0.1:0", "WSLOOP_HTTP_ADDR=127.0.0.1:0"}, tt.env...)...)
 			var stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stderr, &stderr
 			err := cmd.Run()
@@ -574,5 +575,27 @@ func TestBadSettingsExit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHTTPAPI: --http-addr serves /metrics, /healthz and /readyz.
+func TestHTTPAPI(t *testing.T) {
+	api := freeAddr(t)
+	p := startWsloop(t, nil, "--http-addr", api)
+	dial(t, p)
+	for _, tc := range []struct{ path, want string }{
+		{"/healthz", "ok"},
+		{"/readyz", "ready"},
+		{"/metrics", "wsloop_connections 1"},
+	} {
+		resp, err := http.Get("http://" + api + tc.path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), tc.want) {
+			t.Fatalf("GET %s: %d %q, want 200 containing %q", tc.path, resp.StatusCode, body, tc.want)
+		}
 	}
 }
