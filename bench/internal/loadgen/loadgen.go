@@ -1,0 +1,678 @@
+// Package loadgen is wsbench's WebSocket client side: many connections on a
+// few gnet client event loops, with no goroutine per connection.
+//
+// An Engine dials connections (spreading source addresses over 127.0.0.x
+// when the ports of one run out), does the client handshake, and then drives
+// them with commands broadcast from the caller's goroutine: start pipelined
+// echo traffic (Window JSON requests in flight per connection, each reply
+// answered with the next request), send one Ping, send one echo request.
+// Every reply is checked: its seqno must be one in flight on that
+// connection, its status 0 and its size the request's plus the reply
+// fields; anything else counts as an error.
+//
+//	caller goroutine                 gnet client loop k (owns its conns)
+//	Dial ──EnrollContext──────────►  OnOpen: send upgrade request
+//	                                 OnTraffic: 101 → open; frames → check
+//	Broadcast(cmd) ──pending|=cmd,   reply → record latency, send next
+//	                 Wake────────►   request; all writes of one wakeup in
+//	                                 one c.Write
+//	Totals ◄───── atomic per-loop counters, per-loop latency histograms
+//
+// # Concurrency
+//
+// Engine methods are safe for concurrent use unless they say otherwise. A
+// connection's state belongs to its event loop; other goroutines see only
+// atomic counters.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsloop/wsloop/bench/internal/hist"
+	"github.com/wsloop/wsloop/bench/internal/wsframe"
+)
+
+// Config configures an Engine. The zero value of each field means the
+// default its doc gives.
+type Config struct {
+	// Addr is the server's host:port. Required; loopback only.
+	Addr string
+	// Path is the WebSocket endpoint. Zero means "/ws".
+	Path string
+	// Loops is the number of client event loops. Zero means
+	// runtime.NumCPU().
+	Loops int
+	// Window is the number of echo requests in flight per connection during
+	// echo traffic. Zero means 1.
+	Window int
+	// Payload is the size in bytes of each JSON echo request (the whole
+	// {"cmd":"echo","seqno":"N","data":"xxx…"} text), at least what the
+	// envelope needs. Zero means 64.
+	Payload int
+	// DialWorkers is how many dials run at once. Zero means 16.
+	DialWorkers int
+	// DialTimeout bounds one dial. Zero means 5 s.
+	DialTimeout time.Duration
+}
+
+// Commands for Broadcast; they can be or-ed.
+const (
+	// CmdStartEcho sends Window echo requests; while echo traffic runs
+	// (StartEcho), every reply is answered with a new request.
+	CmdStartEcho uint32 = 1 << iota
+	// CmdPing sends one Ping frame (its Pong is counted in Totals.Pongs).
+	CmdPing
+	// CmdEchoOnce sends one echo request.
+	CmdEchoOnce
+)
+
+// Totals are the Engine's counters, summed over its loops.
+type Totals struct {
+	Dialed          int64 // TCP connections established and enrolled
+	DialErrors      int64 // dials or enrolls that failed
+	Upgraded        int64 // handshakes completed (101 with the right accept key)
+	HandshakeErrors int64 // handshakes refused or malformed
+	Replies         int64 // echo replies received and checked
+	Errors          int64 // protocol errors: bad or unexpected replies, bad frames
+	Pongs           int64 // Pong frames received
+	Pushes          int64 // server pushes received (messages without a seqno, e.g. welcome)
+	Dropped         int64 // connections closed by the server or the network
+	InFlight        int64 // echo requests sent and not yet answered
+	Lost            int64 // requests in flight on a connection when it dropped
+	SourceAddrs     int   // distinct source addresses dialed from
+}
+
+// Open returns the connections that completed the handshake and have not
+// dropped.
+func (t Totals) Open() int64 { return t.Upgraded - t.Dropped }
+
+// Engine drives client connections to one server.
+type Engine struct {
+	cfg    Config
+	cli    *gnet.Client
+	req    []byte // the upgrade request
+	accept string // the Sec-WebSocket-Accept expected
+	epoch  time.Time
+	filler []byte
+
+	running   atomic.Bool // echo traffic: answer each reply with a request
+	measuring atomic.Bool // record latencies
+	closing   atomic.Bool
+	src       atomic.Int32 // last octet of the source address; 0: kernel's choice
+	dialed    atomic.Int64
+	dialErrs  atomic.Int64
+	seeds     atomic.Int64
+
+	mu       sync.Mutex
+	loops    map[gnet.EventLoop]*loopStats
+	stats    []*loopStats
+	conns    []*conn
+	errs     []string // first distinct error descriptions
+	errCount map[string]int
+	nerrs    int
+	srcSet   map[int32]bool
+}
+
+// loopStats are one client loop's counters: written by that loop only,
+// read by anyone.
+type loopStats struct {
+	upgraded, hsErrors, replies, errors, pongs, pushes, dropped, inflight, lost atomic.Int64
+	lat                                                                         hist.Histogram
+	_                                                                           [64]byte
+}
+
+const (
+	stHandshake int32 = iota
+	stOpen
+	stClosed
+)
+
+// conn is one client connection. Its fields other than state, pending and
+// gc belong to its event loop.
+type conn struct {
+	e       *Engine
+	gc      gnet.Conn // set by Dial; used from the caller's goroutine only
+	state   atomic.Int32
+	pending atomic.Uint32
+
+	st       *loopStats
+	seq      uint64
+	inflight []slot
+	out      []byte
+	rng      uint64
+}
+
+type slot struct {
+	seq  uint64
+	sent int64 // ns since epoch
+}
+
+const (
+	reqPrefix   = `{"cmd":"echo","seqno":"`
+	reqMiddle   = `","data":"`
+	reqSuffix   = `"}`
+	replyInsert = `,"status":0,"msg":"ok"` // between seqno and data in a reply
+	reqFixed    = len(reqPrefix) + len(reqMiddle) + len(reqSuffix)
+)
+
+// New starts an Engine's event loops. Call Close when done.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("loadgen: no Addr")
+	}
+	if cfg.Path == "" {
+		cfg.Path = "/ws"
+	}
+	if cfg.Loops <= 0 {
+		cfg.Loops = runtime.NumCPU()
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 1
+	}
+	if cfg.Payload <= 0 {
+		cfg.Payload = 64
+	}
+	if cfg.DialWorkers <= 0 {
+		cfg.DialWorkers = 16
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	key := wsframe.NewKey(uint64(time.Now().UnixNano()))
+	e := &Engine{
+		cfg:    cfg,
+		req:    wsframe.Request(cfg.Addr, cfg.Path, key),
+		accept: wsframe.AcceptKey(key),
+		epoch:  time.Now(),
+		filler: []byte(strings.Repeat("x", max(cfg.Payload, 1))),
+		loops:  map[gnet.EventLoop]*loopStats{},
+		srcSet: map[int32]bool{},
+
+		errCount: map[string]int{},
+	}
+	cli, err := gnet.NewClient(&events{e: e},
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(cfg.Loops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{e}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	if err := cli.Start(); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
+	e.cli = cli
+	return e, nil
+}
+
+// Close stops the engine: every connection is closed, and the event loops
+// exit. Connections closed by it do not count as dropped.
+func (e *Engine) Close() error {
+	e.closing.Store(true)
+	e.running.Store(false)
+	return e.cli.Stop()
+}
+
+func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
+
+// RequestSize returns the size of the echo request with sequence number seq.
+func (e *Engine) requestSize(seq uint64) int {
+	return max(e.cfg.Payload, reqFixed+digits(seq))
+}
+
+func digits(v uint64) int {
+	n := 1
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
+}
+
+// Dial opens n more connections, DialWorkers at a time, and starts their
+// handshakes; it returns when every dial has succeeded or failed (or ctx is
+// done). progress, if not nil, is called from time to time with the
+// connections dialed so far. Failed dials are counted in Totals.DialErrors
+// and described in Errors.
+func (e *Engine) Dial(ctx context.Context, n int, progress func(done int)) {
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	for range min(e.cfg.DialWorkers, n) {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) && ctx.Err() == nil {
+				e.dialOne(ctx)
+				if d := done.Add(1); progress != nil && d%500 == 0 {
+					progress(int(d))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if progress != nil {
+		progress(int(done.Load()))
+	}
+}
+
+func (e *Engine) dialOne(ctx context.Context) {
+	loopback := strings.HasPrefix(e.cfg.Addr, "127.")
+	for {
+		src := e.src.Load()
+		d := net.Dialer{Timeout: e.cfg.DialTimeout}
+		if src > 0 {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}
+		}
+		nc, err := d.DialContext(ctx, "tcp", e.cfg.Addr)
+		if err != nil && loopback && errors.Is(err, syscall.EADDRNOTAVAIL) && src < 254 {
+			// The ports of this source address ran out: move to the next one.
+			nsrc := src + 1
+			if src == 0 {
+				nsrc = 2 // the kernel's choice was 127.0.0.1
+			}
+			e.src.CompareAndSwap(src, nsrc)
+			continue
+		}
+		if err != nil {
+			e.dialErrs.Add(1)
+			e.noteErr("dial: " + err.Error())
+			return
+		}
+		cs := &conn{e: e, rng: uint64(e.seeds.Add(1))*0x9e3779b97f4a7c15 + 1}
+		gc, err := e.cli.EnrollContext(nc, cs) // closes nc in every case
+		if err != nil {
+			e.dialErrs.Add(1)
+			e.noteErr("enroll: " + err.Error())
+			return
+		}
+		e.dialed.Add(1)
+		e.mu.Lock()
+		cs.gc = gc
+		e.conns = append(e.conns, cs)
+		e.srcSet[src] = true
+		e.mu.Unlock()
+		return
+	}
+}
+
+// WaitHandshakes waits until every dialed connection has completed or
+// failed its handshake (or dropped), or until timeout; it returns the number
+// of connections open.
+func (e *Engine) WaitHandshakes(ctx context.Context, timeout time.Duration) int64 {
+	deadline := time.Now().Add(timeout)
+	for {
+		t := e.Totals()
+		if t.Upgraded+t.HandshakeErrors+t.Dropped >= t.Dialed || time.Now().After(deadline) || ctx.Err() != nil {
+			return t.Open()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Broadcast sends cmd to every open connection: each one's loop runs it on
+// its next wakeup.
+func (e *Engine) Broadcast(cmd uint32) {
+	e.mu.Lock()
+	conns := slices.Clone(e.conns)
+	e.mu.Unlock()
+	for _, cs := range conns {
+		if cs.state.Load() != stOpen {
+			continue
+		}
+		cs.pending.Or(cmd)
+		_ = cs.gc.Wake(nil)
+	}
+}
+
+// StartEcho switches echo traffic on: from now on every reply is answered
+// with a new request. Broadcast(CmdStartEcho) then fills each window.
+func (e *Engine) StartEcho() { e.running.Store(true) }
+
+// StopEcho switches echo traffic off: replies still arrive and are
+// checked, but no new request is sent.
+func (e *Engine) StopEcho() { e.running.Store(false) }
+
+// Measure switches latency recording on or off.
+func (e *Engine) Measure(on bool) { e.measuring.Store(on) }
+
+// Drain waits until no echo request is in flight, or until timeout; it
+// returns the requests still in flight.
+func (e *Engine) Drain(timeout time.Duration) int64 {
+	deadline := time.Now().Add(timeout)
+	for {
+		t := e.Totals()
+		if t.InFlight <= 0 || time.Now().After(deadline) {
+			return t.InFlight
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Totals sums the counters of every loop.
+func (e *Engine) Totals() Totals {
+	e.mu.Lock()
+	stats := slices.Clone(e.stats)
+	srcs := len(e.srcSet)
+	e.mu.Unlock()
+	t := Totals{Dialed: e.dialed.Load(), DialErrors: e.dialErrs.Load(), SourceAddrs: srcs}
+	for _, s := range stats {
+		t.Upgraded += s.upgraded.Load()
+		t.HandshakeErrors += s.hsErrors.Load()
+		t.Replies += s.replies.Load()
+		t.Errors += s.errors.Load()
+		t.Pongs += s.pongs.Load()
+		t.Pushes += s.pushes.Load()
+		t.Dropped += s.dropped.Load()
+		t.InFlight += s.inflight.Load()
+		t.Lost += s.lost.Load()
+	}
+	return t
+}
+
+// Latency returns the latencies recorded while Measure was on, in
+// nanoseconds, merged over the loops.
+func (e *Engine) Latency() *hist.Histogram {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := new(hist.Histogram)
+	for _, s := range e.stats {
+		h.Merge(&s.lat)
+	}
+	return h
+}
+
+// Errors returns the first distinct error descriptions seen (at most 10,
+// each with its count when it repeated) and how many errors there were in
+// all.
+func (e *Engine) Errors() ([]string, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, len(e.errs))
+	for i, s := range e.errs {
+		out[i] = s
+		if n := e.errCount[s]; n > 1 {
+			out[i] = fmt.Sprintf("%s (×%d)", s, n)
+		}
+	}
+	return out, e.nerrs
+}
+
+func (e *Engine) noteErr(s string) {
+	e.mu.Lock()
+	e.nerrs++
+	if _, seen := e.errCount[s]; seen {
+		e.errCount[s]++
+	} else if len(e.errs) < 10 {
+		e.errs = append(e.errs, s)
+		e.errCount[s] = 1
+	}
+	e.mu.Unlock()
+}
+
+func (e *Engine) statsFor(el gnet.EventLoop) *loopStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.loops[el]
+	if s == nil {
+		s = new(loopStats)
+		e.loops[el] = s
+		e.stats = append(e.stats, s)
+	}
+	return s
+}
+
+// events is the gnet client event handler.
+type events struct {
+	gnet.BuiltinEventEngine
+	e *Engine
+}
+
+func (h *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	cs := c.Context().(*conn)
+	cs.st = h.e.statsFor(c.EventLoop())
+	return h.e.req, gnet.None
+}
+
+func (h *events) OnClose(c gnet.Conn, err error) gnet.Action {
+	cs, ok := c.Context().(*conn)
+	if !ok || cs.st == nil {
+		return gnet.None
+	}
+	was := cs.state.Swap(stClosed)
+	if n := len(cs.inflight); n > 0 {
+		cs.st.inflight.Add(-int64(n))
+		cs.st.lost.Add(int64(n))
+		cs.inflight = cs.inflight[:0]
+	}
+	if h.e.closing.Load() {
+		return gnet.None
+	}
+	if was == stOpen {
+		cs.st.dropped.Add(1)
+		msg := "connection dropped"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		h.e.noteErr(msg)
+	} else if was == stHandshake {
+		cs.st.hsErrors.Add(1)
+		msg := "closed during handshake"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		h.e.noteErr(msg)
+	}
+	return gnet.None
+}
+
+func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
+	cs := c.Context().(*conn)
+	e := cs.e
+	buf, _ := c.Peek(-1)
+	n := 0
+	now := e.now()
+	if cs.state.Load() == stHandshake {
+		hn, err := wsframe.ParseResponse(buf, e.accept)
+		if err != nil {
+			cs.state.Store(stClosed)
+			cs.st.hsErrors.Add(1)
+			e.noteErr(fmt.Sprintf("handshake: %v: %q", err, firstLine(buf)))
+			return gnet.Close
+		}
+		if hn == 0 {
+			return gnet.None
+		}
+		n = hn
+		cs.state.Store(stOpen)
+		cs.st.upgraded.Add(1)
+	}
+	action := gnet.None
+	for action == gnet.None {
+		h, p, fn, err := wsframe.Decode(buf[n:])
+		if err != nil {
+			action = cs.fail("bad frame: " + err.Error())
+			break
+		}
+		if fn == 0 {
+			break
+		}
+		n += fn
+		if h.Masked || !h.Fin {
+			action = cs.fail(fmt.Sprintf("unexpected frame: masked=%v fin=%v op=%d", h.Masked, h.Fin, h.OpCode))
+			break
+		}
+		switch h.OpCode {
+		case wsframe.OpText, wsframe.OpBinary:
+			cs.message(p, now)
+		case wsframe.OpPong:
+			cs.st.pongs.Add(1)
+		case wsframe.OpPing:
+			cs.out = wsframe.AppendClient(cs.out, wsframe.OpPong, p, cs.mask())
+		case wsframe.OpClose:
+			action = cs.fail(fmt.Sprintf("server sent close %q", p))
+		default:
+			action = cs.fail(fmt.Sprintf("unexpected opcode %d", h.OpCode))
+		}
+	}
+	_, _ = c.Discard(n)
+	if action == gnet.None && cs.state.Load() == stOpen {
+		if cmd := cs.pending.Swap(0); cmd != 0 {
+			cs.command(cmd, now)
+		}
+	}
+	if len(cs.out) > 0 {
+		_, _ = c.Write(cs.out)
+		cs.out = cs.out[:0]
+	}
+	return action
+}
+
+// fail counts a protocol error and closes the connection.
+func (cs *conn) fail(msg string) gnet.Action {
+	cs.st.errors.Add(1)
+	cs.e.noteErr(msg)
+	return gnet.Close
+}
+
+func (cs *conn) command(cmd uint32, now int64) {
+	if cmd&CmdPing != 0 {
+		cs.out = wsframe.AppendClient(cs.out, wsframe.OpPing, []byte("p"), cs.mask())
+	}
+	if cmd&CmdEchoOnce != 0 {
+		cs.send(now)
+	}
+	if cmd&CmdStartEcho != 0 {
+		for len(cs.inflight) < cs.e.cfg.Window {
+			cs.send(now)
+		}
+	}
+}
+
+// mask returns a fresh masking key (xorshift64).
+func (cs *conn) mask() [4]byte {
+	x := cs.rng
+	x ^= x << 13
+	x ^= x >> 7
+	x ^= x << 17
+	cs.rng = x
+	return [4]byte{byte(x), byte(x >> 8), byte(x >> 16), byte(x >> 24)}
+}
+
+// send appends the next echo request to the output.
+func (cs *conn) send(now int64) {
+	e := cs.e
+	seq := cs.seq
+	cs.seq++
+	size := e.requestSize(seq)
+	mask := cs.mask()
+	cs.out = wsframe.AppendClientHeader(cs.out, wsframe.OpText, size, mask)
+	start := len(cs.out)
+	cs.out = append(cs.out, reqPrefix...)
+	cs.out = strconv.AppendUint(cs.out, seq, 10)
+	cs.out = append(cs.out, reqMiddle...)
+	cs.out = append(cs.out, e.filler[:size-reqFixed-digits(seq)]...)
+	cs.out = append(cs.out, reqSuffix...)
+	wsframe.Mask(cs.out[start:], mask)
+	cs.inflight = append(cs.inflight, slot{seq: seq, sent: now})
+	cs.st.inflight.Add(1)
+}
+
+// message checks one data message from the server.
+func (cs *conn) message(p []byte, now int64) {
+	seq, ok := parseSeqno(p)
+	if !ok {
+		if isPush(p) {
+			cs.st.pushes.Add(1)
+			return
+		}
+		cs.st.errors.Add(1)
+		cs.e.noteErr(fmt.Sprintf("bad reply %.120q", p))
+		return
+	}
+	i := slices.IndexFunc(cs.inflight, func(s slot) bool { return s.seq == seq })
+	if i < 0 {
+		cs.st.errors.Add(1)
+		cs.e.noteErr(fmt.Sprintf("reply seqno %d not in flight", seq))
+		return
+	}
+	if want := cs.e.requestSize(seq) + len(replyInsert); len(p) != want {
+		cs.st.errors.Add(1)
+		cs.e.noteErr(fmt.Sprintf("reply %d is %d bytes, want %d: %.120q", seq, len(p), want, p))
+	}
+	if cs.e.measuring.Load() {
+		cs.st.lat.Record(now - cs.inflight[i].sent)
+	}
+	last := len(cs.inflight) - 1
+	cs.inflight[i] = cs.inflight[last]
+	cs.inflight = cs.inflight[:last]
+	cs.st.inflight.Add(-1)
+	cs.st.replies.Add(1)
+	if cs.e.running.Load() {
+		cs.send(now)
+	}
+}
+
+// parseSeqno returns the seqno of a successful echo reply:
+// {"cmd":"echo","seqno":"N","status":0,"msg":"ok",…}.
+func parseSeqno(p []byte) (uint64, bool) {
+	if len(p) < len(reqPrefix) || string(p[:len(reqPrefix)]) != reqPrefix {
+		return 0, false
+	}
+	i := len(reqPrefix)
+	var seq uint64
+	start := i
+	for i < len(p) && p[i] >= '0' && p[i] <= '9' && i-start < 19 {
+		seq = seq*10 + uint64(p[i]-'0')
+		i++
+	}
+	if i == start || i >= len(p) || p[i] != '"' {
+		return 0, false
+	}
+	i++
+	if len(p)-i < len(replyInsert)+1 || string(p[i:i+len(replyInsert)]) != replyInsert || p[len(p)-1] != '}' {
+		return 0, false
+	}
+	return seq, true
+}
+
+// isPush reports whether p is a server push: a JSON object with no seqno.
+func isPush(p []byte) bool {
+	return len(p) > 8 && string(p[:8]) == `{"cmd":"` && !bytes.Contains(p, seqnoKey)
+}
+
+// gnetLogger drops gnet's debug and info logs and keeps its warnings and
+// errors among the engine's error descriptions.
+type gnetLogger struct{ e *Engine }
+
+func (gnetLogger) Debugf(string, ...any) {}
+func (gnetLogger) Infof(string, ...any)  {}
+func (l gnetLogger) Warnf(format string, args ...any) {
+	l.e.noteErr("gnet: " + fmt.Sprintf(format, args...))
+}
+func (l gnetLogger) Errorf(format string, args ...any) {
+	l.e.noteErr("gnet: " + fmt.Sprintf(format, args...))
+}
+func (l gnetLogger) Fatalf(format string, args ...any) {
+	l.e.noteErr("gnet: " + fmt.Sprintf(format, args...))
+}
+
+var seqnoKey = []byte(`"seqno"`)
+
+func firstLine(b []byte) string {
+	s := string(b[:min(len(b), 200)])
+	s, _, _ = strings.Cut(s, "\r\n")
+	return s
+}
