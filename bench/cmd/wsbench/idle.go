@@ -21,6 +21,7 @@ var idleScenario = &scenario{
 		{key: "held", title: "conns held", format: "%.0f"},
 		{key: "alive", title: "alive after hold", format: "%.0f"},
 		{key: "kib_per_conn", title: "RSS KiB/conn", format: "%.3f", ratio: true},
+		{key: "hold_cpu_pct", title: "server CPU % while held", format: "%.2f"},
 		{key: "rss0_mib", title: "RSS before MiB", format: "%.1f"},
 		{key: "rss1_mib", title: "RSS held MiB", format: "%.1f"},
 		{key: "errors", title: "errors", format: "%.0f"},
@@ -52,11 +53,22 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 	if pongs < open {
 		r.note("only %d of %d connections answered the Ping", pongs, open)
 	}
+	st0, err := procfs.ReadStat(r.srv.pid)
+	if err != nil {
+		return nil, fmt.Errorf("server stat: %w", err)
+	}
+	holdStart := time.Now()
 	if err := r.sleep(ctx, r.o.hold, func(el time.Duration) string {
 		return fmt.Sprintf("%s: holding %d connections %.0fs/%.0fs", r.label("idle"), e.Totals().Open(), el.Seconds(), r.o.hold.Seconds())
 	}); err != nil {
 		return nil, err
 	}
+	st1, err := procfs.ReadStat(r.srv.pid)
+	if err != nil {
+		return nil, fmt.Errorf("server stat: %w", err)
+	}
+	// Server CPU while nothing but the hold happens: timers and ticks only.
+	holdCPU := float64(st1.CPUTicks()-st0.CPUTicks()) / float64(procfs.ClockTicks()) / time.Since(holdStart).Seconds() * 100
 	rss1, err := procfs.ReadRSS(r.srv.pid)
 	if err != nil {
 		return nil, fmt.Errorf("server RSS: %w", err)
@@ -71,13 +83,14 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 
 	tot := e.Totals()
 	m := metrics{
-		"conns":    float64(r.conns),
-		"held":     float64(held),
-		"alive":    float64(alive),
-		"pongs":    float64(pongs),
-		"rss0_mib": float64(rss0) / 1024,
-		"rss1_mib": float64(rss1) / 1024,
-		"errors":   float64(tot.Errors + tot.Dropped + tot.DialErrors + tot.HandshakeErrors + (held - alive)),
+		"conns":        float64(r.conns),
+		"held":         float64(held),
+		"alive":        float64(alive),
+		"pongs":        float64(pongs),
+		"rss0_mib":     float64(rss0) / 1024,
+		"hold_cpu_pct": holdCPU,
+		"rss1_mib":     float64(rss1) / 1024,
+		"errors":       float64(tot.Errors + tot.Dropped + tot.DialErrors + tot.HandshakeErrors + (held - alive)),
 	}
 	if held > 0 {
 		m["kib_per_conn"] = float64(rss1-rss0) / float64(held)

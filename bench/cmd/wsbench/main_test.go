@@ -155,6 +155,7 @@ func TestBaselineTarget(t *testing.T) {
 		{[]string{"wsloop", "naivegnet"}, "naivegnet"},
 		{[]string{"naivegnet", "wsloop"}, "naivegnet"},
 		{[]string{"wsloop"}, ""},
+		{[]string{"wsloop", "wsloop-nohb", "naivegnet"}, "naivegnet"},
 		{[]string{externalTarget}, ""},
 	} {
 		if got := baselineTarget(tc.targets); got != tc.want {

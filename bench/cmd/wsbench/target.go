@@ -43,6 +43,21 @@ var targetSpecs = map[string]targetSpec{
 			}
 		},
 	},
+	// wsloop without heartbeats: no timer armed per connection, so the
+	// idle scenario shows what the timing wheel adds per connection.
+	"wsloop-nohb": {
+		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
+		path: "/ws",
+		args: func(addr string, o *options) []string {
+			return []string{
+				"--addr", addr,
+				"--loops", strconv.Itoa(o.serverLoops),
+				"--log-level", "warn",
+				"--heartbeat-timeout", "-1s",
+				"--heartbeats", "none",
+			}
+		},
+	},
 	"naivegnet": {
 		pkg:  "github.com/wsloop/wsloop/bench/peers/naivegnet",
 		path: "/ws",
@@ -65,10 +80,10 @@ func targetNames() []string {
 }
 
 // baselineTarget returns the target the ratio column divides by: the first
-// one that is not wsloop, or "" if there is none.
+// one that is not wsloop (or a wsloop variant), or "" if there is none.
 func baselineTarget(targets []string) string {
 	for _, t := range targets {
-		if t != "wsloop" && t != externalTarget {
+		if !strings.HasPrefix(t, "wsloop") && t != externalTarget {
 			return t
 		}
 	}
