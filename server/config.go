@@ -235,11 +235,25 @@ func (c Config) normalize() (Config, error) {
 	if c.HeartbeatSecret != nil {
 		c.HeartbeatSecret = append([]byte(nil), c.HeartbeatSecret...)
 	}
+	if c.wheelSlots() > maxWheelSlots {
+		return c, fmt.Errorf("server: timeouts over %d ticks of %v; raise Tick", maxWheelSlots-3, c.Tick)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return c, nil
 }
+
+// wheelSlots sizes each loop's timing wheel so that one revolution covers
+// the longest timeout plus two ticks of margin (at least 16384 slots, 8
+// bytes each).
+func (c *Config) wheelSlots() int {
+	longest := max(c.HandshakeTimeout, c.CloseTimeout, c.HeartbeatTimeout, c.ServerPingInterval*time.Duration(c.MaxMissedPongs+1))
+	return max(16384, int(longest/c.Tick)+3)
+}
+
+// maxWheelSlots bounds the wheel (timingwheel's own limit).
+const maxWheelSlots = 1 << 24
 
 // defaultMaxConns is RLIMIT_NOFILE (soft) minus headroom, at least 1.
 func defaultMaxConns() int {

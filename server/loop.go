@@ -91,7 +91,7 @@ func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	l.drainR = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
 	l.tickR = gnet.RunnableFunc(func(context.Context) error { l.tick(); return nil })
 	l.now = srv.clock()
-	w, err := timingwheel.New(timingwheel.Config{Tick: srv.cfg.Tick}, l.now,
+	w, err := timingwheel.New(timingwheel.Config{Tick: srv.cfg.Tick, Slots: srv.cfg.wheelSlots()}, l.now,
 		func(s *Session) *sessionTimer { return &s.timer }, l.fire)
 	if err != nil {
 		panic(err) // Tick was validated by Config.normalize
@@ -227,7 +227,14 @@ func (l *loop) expire(s *Session) {
 // schedule (re)arms s's timer to fire d nanoseconds after the loop clock.
 // The wheel measures from its last Advance, so the time since then is added.
 func (l *loop) schedule(s *Session, d int64) {
-	_ = l.wheel.Reset(s, time.Duration(d+l.now-l.wheel.Now())) // in range: timeouts are validated
+	d += l.now - l.wheel.Now()
+	if max := int64(l.wheel.MaxDelay()); d > max {
+		// Only a late tick gets here: the wheel is sized with two ticks of
+		// margin over the longest timeout. Firing a tick early is then safe
+		// for heartbeats (heartbeat re-checks the idle time).
+		d = max
+	}
+	_ = l.wheel.Reset(s, time.Duration(d))
 }
 
 func (l *loop) lookup(sid uint64) *Session {

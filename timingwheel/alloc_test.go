@@ -15,7 +15,7 @@ func TestZeroAllocs(t *testing.T) {
 	const n = 1024
 	items := make([]item, n)
 	var w *timingwheel.Wheel[item]
-	w, err := timingwheel.New(timingwheel.Config{Tick: time.Second, Slots: 64}, 0, itemTimer, func(it *item) {
+	w, err := timingwheel.New(timingwheel.Config{Tick: time.Second, Slots: 512}, 0, itemTimer, func(it *item) {
 		it.fired++
 		if err := w.Add(it, time.Duration(it.id%100+1)*time.Second); err != nil {
 			t.Error(err)

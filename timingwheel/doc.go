@@ -2,7 +2,7 @@
 // Reset and Remove, and an Advance that costs one slot visit per tick passed
 // plus one step per timer fired. wsloop uses it for heartbeat expiry
 // (hundreds of thousands of connections per loop), handshake timeouts and
-// session leases (timeouts up to hours).
+// session leases (timeouts up to hours: the default wheel reaches 4.5 h).
 //
 // A Wheel has no goroutine, no lock and no clock: it never reads the clock.
 // The owner passes its loop's time, an int64 of monotonic nanoseconds, to New
@@ -36,7 +36,10 @@
 // Within one Advance, timers fire in deadline order, tick by tick. A fire
 // function may Add, Reset and Remove any timer of the wheel, including the one
 // firing and others due at the same tick; a timer it schedules fires in the
-// same Advance if its deadline falls in a later tick up to now.
+// same Advance if its deadline falls in a later tick up to now (as d counts
+// from now, only a d of zero or less when now is at a tick's start can).
+// Its full range, MaxDelay, is available inside fire, even while Advance
+// catches up over many ticks.
 //
 // # Lazy liveness
 //
@@ -62,26 +65,44 @@
 // touches the connection a second time and the lazy refresh costs up to
 // about twice an eager Reset. Either way it is tens of nanoseconds per frame.
 //
-// # Long timeouts
+// # Range
 //
-// Every timer sits in the slot of its deadline tick, modulo Slots, with the
-// deadline itself. A timer due within one revolution (Slots*Tick; 68 minutes
-// with the defaults) is examined only when it fires; one due further ahead is
-// passed over once per revolution (rounds). A 5-hour lease on the default
-// wheel is passed over four times. When one Advance jumps over many
-// revolutions, the wheel skips ahead to the next deadline after visiting each
-// slot once. Deadlines may lie up to 2^31-1 ticks ahead (ErrTooLong beyond).
+// Every timer sits in the slot of its deadline tick, modulo Slots, and
+// deadlines lie at most one revolution ahead: Add and Reset accept
+// durations up to MaxDelay, (Slots-1)*Tick, and return ErrTooLong beyond
+// (a hard limit: the timer is left unchanged, never silently clamped). So a
+// slot never mixes deadlines, every timer in a slot the wheel reaches is
+// due, and a Timer needs no deadline field. The default 16384 slots cover
+// 4 h 33 min at a 1 s Tick; a 1 ms Tick covers 16 s, so raise Slots with
+// a fine Tick. An owner validates its timeouts against MaxDelay once.
+//
+// An owner that times something longer (a lease of a day) keeps its own
+// deadline, as it does for lazy liveness, and re-arms when the timer fires:
+//
+//	func (l *loop) expireLease(s *Lease) {
+//		if left := time.Duration(s.deadline - l.wheel.Now()); left > 0 {
+//			l.wheel.Add(s, min(left, l.wheel.MaxDelay())) // not yet
+//			return
+//		}
+//		l.endLease(s)
+//	}
+//
+// A day on the default wheel then fires six times. When one Advance jumps
+// over many revolutions, the wheel visits each slot once and fires
+// everything it finds: it is all due.
 //
 // # Memory
 //
-// Per timer the wheel owns 0 bytes: the 24-byte Timer (two pointers and two
-// uint32s on 64-bit platforms) lives in the owner. The wheel itself holds
-// 8 bytes per slot (32 KiB with the default 4096 slots) and a fixed header.
-// Add, Reset, Remove and Advance allocate nothing.
+// Per timer the wheel owns 0 bytes: the 16-byte Timer (two pointers on
+// 64-bit platforms, no deadline, no wheel id) lives in the owner. The wheel
+// itself holds 8 bytes per slot (128 KiB with the default 16384 slots) and
+// a fixed header. Add, Reset, Remove and Advance allocate nothing.
 //
 // # Concurrency
 //
 // Not safe for concurrent use: one wheel per event loop; every method must be
 // called on the owning loop. The fire function runs on that loop, inside
-// Advance. A Timer belongs to one wheel at a time (ErrOtherWheel otherwise).
+// Advance. A Timer must be used with one wheel only: it does not record
+// which wheel holds it, and a wheel passed an owner scheduled on another
+// wheel corrupts both.
 package timingwheel

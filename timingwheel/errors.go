@@ -8,17 +8,15 @@ var (
 	// message says which.
 	ErrConfig = errors.New("timingwheel: invalid config")
 
-	// ErrScheduled is returned by Add when the timer is already scheduled on
-	// this wheel. Reset moves a scheduled timer.
+	// ErrScheduled is returned by Add when the timer is already scheduled.
+	// Reset moves a scheduled timer.
 	ErrScheduled = errors.New("timingwheel: timer already scheduled")
 
-	// ErrOtherWheel is returned by Add and Reset when the timer is scheduled
-	// on another wheel. A timer belongs to one wheel at a time; in wsloop a
-	// connection's timer belongs to its own loop's wheel.
-	ErrOtherWheel = errors.New("timingwheel: timer scheduled on another wheel")
-
-	// ErrTooLong is returned by Add and Reset when the deadline lies more
-	// than 2^31-1 ticks ahead of the wheel's tick: about 68 years at the
-	// default 1 s Tick, 24 days at 1 ms.
-	ErrTooLong = errors.New("timingwheel: duration beyond the wheel's range")
+	// ErrTooLong is returned by Add and Reset when the duration is more
+	// than the wheel's MaxDelay, (Slots-1)*Tick: a wheel holds timers at
+	// most one revolution ahead. It is a hard limit, not a clamp; the timer
+	// is left unchanged. An owner that times something longer keeps its
+	// own deadline and, when the timer fires early, adds it again for
+	// min(deadline-Now, MaxDelay).
+	ErrTooLong = errors.New("timingwheel: duration beyond one revolution of the wheel")
 )

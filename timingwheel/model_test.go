@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/big"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -14,36 +13,31 @@ import (
 
 // model is the reference: a map of deadline ticks, and the rule that a timer
 // of duration d added at time now is due at the first tick at or after
-// now+d that has not been processed yet.
+// now+d that has not been processed yet, if d is at most maxD.
 type model struct {
 	origin, tick int64
+	maxD         time.Duration
 	now          int64
 	proc         int64 // last processed tick
 	sched        map[int]int64
 }
 
 // deadline returns the tick a timer of duration d added now is due at, and
-// whether it is in range.
+// whether d is in range.
 func (m *model) deadline(d time.Duration) (int64, bool) {
-	if d < 0 {
-		d = 0
-	}
-	if int64(d) > math.MaxInt64-m.tick {
+	if d > m.maxD {
 		return 0, false
 	}
-	// b = ceil((now - origin + d) / tick), in big integers.
-	e := new(big.Int).Add(big.NewInt(m.now-m.origin), big.NewInt(int64(d)))
-	tk := big.NewInt(m.tick)
-	e.Add(e, tk).Sub(e, big.NewInt(1)).Quo(e, tk)
-	if e.Cmp(big.NewInt(m.proc+math.MaxInt32+1)) > 0 {
-		return 0, false
+	e := m.now - m.origin + max(int64(d), 0)
+	b := e / m.tick
+	if b*m.tick != e {
+		b++
 	}
-	b := e.Int64()
-	if b <= m.proc {
-		b = m.proc + 1
-	}
-	return b, b-m.proc <= math.MaxInt32
+	return max(b, m.proc+1), true
 }
+
+// errBoom is what a fire function panics with in the model test.
+var errBoom = errors.New("boom")
 
 func TestModel(t *testing.T) {
 	configs := []timingwheel.Config{
@@ -67,26 +61,29 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 	tick := int64(cfg.Tick)
 	slots := int64(cfg.Slots)
 	origin := rng.Int64N(2e12) - 1e12
-	m := &model{origin: origin, tick: tick, now: origin, sched: map[int]int64{}}
+	maxD := time.Duration((slots - 1) * tick)
+	m := &model{origin: origin, tick: tick, maxD: maxD, now: origin, sched: map[int]int64{}}
 	items := make([]*item, 48)
 	for i := range items {
 		items[i] = &item{id: i}
 	}
 
-	// randD draws a duration: mostly near, sometimes several revolutions,
-	// rarely around the range limit.
+	// randD draws a duration: mostly within the wheel's range, often near,
+	// often around its end, sometimes beyond it.
 	randD := func() time.Duration {
 		switch r := rng.IntN(100); {
 		case r < 5:
 			return -time.Duration(rng.Int64N(3 * tick))
-		case r < 50:
+		case r < 45:
 			return time.Duration(rng.Int64N(4*tick + 1))
-		case r < 60:
+		case r < 55:
 			return time.Duration(rng.Int64N(4) * tick) // exact multiples
-		case r < 97:
-			return time.Duration(rng.Int64N(4*slots*tick + 1))
-		case r < 99:
-			return time.Duration(math.MaxInt32*tick - 2*tick + rng.Int64N(4*tick))
+		case r < 85:
+			return time.Duration(rng.Int64N(int64(maxD) + 1))
+		case r < 95: // around the limit
+			return maxD - time.Duration(2*tick) + time.Duration(rng.Int64N(4*tick+1))
+		case r < 99: // beyond
+			return maxD + 1 + time.Duration(rng.Int64N(3*slots*tick))
 		default:
 			return time.Duration(math.MaxInt64 - rng.Int64N(2*tick))
 		}
@@ -98,6 +95,7 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 	fired := 0
 
 	draining := false
+	left := map[int]bool{} // due items left unfired by a panicking fire
 	var op func(it *item)
 	check := func(where string) {
 		t.Helper()
@@ -110,7 +108,7 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 		if !ok {
 			t.Fatalf("fired item %d, which the model has not scheduled", it.id)
 		}
-		if b > target || b <= m.proc || b < lastB {
+		if b > target || (b <= m.proc && !left[it.id]) || b < lastB {
 			t.Fatalf("fired item %d due at tick %d: Advance to tick %d, processed %d, last fired %d", it.id, b, target, m.proc, lastB)
 		}
 		if it.tm.Scheduled() {
@@ -121,6 +119,7 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 		}
 		lastB = b
 		delete(m.sched, it.id)
+		delete(left, it.id)
 		fired++
 		// Adds from here count from the tick being processed.
 		saved := m.proc
@@ -133,10 +132,16 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 			}
 		}
 		m.proc = saved
+		if !draining && rng.IntN(300) == 0 {
+			panic(errBoom)
+		}
 	}
 	w, err := timingwheel.New(cfg, origin, itemTimer, fire)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if w.MaxDelay() != maxD {
+		t.Fatalf("MaxDelay = %v, want %v", w.MaxDelay(), maxD)
 	}
 
 	// op does a random operation on it, or on a random item if it is nil.
@@ -165,11 +170,15 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 			b, ok := m.deadline(d)
 			err := w.Reset(it, d)
 			checkAdd(t, m, it, b, ok, err)
+			if ok {
+				delete(left, it.id)
+			}
 		case r < 75:
 			if got := w.Remove(it); got != scheduled {
 				t.Fatalf("Remove(%d) = %v, model %v", it.id, got, scheduled)
 			}
 			delete(m.sched, it.id)
+			delete(left, it.id)
 		default:
 			if advancing {
 				return
@@ -187,21 +196,45 @@ func runModel(t *testing.T, cfg timingwheel.Config, seed uint64, steps int) {
 			}
 			advancing = true
 			fired, lastB = 0, math.MinInt64
-			if now > m.now {
+			moved := now > m.now
+			if moved {
 				m.now = now
 				target = (now - m.origin) / tick
 			} else {
 				target = m.proc
 			}
-			n := w.Advance(now)
+			var n int
+			panicked := func() (panicked bool) {
+				defer func() {
+					if r := recover(); r != nil {
+						if r != errBoom {
+							panic(r)
+						}
+						panicked = true
+					}
+				}()
+				n = w.Advance(now)
+				return false
+			}()
 			advancing = false
-			if n != fired {
-				t.Fatalf("Advance returned %d, fired %d", n, fired)
-			}
 			m.proc = target
-			for id, b := range m.sched {
-				if b <= target {
-					t.Fatalf("item %d due at tick %d not fired by Advance to tick %d", id, b, target)
+			if panicked {
+				// The due items not fired stay scheduled and fire first
+				// on the next Advance with a later now.
+				for id, b := range m.sched {
+					if b <= target {
+						left[id] = true
+					}
+				}
+			} else {
+				if n != fired {
+					t.Fatalf("Advance returned %d, fired %d", n, fired)
+				}
+				for id, b := range m.sched {
+					// Items left by a panic wait for a later now.
+					if b <= target && (!left[id] || moved) {
+						t.Fatalf("item %d due at tick %d not fired by Advance to tick %d", id, b, target)
+					}
 				}
 			}
 			if w.Now() != m.now {

@@ -3,26 +3,17 @@ package timingwheel
 import (
 	"fmt"
 	"math"
-	"sync/atomic"
 	"time"
 )
 
 const (
 	defaultTick  = time.Second
-	defaultSlots = 4096
+	defaultSlots = 16384
 	maxSlots     = 1 << 24
-
-	// maxTicks is how far ahead of the wheel's tick a deadline may lie.
-	// Deadlines are stored modulo 2^32 and compared as signed 32-bit
-	// differences, which is exact while they are less than 2^31 ticks away.
-	maxTicks = math.MaxInt32
 )
 
-// wheelIDs numbers wheels so that a Timer knows which wheel holds it.
-var wheelIDs atomic.Uint32
-
-// Config configures a Wheel. The zero value is valid: a 1 s tick and 4096
-// slots (one revolution is 68 minutes).
+// Config configures a Wheel. The zero value is valid: a 1 s tick and 16384
+// slots, so timeouts up to 16383 s (4 h 33 min) and 128 KiB per wheel.
 type Config struct {
 	// Tick is the wheel's resolution. Deadlines are rounded up to the next
 	// multiple of Tick (counted from the now passed to New), and a timer
@@ -31,10 +22,12 @@ type Config struct {
 	Tick time.Duration
 
 	// Slots is the number of slots in one revolution, rounded up to a power
-	// of two. A timer due within Slots ticks is examined only when it
-	// fires; a timer due further ahead is passed over once per revolution
-	// until then. The wheel holds 8 bytes per slot.
-	// Zero means 4096. Negative or above 1<<24 is an error.
+	// of two. It bounds the longest timeout: a timer may be scheduled at
+	// most (Slots-1)*Tick ahead (see MaxDelay); Add and Reset return
+	// ErrTooLong beyond. The wheel holds 8 bytes per slot: 128 KiB for the
+	// default 16384 slots, which cover 4 h 33 min at a 1 s Tick (16 s at
+	// 1 ms).
+	// Zero means 16384. Negative or above 1<<24 is an error.
 	Slots int
 }
 
@@ -42,20 +35,23 @@ type Config struct {
 // a connection, a handshake, a lease. The wheel links owners through their
 // Timers and hands the owner itself to the fire function, so it keeps no
 // memory of its own per timer and needs no pointer from the Timer back to
-// its owner.
+// its owner. The Timer holds no deadline either: the slot it is linked in is
+// its deadline.
 //
 // The zero value is an unscheduled timer. A Timer must not be copied while it
-// is scheduled. It is 24 bytes on 64-bit platforms.
+// is scheduled, and must be used with one wheel only: it does not record
+// which wheel holds it, so passing its owner to another wheel's Add, Reset
+// or Remove while it is scheduled corrupts both wheels. (Once fired or
+// removed it holds no state at all.) It is 16 bytes, two pointers, on 64-bit
+// platforms.
 type Timer[T any] struct {
-	next  *T     // next owner in the same slot (or pending) list
-	pprev **T    // the pointer that points to this owner
-	when  uint32 // deadline tick, modulo 2^32
-	wheel uint32 // id of the wheel holding it; 0 when not scheduled
+	next  *T  // next owner in the same slot (or due) list
+	pprev **T // the pointer that points to this owner; nil when not scheduled
 }
 
 // Scheduled reports whether t is scheduled on a wheel: added and neither
 // fired nor removed. Must be called on the owning event loop.
-func (t *Timer[T]) Scheduled() bool { return t.wheel != 0 }
+func (t *Timer[T]) Scheduled() bool { return t.pprev != nil }
 
 // Wheel is a hashed timing wheel of owners of type T, each timed by a
 // Timer[T] field. It never reads the clock: the owner advances it with
@@ -64,25 +60,31 @@ func (t *Timer[T]) Scheduled() bool { return t.wheel != 0 }
 // Not safe for concurrent use: one wheel per event loop; every method must
 // be called on the owning loop.
 type Wheel[T any] struct {
-	slots []*T // heads of the slot lists; never reallocated (pprevs point in)
-	mask  int64
-	timer func(*T) *Timer[T]
-	fire  func(*T)
+	// slots[k&mask] holds the timers due at tick k, for k in
+	// (tick, tick+len(slots)]: every deadline lies within one revolution,
+	// so a slot never mixes deadlines. Never reallocated (pprevs point in).
+	slots    []*T
+	mask     int64
+	timer    func(*T) *Timer[T]
+	fire     func(*T)
+	tickNs   int64
+	maxDelay time.Duration // (len(slots)-1) * tickNs, capped
 
-	tickNs  int64
-	origin  int64 // the now passed to New: tick 0 starts here
-	now     int64 // the greatest now passed to New or Advance
-	nowTick int64 // (now-origin) / tickNs
-	nowRem  int64 // (now-origin) % tickNs
-	tick    int64 // the last tick whose slot has been processed
-	n       int
-	id      uint32
+	origin int64 // the now passed to New: tick 0 starts here
+	now    int64 // the greatest now passed to New or Advance
+	tick   int64 // (now-origin) / tickNs; its slot and all before are taken out
+	rem    int64 // (now-origin) % tickNs
+	n      int
 
-	// Used while Advance runs.
-	firing   bool
-	pending  *T    // due timers of the tick being processed, not yet fired
-	winStart int64 // the tick at which the current window started
-	winMin   int64 // lowest deadline linked or passed over since winStart
+	// due holds timers taken out of their slots and not fired yet, in
+	// deadline order. Outside Advance it is empty unless a fire function
+	// panicked; the next Advance fires what is left first.
+	due *T
+	// While Advance runs, current holds the timers due at tick itself,
+	// which fire after due; then cur is set and they move to due.
+	current *T
+	firing  bool // Advance is running
+	cur     bool // firing the timers of tick itself: a timer for this tick goes to the next
 }
 
 // New returns a wheel whose time starts at now. now is a monotonic clock in
@@ -118,19 +120,22 @@ func New[T any](cfg Config, now int64, timer func(*T) *Timer[T], fire func(*T)) 
 	for size < slots {
 		size <<= 1
 	}
-	id := wheelIDs.Add(1)
-	for id == 0 { // wrapped after 2^32 wheels
-		id = wheelIDs.Add(1)
+	// The longest delay is one revolution minus one tick: wherever Now lies
+	// within its tick, the deadline tick is then at most size ticks ahead.
+	// Capped so that Now's remainder plus a delay never overflows.
+	maxDelay := time.Duration(math.MaxInt64 - int64(tick))
+	if int64(size-1) <= int64(maxDelay)/int64(tick) {
+		maxDelay = time.Duration(size-1) * tick
 	}
 	return &Wheel[T]{
-		slots:  make([]*T, size),
-		mask:   int64(size - 1),
-		timer:  timer,
-		fire:   fire,
-		tickNs: int64(tick),
-		origin: now,
-		now:    now,
-		id:     id,
+		slots:    make([]*T, size),
+		mask:     int64(size - 1),
+		timer:    timer,
+		fire:     fire,
+		tickNs:   int64(tick),
+		maxDelay: maxDelay,
+		origin:   now,
+		now:      now,
 	}, nil
 }
 
@@ -143,67 +148,64 @@ func (w *Wheel[T]) Len() int { return w.n }
 // of the running Advance. Must be called on the owning event loop.
 func (w *Wheel[T]) Now() int64 { return w.now }
 
+// MaxDelay returns the longest duration Add and Reset accept: (Slots-1)*Tick,
+// one revolution minus one tick, with Slots rounded up to a power of two
+// (16383 s with the zero Config). It is fixed when the wheel is made and
+// holds at any time, inside fire functions too. An owner should check its
+// configured timeouts against it once, at start-up, leaving a margin for
+// any time it adds to them (such as its own clock's lead over Now).
+// Safe for concurrent use.
+func (w *Wheel[T]) MaxDelay() time.Duration { return w.maxDelay }
+
 // Add schedules x to fire at the first tick that starts at or after Now()+d
 // and has not been processed yet: d is rounded up to the tick, and a d of
-// zero or less fires at the next tick. x must not be scheduled: Add returns ErrScheduled
-// if it is, ErrOtherWheel if another wheel holds it, and ErrTooLong if the
-// deadline is out of range; x is unchanged on error.
+// zero or less fires at the next tick. x must not be scheduled: Add returns
+// ErrScheduled if it is, and ErrTooLong if d is more than MaxDelay; x is
+// unchanged on error. Add is O(1).
 // Must be called on the owning event loop.
 func (w *Wheel[T]) Add(x *T, d time.Duration) error {
 	tm := w.timer(x)
-	if tm.wheel != 0 {
-		if tm.wheel == w.id {
-			return ErrScheduled
-		}
-		return ErrOtherWheel
+	if tm.pprev != nil {
+		return ErrScheduled
 	}
-	when, err := w.deadline(d)
+	q, err := w.ticks(d)
 	if err != nil {
 		return err
 	}
-	w.link(x, tm, when)
+	w.link(x, tm, q)
 	w.n++
 	return nil
 }
 
 // Reset schedules x to fire d after the wheel's time, like Add, whether or
-// not x is scheduled on this wheel; a scheduled x moves to its new deadline
-// (at no cost when the deadline stays in the same tick). It returns
-// ErrOtherWheel if another wheel holds x and ErrTooLong if the deadline is
-// out of range; x is unchanged on error.
+// not x is scheduled; a scheduled x moves to its new deadline, in O(1). It
+// returns ErrTooLong if d is more than MaxDelay; x is unchanged on error.
 // Must be called on the owning event loop.
 func (w *Wheel[T]) Reset(x *T, d time.Duration) error {
-	tm := w.timer(x)
-	if tm.wheel != w.id && tm.wheel != 0 {
-		return ErrOtherWheel
-	}
-	when, err := w.deadline(d)
+	q, err := w.ticks(d)
 	if err != nil {
 		return err
 	}
-	if tm.wheel == 0 {
+	tm := w.timer(x)
+	if tm.pprev == nil {
 		w.n++
 	} else {
-		if tm.when == uint32(when) {
-			return nil // same tick, same slot
-		}
 		w.unlink(tm)
 	}
-	w.link(x, tm, when)
+	w.link(x, tm, q)
 	return nil
 }
 
-// Remove unschedules x and reports whether it was scheduled on this wheel.
-// Removing an x that is not scheduled here (already fired, removed, never
-// added, or held by another wheel) does nothing and returns false.
+// Remove unschedules x and reports whether it was scheduled. Removing an x
+// that is not scheduled (already fired, removed, never added) does nothing
+// and returns false. x must not be scheduled on another wheel.
 // Must be called on the owning event loop.
 func (w *Wheel[T]) Remove(x *T) bool {
 	tm := w.timer(x)
-	if tm.wheel != w.id {
+	if tm.pprev == nil {
 		return false
 	}
 	w.unlink(tm)
-	tm.wheel = 0
 	w.n--
 	return true
 }
@@ -212,18 +214,20 @@ func (w *Wheel[T]) Remove(x *T) bool {
 // timer whose tick has been reached, and returns how many fired. Timers fire
 // in deadline order, tick by tick; timers due at the same tick fire in no
 // promised order. A timer that fire adds or resets fires in the same call if
-// its deadline falls in a later tick up to now. A now at or before the
+// its deadline falls in a later tick up to now: since durations count from
+// now, only a d of zero or less, when now is exactly at a tick's start and
+// the firing timer was due at an earlier tick. A now at or before the
 // wheel's time does nothing.
 //
-// Advance costs one slot visit per tick passed plus the timers fired, and
-// passes over a timer due more than one revolution ahead once per
-// revolution. A jump of many revolutions (a loop that stalled, a machine that
-// slept) visits each slot at most once per revolution that contains a due
-// timer, then skips ahead to the next deadline.
+// Advance costs one slot visit per tick passed, at most Slots visits, plus
+// the timers fired: every timer is due within one revolution, so a jump of
+// many revolutions (a loop that stalled, a machine that slept) visits each
+// slot once and fires all it finds. When it passes more than one tick,
+// Advance also walks each due slot's list once to queue its timers.
 //
 // If fire panics, the panic propagates; the wheel stays consistent and the
-// due timers that have not fired yet fire on the next Advance. Advance must
-// not be called from fire: it panics.
+// due timers that have not fired yet fire, in deadline order, on the next
+// Advance with a later now. Advance must not be called from fire: it panics.
 // Must be called on the owning event loop.
 func (w *Wheel[T]) Advance(now int64) int {
 	if w.firing {
@@ -234,121 +238,121 @@ func (w *Wheel[T]) Advance(now int64) int {
 	}
 	w.now = now
 	e := now - w.origin
-	w.nowTick = e / w.tickNs
-	w.nowRem = e - w.nowTick*w.tickNs
-	if w.nowTick <= w.tick {
-		return 0
-	}
+	tick := e / w.tickNs
+	w.rem = e - tick*w.tickNs
 	if w.n == 0 {
-		w.tick = w.nowTick
+		w.tick = tick
 		return 0
 	}
-	return w.run(w.nowTick)
+	if tick == w.tick && w.due == nil {
+		return 0
+	}
+	return w.run(tick)
 }
 
-// run processes ticks w.tick+1 .. target.
+// run takes the timers due at ticks w.tick+1 .. target out of the slots and
+// fires them, with any left over from a panic, in deadline order.
 func (w *Wheel[T]) run(target int64) (fired int) {
 	w.firing = true
 	defer w.abort()
-	w.winStart, w.winMin = w.tick, math.MaxInt64
-	for w.tick < target && w.n > 0 {
-		if w.tick-w.winStart >= int64(len(w.slots)) {
-			// Every slot has been visited since winStart, and every timer
-			// linked since then was counted in winMin: no timer is due
-			// before winMin.
-			if skip := min(w.winMin-1, target); skip > w.tick {
-				w.tick = skip
-			}
-			w.winStart, w.winMin = w.tick, math.MaxInt64
-			continue
-		}
-		t := w.tick + 1
-		w.tick = t
-		head := &w.slots[t&w.mask]
-		if *head == nil {
-			continue
-		}
-		// Move the whole slot to w.pending, then take the timers one by
-		// one: fire may add, reset and remove any timer meanwhile,
-		// including the pending ones, which then simply leave the list.
-		first := *head
-		*head = nil
-		w.pending = first
-		w.timer(first).pprev = &w.pending
-		for w.pending != nil {
-			x := w.pending
-			tm := w.timer(x)
-			w.unlink(tm)
-			if dt := int64(int32(tm.when - uint32(t))); dt > 0 {
-				w.push(head, x, tm) // a later revolution: back to the slot
-				w.winMin = min(w.winMin, t+dt)
-				continue
-			}
-			tm.wheel = 0
+	w.collect(target)
+	for pass := 0; pass < 2; pass++ {
+		for w.due != nil {
+			x := w.due
+			w.unlink(w.timer(x))
 			w.n--
 			fired++
 			w.fire(x)
 		}
+		if w.current == nil {
+			break
+		}
+		// Now the timers of tick itself; what fire schedules for this
+		// tick from here on goes to the next one.
+		w.cur = true
+		w.due = w.current
+		w.timer(w.due).pprev = &w.due
+		w.current = nil
 	}
-	if w.tick < target { // no timers left
-		w.tick = target
-	}
-	w.firing = false
+	w.firing, w.cur = false, false
 	return fired
 }
 
-// abort restores the wheel when fire panics: the timers still pending belong
-// to the slot of w.tick and have not been looked at, so they go back to it
-// and the tick is processed again by the next Advance.
+// collect moves the timers due at ticks w.tick+1 .. target-1 to the end of
+// w.due, in tick order, and those due at target to w.current, then moves
+// the wheel's tick to target. All slots then belong to ticks after target,
+// free for what fire schedules (at target+1 .. target+Slots).
+func (w *Wheel[T]) collect(target int64) {
+	tail := &w.due
+	last := min(target, w.tick+int64(len(w.slots)))
+	for k := w.tick + 1; k <= last; k++ {
+		head := &w.slots[k&w.mask]
+		x := *head
+		if x == nil {
+			continue
+		}
+		*head = nil
+		if k == target {
+			w.current = x
+			w.timer(x).pprev = &w.current
+			break
+		}
+		// Find the end of what is queued so far (the list just queued,
+		// or timers left over from a panic), then append.
+		for *tail != nil {
+			tail = &w.timer(*tail).next
+		}
+		*tail = x
+		w.timer(x).pprev = tail
+	}
+	w.tick = target
+}
+
+// abort restores the wheel when fire panics: the timers of the current tick
+// join the end of w.due, which the next Advance fires first.
 func (w *Wheel[T]) abort() {
 	if !w.firing {
 		return
 	}
-	w.firing = false
-	for w.pending != nil {
-		x := w.pending
-		tm := w.timer(x)
-		w.unlink(tm)
-		w.push(&w.slots[w.tick&w.mask], x, tm)
+	w.firing, w.cur = false, false
+	if x := w.current; x != nil {
+		w.current = nil
+		tail := &w.due
+		for *tail != nil {
+			tail = &w.timer(*tail).next
+		}
+		*tail = x
+		w.timer(x).pprev = tail
 	}
-	w.tick--
 }
 
-// deadline returns the tick at which a timer of duration d, measured from
-// the wheel's time, fires.
-func (w *Wheel[T]) deadline(d time.Duration) (int64, error) {
-	if d < 0 {
-		d = 0
-	}
-	if int64(d) > math.MaxInt64-w.tickNs {
+// ticks returns how many ticks after w.tick a timer of duration d, measured
+// from the wheel's time, is due: 0 for the current tick (only when Now is
+// at a tick's start and d <= 0), at most len(slots).
+func (w *Wheel[T]) ticks(d time.Duration) (int64, error) {
+	if d > w.maxDelay {
 		return 0, ErrTooLong
 	}
-	r := w.nowRem + int64(d)
+	r := w.rem + max(int64(d), 0) // no overflow: maxDelay is capped
 	q := r / w.tickNs
 	if q*w.tickNs != r {
 		q++
 	}
-	if q > maxTicks {
-		return 0, ErrTooLong
-	}
-	when := w.nowTick + q
-	if when <= w.tick {
-		when = w.tick + 1
-	}
-	if when-w.tick > maxTicks { // only inside a long Advance
-		return 0, ErrTooLong
-	}
-	return when, nil
+	return q, nil
 }
 
-// link puts x, whose Timer is tm, in the slot of tick when.
-func (w *Wheel[T]) link(x *T, tm *Timer[T], when int64) {
-	tm.when = uint32(when)
-	tm.wheel = w.id
-	w.push(&w.slots[when&w.mask], x, tm)
-	if w.firing {
-		w.winMin = min(w.winMin, when)
+// link puts x, whose Timer is tm, in the list of the tick q ticks after
+// w.tick. A timer for the current tick joins w.current if that tick has yet
+// to fire in the running Advance, and goes to the next tick otherwise.
+func (w *Wheel[T]) link(x *T, tm *Timer[T], q int64) {
+	if q == 0 {
+		if w.firing && !w.cur {
+			w.push(&w.current, x, tm)
+			return
+		}
+		q = 1
 	}
+	w.push(&w.slots[(w.tick+q)&w.mask], x, tm)
 }
 
 // push puts x, whose Timer is tm, at the front of the list at head.

@@ -2,6 +2,7 @@ package timingwheel_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -73,14 +74,16 @@ func (h *harness) advance(now int64) []int {
 
 func TestNewConfig(t *testing.T) {
 	tests := []struct {
-		name string
-		cfg  timingwheel.Config
-		ok   bool
+		name     string
+		cfg      timingwheel.Config
+		ok       bool
+		maxDelay time.Duration
 	}{
-		{name: "zero", cfg: timingwheel.Config{}, ok: true},
-		{name: "one slot", cfg: timingwheel.Config{Tick: time.Millisecond, Slots: 1}, ok: true},
-		{name: "odd slots", cfg: timingwheel.Config{Slots: 1000}, ok: true},
-		{name: "1ns tick", cfg: timingwheel.Config{Tick: 1}, ok: true},
+		{name: "zero", cfg: timingwheel.Config{}, ok: true, maxDelay: 16383 * time.Second},
+		{name: "one slot", cfg: timingwheel.Config{Tick: time.Millisecond, Slots: 1}, ok: true, maxDelay: 0},
+		{name: "odd slots", cfg: timingwheel.Config{Slots: 1000}, ok: true, maxDelay: 1023 * time.Second},
+		{name: "1ns tick", cfg: timingwheel.Config{Tick: 1}, ok: true, maxDelay: 16383},
+		{name: "huge tick", cfg: timingwheel.Config{Tick: 1 << 61, Slots: 8}, ok: true, maxDelay: math.MaxInt64 - 1<<61},
 		{name: "negative tick", cfg: timingwheel.Config{Tick: -time.Second}},
 		{name: "negative slots", cfg: timingwheel.Config{Slots: -1}},
 		{name: "too many slots", cfg: timingwheel.Config{Slots: 1<<24 + 1}},
@@ -91,8 +94,14 @@ func TestNewConfig(t *testing.T) {
 			if tt.ok != (err == nil) || tt.ok != (w != nil) {
 				t.Fatalf("New(%+v) = %v, %v; want ok=%v", tt.cfg, w, err, tt.ok)
 			}
-			if err != nil && !errors.Is(err, timingwheel.ErrConfig) {
-				t.Fatalf("error %v is not ErrConfig", err)
+			if err != nil {
+				if !errors.Is(err, timingwheel.ErrConfig) {
+					t.Fatalf("error %v is not ErrConfig", err)
+				}
+				return
+			}
+			if got := w.MaxDelay(); got != tt.maxDelay {
+				t.Fatalf("MaxDelay = %v, want %v", got, tt.maxDelay)
 			}
 		})
 	}
@@ -142,7 +151,7 @@ func TestRounding(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 4}, tt.origin)
+			h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, tt.origin)
 			if tt.at != 0 {
 				h.advance(tt.at)
 			}
@@ -203,7 +212,7 @@ func TestAddRemoveReset(t *testing.T) {
 	if got := h.advance(7 * sec); len(got) != 0 {
 		t.Fatalf("at 7 s fired %v, want none (a moved to 9 s)", got)
 	}
-	// Reset within the same tick keeps the timer where it is.
+	// Reset within the same tick: it still fires at that tick.
 	if err := h.w.Reset(a, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -224,176 +233,295 @@ func TestAddRemoveReset(t *testing.T) {
 	}
 }
 
-func TestOtherWheel(t *testing.T) {
+// TestTimerMovesWheels: a Timer holds no state once fired or removed, so
+// another wheel may then take it.
+func TestTimerMovesWheels(t *testing.T) {
 	h1 := newHarness(t, timingwheel.Config{}, 0)
 	h2 := newHarness(t, timingwheel.Config{}, 0)
 	a := &item{id: 1}
 	h1.add(a, time.Second)
-	if err := h2.w.Add(a, time.Second); !errors.Is(err, timingwheel.ErrOtherWheel) {
-		t.Errorf("Add on other wheel: %v, want ErrOtherWheel", err)
-	}
-	if err := h2.w.Reset(a, time.Second); !errors.Is(err, timingwheel.ErrOtherWheel) {
-		t.Errorf("Reset on other wheel: %v, want ErrOtherWheel", err)
-	}
-	if h2.w.Remove(a) {
-		t.Error("Remove on other wheel returned true")
-	}
-	if h2.w.Len() != 0 || h1.w.Len() != 1 {
-		t.Fatalf("Len = %d, %d; want 1, 0", h1.w.Len(), h2.w.Len())
-	}
-	if got := h2.advance(sec); len(got) != 0 {
-		t.Fatalf("other wheel fired %v", got)
-	}
 	if got := h1.advance(sec); !slices.Equal(got, []int{1}) {
-		t.Fatalf("owning wheel fired %v, want [1]", got)
+		t.Fatalf("first wheel fired %v, want [1]", got)
 	}
-	// Once fired, another wheel may take it.
 	h2.add(a, time.Second)
+	if got := h2.advance(sec); !slices.Equal(got, []int{1}) {
+		t.Fatalf("second wheel fired %v, want [1]", got)
+	}
+	h1.add(a, 5*time.Second)
+	if !h1.w.Remove(a) {
+		t.Fatal("Remove returned false")
+	}
+	h2.add(a, time.Second)
+	if got := h1.advance(10 * sec); len(got) != 0 {
+		t.Fatalf("first wheel fired %v after Remove", got)
+	}
 	if got := h2.advance(2 * sec); !slices.Equal(got, []int{1}) {
 		t.Fatalf("second wheel fired %v, want [1]", got)
 	}
+	if h1.w.Len() != 0 || h2.w.Len() != 0 {
+		t.Fatalf("Len = %d, %d; want 0, 0", h1.w.Len(), h2.w.Len())
+	}
 }
 
-func TestTooLong(t *testing.T) {
-	h := newHarness(t, timingwheel.Config{Tick: time.Millisecond, Slots: 64}, 0)
-	a := &item{id: 1}
-	limit := time.Duration(math.MaxInt32) * time.Millisecond // about 24.8 days
-	for _, d := range []time.Duration{limit + 1, 25 * 24 * time.Hour, math.MaxInt64, math.MaxInt64 - time.Millisecond + 1} {
-		if err := h.w.Add(a, d); !errors.Is(err, timingwheel.ErrTooLong) {
-			t.Fatalf("Add(%v): %v, want ErrTooLong", d, err)
-		}
-		if a.tm.Scheduled() || h.w.Len() != 0 {
-			t.Fatalf("failed Add changed the wheel")
-		}
-	}
-	h.add(a, limit)
-	// A failed Reset leaves the timer where it was.
-	if err := h.w.Reset(a, limit+time.Millisecond); !errors.Is(err, timingwheel.ErrTooLong) {
-		t.Fatalf("Reset: %v, want ErrTooLong", err)
-	}
-	if got := h.advance(int64(limit) - 1); len(got) != 0 {
-		t.Fatalf("fired early: %v", got)
-	}
-	if got := h.advance(int64(limit)); len(got) != 1 {
-		t.Fatalf("not fired at the limit")
-	}
-	// With a 1 s tick the range is about 68 years.
-	h2 := newHarness(t, timingwheel.Config{}, 0)
-	h2.add(a, 60*365*24*time.Hour)
+// dueAt returns when a timer of duration d added at wheel time at (origin 0)
+// fires: the start of the first tick at or after at+d, and after at's tick.
+func dueAt(at int64, d time.Duration, tick int64) int64 {
+	b := (at + max(int64(d), 0) + tick - 1) / tick
+	return max(b, at/tick+1) * tick
 }
 
-// TestWrapAround: deadlines that straddle the end of the slot array, added
-// at a tick that is not a multiple of the slot count, fire at their tick.
+// TestMaxDelay: the longest allowed delay, one revolution minus one tick,
+// fires exactly, added at a tick's start or within a tick, advanced tick by
+// tick or in one jump; one nanosecond or one tick more is ErrTooLong, and a
+// failed Add or Reset leaves the timer as it was.
+func TestMaxDelay(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	msWheel := timingwheel.Config{Tick: time.Millisecond, Slots: 64}
+	tests := []struct {
+		name string
+		cfg  timingwheel.Config
+		at   int64 // Advance to this before adding
+		want time.Duration
+	}{
+		{name: "default", cfg: timingwheel.Config{}, want: 16383 * time.Second},
+		{name: "default mid tick", cfg: timingwheel.Config{}, at: 7*sec + 1, want: 16383 * time.Second},
+		{name: "ms", cfg: msWheel, want: 63 * time.Millisecond},
+		{name: "ms mid tick", cfg: msWheel, at: 100*ms + ms/2, want: 63 * time.Millisecond},
+		{name: "ms end of tick", cfg: msWheel, at: 101*ms - 1, want: 63 * time.Millisecond},
+		{name: "ms on boundary", cfg: msWheel, at: 100 * ms, want: 63 * time.Millisecond},
+		{name: "two slots mid tick", cfg: timingwheel.Config{Tick: time.Second, Slots: 2}, at: 5*sec + 1, want: time.Second},
+		{name: "one slot", cfg: timingwheel.Config{Tick: time.Second, Slots: 1}},
+		{name: "one slot mid tick", cfg: timingwheel.Config{Tick: time.Second, Slots: 1}, at: sec / 3},
+	}
+	for _, tt := range tests {
+		for _, jump := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/jump=%v", tt.name, jump), func(t *testing.T) {
+				h := newHarness(t, tt.cfg, 0)
+				if tt.at != 0 {
+					h.advance(tt.at)
+				}
+				tick := int64(tt.cfg.Tick)
+				if tick == 0 {
+					tick = sec
+				}
+				maxD := h.w.MaxDelay()
+				if maxD != tt.want {
+					t.Fatalf("MaxDelay = %v, want %v", maxD, tt.want)
+				}
+				// The longest first, then a few shorter ones.
+				var items []*item
+				for _, d := range []time.Duration{maxD, maxD - 1, maxD - time.Duration(tick) + 1, 1, 0} {
+					if d > maxD {
+						continue
+					}
+					it := &item{id: len(items), due: dueAt(tt.at, d, tick)}
+					h.add(it, d)
+					items = append(items, it)
+				}
+				longest := items[0]
+				x := &item{id: 100}
+				for _, d := range []time.Duration{maxD + 1, maxD + time.Duration(tick), math.MaxInt64} {
+					if err := h.w.Add(x, d); !errors.Is(err, timingwheel.ErrTooLong) {
+						t.Fatalf("Add(%v): %v, want ErrTooLong", d, err)
+					}
+					if err := h.w.Reset(x, d); !errors.Is(err, timingwheel.ErrTooLong) {
+						t.Fatalf("Reset(%v) of an unscheduled timer: %v, want ErrTooLong", d, err)
+					}
+					if err := h.w.Reset(longest, d); !errors.Is(err, timingwheel.ErrTooLong) {
+						t.Fatalf("Reset(%v): %v, want ErrTooLong", d, err)
+					}
+					if x.tm.Scheduled() || !longest.tm.Scheduled() || h.w.Len() != len(items) {
+						t.Fatalf("a failed Add or Reset changed the wheel")
+					}
+				}
+				end := longest.due
+				if jump {
+					h.advance(end - 1)
+					if longest.fired != 0 {
+						t.Fatalf("longest fired before %d", end)
+					}
+					if got := h.advance(end); !slices.Contains(got, longest.id) {
+						t.Fatalf("at %d fired %v, want the longest (%d)", end, got, longest.id)
+					}
+				} else {
+					for now := (tt.at/tick + 1) * tick; now <= end; now += tick {
+						for _, id := range h.advance(now) {
+							if it := items[id]; it.due != now {
+								t.Fatalf("item %d due at %d fired at %d", id, it.due, now)
+							}
+						}
+					}
+				}
+				for _, it := range items {
+					if it.fired != 1 {
+						t.Fatalf("item %d (due %d) fired %d times", it.id, it.due, it.fired)
+					}
+				}
+				if h.w.Len() != 0 {
+					t.Fatalf("Len = %d after all fired", h.w.Len())
+				}
+			})
+		}
+	}
+}
+
+// TestMaxDelayInFire: a fire function has the full range, MaxDelay, while
+// Advance catches up over several ticks or over many revolutions, and what
+// it adds fires exactly. With now within a tick, the longest delay lands in
+// the slot of the tick being fired.
+func TestMaxDelayInFire(t *testing.T) {
+	for _, now := range []int64{3 * sec, 3*sec + sec/2, 100 * sec, 100*sec + 1} {
+		t.Run(fmt.Sprintf("now=%v", time.Duration(now)), func(t *testing.T) {
+			h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
+			maxD := h.w.MaxDelay()
+			var items []*item
+			var want []int
+			for i := 1; i <= 7; i++ {
+				it := &item{id: i, due: int64(i) * sec}
+				h.add(it, time.Duration(i)*time.Second)
+				items = append(items, it)
+				if it.due <= now {
+					want = append(want, i)
+				}
+			}
+			h.onFire = func(it *item) {
+				if err := h.w.Add(it, maxD+1); !errors.Is(err, timingwheel.ErrTooLong) {
+					t.Errorf("Add(%v) in fire: %v, want ErrTooLong", maxD+1, err)
+				}
+				if err := h.w.Add(it, maxD); err != nil {
+					t.Errorf("Add(MaxDelay) in fire: %v", err)
+				}
+				it.due = dueAt(now, maxD, sec)
+			}
+			if got := h.advance(now); !slices.Equal(got, want) {
+				t.Fatalf("fired %v, want %v", got, want)
+			}
+			h.onFire = nil
+			for at := (now/sec + 1) * sec; at <= now+9*sec; at += sec {
+				for _, id := range h.advance(at) {
+					if it := items[id-1]; it.due != at {
+						t.Fatalf("item %d due at %d fired at %d", id, it.due, at)
+					}
+				}
+			}
+			for _, it := range items {
+				if want := 1 + btoi(int64(it.id)*sec <= now); it.fired != want {
+					t.Fatalf("item %d fired %d times, want %d", it.id, it.fired, want)
+				}
+			}
+			if h.w.Len() != 0 {
+				t.Fatalf("Len = %d", h.w.Len())
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestWrapAround: timers added at a tick that is not a multiple of the slot
+// count, each re-adding itself for the longest delay when it fires, wrap
+// around the slot array several times and fire at their tick.
 func TestWrapAround(t *testing.T) {
 	const slots = 8
 	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: slots}, 0)
 	h.advance(5 * sec)
-	var items []*item
-	for i := 1; i <= 3*slots; i++ {
+	maxD := h.w.MaxDelay()
+	for i := 1; i < slots; i++ {
 		it := &item{id: i, due: 5*sec + int64(i)*sec}
 		h.add(it, time.Duration(i)*time.Second)
-		items = append(items, it)
 	}
-	for s := int64(6); s <= 5+3*slots+2; s++ {
+	h.onFire = func(it *item) {
+		if it.lastAt != it.due {
+			t.Errorf("item %d due at %d fired at %d", it.id, it.due, it.lastAt)
+		}
+		if it.fired < 3 {
+			h.add(it, maxD)
+			it.due = h.w.Now() + int64(maxD)
+		}
+	}
+	for s := int64(6); s <= 5+3*(slots-1)+3; s++ {
 		got := h.advance(s * sec)
 		var want []int
-		if i := s - 5; i <= 3*slots {
-			want = []int{int(i)}
+		if i := s - 5; i <= 3*(slots-1) {
+			want = []int{int((i-1)%(slots-1)) + 1}
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("at %d s fired %v, want %v", s, got, want)
 		}
 	}
-	for _, it := range items {
-		if it.fired != 1 || it.lastAt != it.due {
-			t.Fatalf("item %d fired %d times, last at %d, want once at %d", it.id, it.fired, it.lastAt, it.due)
-		}
-	}
-}
-
-// TestRounds: timeouts of several revolutions and of hours, advanced tick
-// by tick and in one jump.
-func TestRounds(t *testing.T) {
-	const slots = 16
-	ds := []time.Duration{
-		slots * time.Second,               // exactly one revolution
-		(slots + 1) * time.Second,         // just over
-		(3*slots + 5) * time.Second,       // several revolutions
-		3*time.Hour + 7*time.Second,       // hours: 675 revolutions
-		10 * time.Hour,                    //
-		(slots - 1) * time.Second,         // within one
-		3*time.Hour + 7*time.Second + 100, // same slot as the 3 h one, next tick
-	}
-	for _, jump := range []bool{false, true} {
-		h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: slots}, 0)
-		var items []*item
-		for i, d := range ds {
-			it := &item{id: i, due: (int64(d) + sec - 1) / sec * sec}
-			h.add(it, d)
-			items = append(items, it)
-		}
-		end := 10*3600*sec + 5*sec
-		if jump {
-			h.advance(end)
-		} else {
-			for now := sec; now <= end; now += sec {
-				h.advance(now)
-			}
-		}
-		for _, it := range items {
-			if it.fired != 1 {
-				t.Fatalf("jump=%v: item %d (d=%v) fired %d times", jump, it.id, ds[it.id], it.fired)
-			}
-			if !jump && it.lastAt != it.due {
-				t.Fatalf("item %d (d=%v) fired at %d, want %d", it.id, ds[it.id], it.lastAt, it.due)
-			}
-		}
-		if h.w.Len() != 0 {
-			t.Fatalf("Len = %d after all fired", h.w.Len())
-		}
+	if h.w.Len() != 0 {
+		t.Fatalf("Len = %d", h.w.Len())
 	}
 }
 
 // TestExpiryOrder: one Advance over many ticks fires timers in deadline
-// order, and fire sees the Advance's now.
+// order, within one revolution and over several, fire sees the Advance's
+// now, and what fire adds fires in order on a later Advance.
 func TestExpiryOrder(t *testing.T) {
 	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 64}, 0)
-	var items []*item
+	maxD := int64(h.w.MaxDelay())
 	var seed uint64 = 1
-	for i := range 2000 {
+	randD := func() time.Duration {
 		seed = seed*6364136223846793005 + 1442695040888963407
-		d := time.Duration(seed>>20) % (200 * time.Second) // about 3 revolutions
-		it := &item{id: i, due: (int64(d) + sec - 1) / sec * sec}
-		if it.due == 0 {
-			it.due = sec
-		}
+		return time.Duration(int64(seed>>20) % (maxD + 1))
+	}
+	var items []*item
+	for i := range 2000 {
+		d := randD()
+		it := &item{id: i, due: dueAt(0, d, sec)}
 		h.add(it, d)
 		items = append(items, it)
 	}
-	end := 250 * sec
-	h.advance(end)
-	if len(h.log) != len(items) {
-		t.Fatalf("fired %d of %d", len(h.log), len(items))
+	var now, lastDue int64
+	readd := true
+	h.onFire = func(it *item) {
+		if it.lastAt != now {
+			t.Errorf("fire saw Now %d, want %d", it.lastAt, now)
+		}
+		if it.due > now || it.due < lastDue {
+			t.Errorf("fired item %d due at %d after one due at %d, at %d", it.id, it.due, lastDue, now)
+		}
+		lastDue = it.due
+		if readd && it.id%3 == 0 {
+			d := randD()
+			h.add(it, d)
+			it.due = dueAt(now, d, sec)
+		}
 	}
-	for i, it := range h.log {
-		if it.lastAt != end {
-			t.Fatalf("fire saw Now %d, want %d", it.lastAt, end)
+	total := 0
+	// 20.5 s: within one revolution. 250 s: over several.
+	for _, now = range []int64{20*sec + sec/2, 250 * sec} {
+		lastDue = math.MinInt64
+		h.advance(now)
+		total += len(h.log)
+		readd = false
+		for _, it := range items {
+			if it.tm.Scheduled() && it.due <= now {
+				t.Fatalf("item %d due at %d not fired by %d", it.id, it.due, now)
+			}
 		}
-		if i > 0 && it.due < h.log[i-1].due {
-			t.Fatalf("fired item due at %d after one due at %d", it.due, h.log[i-1].due)
-		}
+	}
+	if h.w.Len() != 0 || total <= len(items) {
+		t.Fatalf("Len = %d, fired %d for %d items", h.w.Len(), total, len(items))
 	}
 }
 
 // TestFireMutates: fire functions that remove, reset and add other timers,
-// including ones due at the same tick, and re-add themselves.
+// including ones due at the same tick, and re-add themselves; a timer added
+// in the slot of a tick that fires in the same Advance waits for its own.
 func TestFireMutates(t *testing.T) {
 	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
 	a, b, c, d, e, f := &item{id: 1}, &item{id: 2}, &item{id: 3}, &item{id: 4}, &item{id: 5}, &item{id: 6}
-	g := &item{id: 7}
+	g, z := &item{id: 7}, &item{id: 8}
 	for _, it := range []*item{a, b, c, f} {
 		h.add(it, 2*time.Second) // all due at tick 2
 	}
+	h.add(z, 3*time.Second) // tick 3
 	h.onFire = func(it *item) {
 		switch it {
 		case a, b, c, f:
@@ -401,8 +529,7 @@ func TestFireMutates(t *testing.T) {
 				return
 			}
 			// The first of them to fire removes two others of the same
-			// tick and moves the third; the one moved is then re-added by
-			// itself when it fires.
+			// tick and moves the third.
 			first := h.log[0]
 			if it != first {
 				return
@@ -416,22 +543,23 @@ func TestFireMutates(t *testing.T) {
 			if !h.w.Remove(others[0]) || !h.w.Remove(others[1]) {
 				t.Error("Remove of a pending timer returned false")
 			}
-			if err := h.w.Reset(others[2], 3*time.Second); err != nil { // tick 3+3 = 6: later in this Advance
+			// Now is 3.5 s: durations count from there.
+			if err := h.w.Reset(others[2], 3*time.Second); err != nil { // tick 7
 				t.Error(err)
 			}
 			if h.w.Remove(it) {
 				t.Error("Remove of the firing timer returned true")
 			}
-			if err := h.w.Add(it, time.Second); err != nil { // re-add itself: tick 4
+			if err := h.w.Add(it, time.Second); err != nil { // re-add itself: tick 5
 				t.Error(err)
 			}
-			if err := h.w.Add(d, 0); err != nil { // Now's tick, 3: later in this Advance
+			if err := h.w.Add(d, 0); err != nil { // the next tick, 4: a later Advance
 				t.Error(err)
 			}
-			if err := h.w.Add(e, 20*time.Second); err != nil { // tick 23: not in this Advance
+			if err := h.w.Add(e, 6*time.Second); err != nil { // tick 10: the slot of tick 2
 				t.Error(err)
 			}
-			if err := h.w.Add(g, 8*time.Second); err != nil { // tick 11: d's slot, next revolution
+			if err := h.w.Add(g, h.w.MaxDelay()); err != nil { // tick 11: z's slot
 				t.Error(err)
 			}
 		}
@@ -439,12 +567,12 @@ func TestFireMutates(t *testing.T) {
 	if got := h.advance(sec); len(got) != 0 {
 		t.Fatalf("at 1 s fired %v", got)
 	}
-	// Advance to 3 s: tick 2 fires one of a, b, c, f, which schedules the
-	// rest; tick 3 fires d but not g, in the same slot.
-	got := h.advance(3 * sec)
+	// Advance to 3.5 s: tick 2 fires one of a, b, c, f, which schedules the
+	// rest; tick 3 fires z but not g, in the same slot.
+	got := h.advance(3*sec + sec/2)
 	first := h.log[0]
-	if len(got) != 2 || got[1] != d.id {
-		t.Fatalf("at 3 s fired %v, want one of [1 2 3 6] then 4", got)
+	if len(got) != 2 || got[1] != z.id {
+		t.Fatalf("at 3.5 s fired %v, want one of [1 2 3 6] then 8", got)
 	}
 	var moved *item
 	removed := 0
@@ -457,28 +585,31 @@ func TestFireMutates(t *testing.T) {
 			removed++
 		}
 	}
-	if removed != 2 || moved == nil || h.w.Len() != 4 {
-		t.Fatalf("removed %d (want 2), moved %v, Len %d (want 4)", removed, moved, h.w.Len())
+	if removed != 2 || moved == nil || h.w.Len() != 5 {
+		t.Fatalf("removed %d (want 2), moved %v, Len %d (want 5)", removed, moved, h.w.Len())
 	}
-	// Advance to 10 s: first at tick 4, the moved one at tick 6.
-	if got := h.advance(10 * sec); !slices.Equal(got, []int{first.id, moved.id}) {
-		t.Fatalf("at 10 s fired %v, want [%d %d]", got, first.id, moved.id)
+	// Ticks 4, 5 and 7: d, first, the moved one.
+	if got := h.advance(10*sec - 1); !slices.Equal(got, []int{d.id, first.id, moved.id}) {
+		t.Fatalf("before 10 s fired %v, want [%d %d %d]", got, d.id, first.id, moved.id)
 	}
-	if h.w.Len() != 2 {
-		t.Fatalf("Len = %d, want 2 (e, g)", h.w.Len())
+	if got := h.advance(10 * sec); !slices.Equal(got, []int{e.id}) {
+		t.Fatalf("at 10 s fired %v, want [%d]", got, e.id)
 	}
 	if got := h.advance(11*sec - 1); len(got) != 0 {
 		t.Fatalf("fired early: %v", got)
 	}
-	if got := h.advance(30 * sec); !slices.Equal(got, []int{7, 5}) {
-		t.Fatalf("at 30 s fired %v, want [7 5]", got)
+	if got := h.advance(30 * sec); !slices.Equal(got, []int{g.id}) {
+		t.Fatalf("at 30 s fired %v, want [%d]", got, g.id)
+	}
+	if g.lastAt != 30*sec {
+		t.Fatalf("g fired with Now %d", g.lastAt)
 	}
 	for _, it := range []*item{a, b, c, f} {
 		if it.fired != 0 && it != first && it != moved {
 			t.Fatalf("removed item %d fired", it.id)
 		}
 	}
-	for _, it := range []*item{a, b, c, d, e, f, g} {
+	for _, it := range []*item{a, b, c, d, e, f, g, z} {
 		if it.tm.Scheduled() {
 			t.Fatalf("item %d still scheduled", it.id)
 		}
@@ -489,7 +620,7 @@ func TestFireMutates(t *testing.T) {
 // Advance if its deadline falls in a later tick up to now, and on a later
 // Advance otherwise.
 func TestFireSameAdvance(t *testing.T) {
-	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 4}, 0)
+	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
 	a := &item{id: 1}
 	h.onFire = func(it *item) {
 		// Now is the Advance's now (10 s), so d = 0 means tick 10: a later
@@ -511,7 +642,7 @@ func TestFireSameAdvance(t *testing.T) {
 	}
 
 	// A timer added by fire due after the Advance's now waits.
-	h2 := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 4}, 0)
+	h2 := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
 	b, c := &item{id: 2}, &item{id: 3}
 	h2.add(b, time.Second)
 	h2.onFire = func(it *item) {
@@ -533,7 +664,7 @@ func TestFireSameAdvance(t *testing.T) {
 
 	// fire moves another timer earlier, into a later tick of the same
 	// Advance: it fires once, there.
-	h3 := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 4}, 0)
+	h3 := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
 	x, y := &item{id: 4}, &item{id: 5}
 	h3.add(x, time.Second)
 	h3.add(y, 5*time.Second)
@@ -568,57 +699,146 @@ func TestAdvanceFromFirePanics(t *testing.T) {
 }
 
 // TestFirePanics: a panicking fire leaves the wheel consistent; the due
-// timers that did not fire fire on the next Advance, even one within the
-// same tick, and the others keep their deadlines.
+// timers that did not fire fire on the next Advance, in deadline order, even
+// one within the same tick, and the others keep their deadlines.
 func TestFirePanics(t *testing.T) {
-	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 4}, 0)
-	items := []*item{{id: 1}, {id: 2}, {id: 3}}
-	nextRev := &item{id: 4} // tick 6: the same slot, next revolution
-	h.add(nextRev, 6*time.Second)
-	for _, it := range items {
-		h.add(it, 2*time.Second)
-	}
-	later := &item{id: 5} // tick 3
-	h.add(later, 3*time.Second)
-	h.onFire = func(it *item) {
-		if len(h.log) == 1 {
-			panic("boom")
-		}
-	}
-	func() {
+	// mustPanic runs Advance(now), which must panic.
+	mustPanic := func(t *testing.T, h *harness, now int64) {
+		t.Helper()
 		defer func() {
 			if recover() == nil {
 				t.Fatal("panic did not propagate")
 			}
 		}()
-		h.w.Advance(2 * sec)
-	}()
-	if h.w.Len() != 4 {
-		t.Fatalf("Len = %d after the panic, want 4", h.w.Len())
+		h.log = h.log[:0]
+		h.w.Advance(now)
 	}
-	h.onFire = nil
-	if got := h.advance(2*sec + 1); len(got) != 2 {
-		t.Fatalf("after the panic fired %v, want the two others of tick 2", got)
-	}
-	if got := h.advance(3 * sec); !slices.Equal(got, []int{5}) {
-		t.Fatalf("at 3 s fired %v, want [5]", got)
-	}
-	if got := h.advance(6*sec - 1); len(got) != 0 {
-		t.Fatalf("before 6 s fired %v", got)
-	}
-	if got := h.advance(6 * sec); !slices.Equal(got, []int{4}) {
-		t.Fatalf("at 6 s fired %v, want [4]", got)
-	}
-	for _, it := range append(items, nextRev, later) {
-		if it.fired != 1 {
-			t.Fatalf("item %d fired %d times", it.id, it.fired)
+	t.Run("one tick", func(t *testing.T) {
+		h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
+		items := []*item{{id: 1}, {id: 2}, {id: 3}}
+		for _, it := range items {
+			h.add(it, 2*time.Second)
 		}
+		later := &item{id: 5} // tick 3
+		h.add(later, 3*time.Second)
+		far := &item{id: 4} // tick 7: the longest delay
+		h.add(far, h.w.MaxDelay())
+		h.onFire = func(it *item) {
+			if len(h.log) == 1 {
+				panic("boom")
+			}
+		}
+		mustPanic(t, h, 2*sec)
+		if h.w.Len() != 4 {
+			t.Fatalf("Len = %d after the panic, want 4", h.w.Len())
+		}
+		h.onFire = nil
+		if got := h.advance(2*sec + 1); len(got) != 2 {
+			t.Fatalf("after the panic fired %v, want the two others of tick 2", got)
+		}
+		if got := h.advance(3 * sec); !slices.Equal(got, []int{5}) {
+			t.Fatalf("at 3 s fired %v, want [5]", got)
+		}
+		if got := h.advance(7*sec - 1); len(got) != 0 {
+			t.Fatalf("before 7 s fired %v", got)
+		}
+		if got := h.advance(7 * sec); !slices.Equal(got, []int{4}) {
+			t.Fatalf("at 7 s fired %v, want [4]", got)
+		}
+		for _, it := range append(items, far, later) {
+			if it.fired != 1 {
+				t.Fatalf("item %d fired %d times", it.id, it.fired)
+			}
+		}
+		// The wheel still works.
+		h.add(items[0], time.Second)
+		if got := h.advance(8 * sec); !slices.Equal(got, []int{1}) {
+			t.Fatalf("fired %v, want [1]", got)
+		}
+	})
+	// Advance over ticks 1 and 2 panics at the first fire of tick 1 (panicAt
+	// 1) or of tick 2 (panicAt 2), after adding a timer for the longest delay,
+	// which lands in the slot of tick 2.
+	for _, panicAt := range []int64{1, 2} {
+		t.Run(fmt.Sprintf("catching up/panic at tick %d", panicAt), func(t *testing.T) {
+			h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
+			var items []*item
+			for i := range 4 {
+				it := &item{id: i + 1, due: int64(1+i/2) * sec} // 1 and 2 at tick 1, 3 and 4 at tick 2
+				h.add(it, time.Duration(it.due))
+				items = append(items, it)
+			}
+			x := &item{id: 9}
+			h.onFire = func(it *item) {
+				if it.due == panicAt*sec {
+					h.onFire = nil
+					h.add(x, h.w.MaxDelay()) // 2.5 s + 7 s: tick 10
+					panic("boom")
+				}
+			}
+			mustPanic(t, h, 2*sec+sec/2)
+			// Fired: 1 at tick 1, or both of tick 1 and 1 of tick 2; added: x.
+			if want := 4 - 2*int(panicAt-1); h.w.Len() != want {
+				t.Fatalf("Len = %d after the panic, want %d", h.w.Len(), want)
+			}
+			lastDue := int64(0)
+			got := h.advance(2*sec + sec/2 + 1)
+			for _, id := range got {
+				if id == x.id || items[id-1].due < lastDue {
+					t.Fatalf("after the panic fired %v, want the other timers of ticks 1 and 2 in order", got)
+				}
+				lastDue = items[id-1].due
+			}
+			if len(got) != 3-2*int(panicAt-1) {
+				t.Fatalf("after the panic fired %v, want all the others of ticks 1 and 2", got)
+			}
+			if got := h.advance(10*sec - 1); len(got) != 0 {
+				t.Fatalf("before 10 s fired %v", got)
+			}
+			if got := h.advance(10 * sec); !slices.Equal(got, []int{x.id}) {
+				t.Fatalf("at 10 s fired %v, want [%d]", got, x.id)
+			}
+			for _, it := range items {
+				if it.fired != 1 {
+					t.Fatalf("item %d fired %d times", it.id, it.fired)
+				}
+			}
+			if h.w.Len() != 0 {
+				t.Fatalf("Len = %d", h.w.Len())
+			}
+		})
 	}
-	// The wheel still works.
-	h.add(items[0], time.Second)
-	if got := h.advance(7 * sec); !slices.Equal(got, []int{1}) {
-		t.Fatalf("fired %v, want [1]", got)
-	}
+	// A second panic while the timers left by the first fire: the rest
+	// still fire, in order, with the ones due since.
+	t.Run("twice", func(t *testing.T) {
+		h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 8}, 0)
+		var items []*item
+		for i := range 6 {
+			it := &item{id: i + 1, due: int64(1+i/2) * sec} // two each at ticks 1, 2, 3
+			h.add(it, time.Duration(it.due))
+			items = append(items, it)
+		}
+		h.onFire = func(*item) {
+			if len(h.log) == 1 {
+				panic("boom")
+			}
+		}
+		mustPanic(t, h, 2*sec)
+		mustPanic(t, h, 2*sec+1)
+		h.onFire = nil
+		if h.w.Len() != 4 {
+			t.Fatalf("Len = %d after two panics, want 4", h.w.Len())
+		}
+		got := h.advance(3 * sec)
+		if len(got) != 4 {
+			t.Fatalf("fired %v, want the 4 left", got)
+		}
+		for i := 1; i < len(h.log); i++ {
+			if h.log[i].due < h.log[i-1].due {
+				t.Fatalf("fired %v: not in deadline order", got)
+			}
+		}
+	})
 }
 
 // TestAdvancePast: a now at or before the wheel's time does nothing.
@@ -643,49 +863,73 @@ func TestAdvancePast(t *testing.T) {
 	}
 }
 
-// TestAdvanceJump: one Advance over billions of ticks with far timers skips
-// the empty revolutions instead of visiting every tick.
+// TestAdvanceJump: one Advance over many revolutions visits each slot once
+// instead of every tick, fires every timer in deadline order, and leaves the
+// wheel working at the new time, for what fire added meanwhile too.
 func TestAdvanceJump(t *testing.T) {
-	// With a 1 ns tick, 2^31 ticks pass in 2.1 s of wheel time. Visiting
-	// every tick would take seconds; skipping takes microseconds.
-	h := newHarness(t, timingwheel.Config{Tick: 1, Slots: 64}, 0)
-	var items []*item
-	for i := 1; i <= 20; i++ {
-		d := time.Duration(int64(i) * (math.MaxInt32 / 20))
-		it := &item{id: i, due: int64(d)}
-		h.add(it, d)
-		items = append(items, it)
-	}
-	near := &item{id: 100, due: 3}
-	h.add(near, 3)
-	start := time.Now()
-	got := h.advance(math.MaxInt32)
-	elapsed := time.Since(start)
-	if len(got) != 21 || got[0] != 100 {
-		t.Fatalf("fired %v", got)
-	}
-	for i, it := range items {
-		if got[i+1] != it.id {
-			t.Fatalf("fired %v, want in deadline order", got)
-		}
-	}
-	if elapsed > 500*time.Millisecond {
-		t.Fatalf("Advance over 2^31 ticks took %v: not skipping", elapsed)
-	}
-	// A jump over an empty wheel is immediate too.
-	start = time.Now()
-	h.advance(1 << 62)
-	if elapsed := time.Since(start); elapsed > 100*time.Millisecond {
-		t.Fatalf("Advance over an empty wheel took %v", elapsed)
-	}
-	h.add(near, time.Second)
-	if got := h.advance(1<<62 + int64(time.Second)); !slices.Equal(got, []int{100}) {
-		t.Fatalf("after the jump fired %v", got)
+	for _, slots := range []int{64, 0} {
+		t.Run(fmt.Sprintf("slots=%d", slots), func(t *testing.T) {
+			// With a 1 ns tick, 2^40 ticks pass in 18 minutes of wheel
+			// time. Visiting every tick would take many minutes.
+			h := newHarness(t, timingwheel.Config{Tick: 1, Slots: slots}, 0)
+			maxD := h.w.MaxDelay()
+			count := min(64, int(maxD))
+			step := maxD / time.Duration(count)
+			var items []*item
+			for i := range count {
+				d := maxD - time.Duration(i)*step // decreasing deadlines, all distinct
+				it := &item{id: i, due: int64(d)}
+				h.add(it, d)
+				items = append(items, it)
+			}
+			const end = 1 << 40
+			h.onFire = func(it *item) {
+				if it.fired == 1 {
+					d := time.Duration(it.id+1) * step
+					h.add(it, d) // from the new time
+					it.due = end + int64(d)
+				}
+			}
+			start := time.Now()
+			got := h.advance(end)
+			elapsed := time.Since(start)
+			if len(got) != len(items) {
+				t.Fatalf("fired %d of %d", len(got), len(items))
+			}
+			for i, id := range got {
+				if id != len(items)-1-i {
+					t.Fatalf("fired %v, want in deadline order", got)
+				}
+			}
+			if elapsed > 500*time.Millisecond {
+				t.Fatalf("Advance over 2^40 ticks took %v: not skipping", elapsed)
+			}
+			h.onFire = nil
+			for _, it := range items {
+				h.advance(it.due - 1)
+				if it.fired != 1 {
+					t.Fatalf("item %d fired early", it.id)
+				}
+				if got := h.advance(it.due); !slices.Contains(got, it.id) {
+					t.Fatalf("at %d fired %v, want %d", it.due, got, it.id)
+				}
+			}
+			// A jump over an empty wheel is immediate too.
+			start = time.Now()
+			h.advance(1 << 62)
+			if elapsed := time.Since(start); elapsed > 100*time.Millisecond {
+				t.Fatalf("Advance over an empty wheel took %v", elapsed)
+			}
+			h.add(items[0], maxD)
+			if got := h.advance(1<<62 + int64(maxD)); !slices.Equal(got, []int{0}) {
+				t.Fatalf("after the jump fired %v", got)
+			}
+		})
 	}
 }
 
-// TestMillionTimers: 1 M timers spread over more than a revolution all fire
-// exactly once, at their tick.
+// TestMillionTimers: 1 M timers, each added and then re-added once when it
+// fires, spread over more than a revolution, all fire at their tick.
 func TestMillionTimers(t *testing.T) {
 	const n = 1 << 20
 	h := newHarness(t, timingwheel.Config{Tick: time.Second, Slots: 4096}, 0)
@@ -693,31 +937,33 @@ func TestMillionTimers(t *testing.T) {
 	for i := range items {
 		it := &items[i]
 		it.id = i
-		d := time.Duration(i%5000)*time.Second + time.Duration(i%1000)*time.Millisecond
-		it.due = (int64(d) + sec - 1) / sec * sec
-		if it.due == 0 {
-			it.due = sec
-		}
+		d := time.Duration(i%4000)*time.Second + time.Duration(i%1000)*time.Millisecond
+		it.due = dueAt(0, d, sec)
 		h.add(it, d)
 	}
 	if h.w.Len() != n {
 		t.Fatalf("Len = %d", h.w.Len())
 	}
 	total := 0
-	for now := sec; now <= 5001*sec; now += sec {
+	for now := sec; now <= 7100*sec; now += sec {
 		h.log = h.log[:0]
 		total += h.w.Advance(now)
 		for _, it := range h.log {
 			if it.due != now {
 				t.Fatalf("item %d due at %d fired at %d", it.id, it.due, now)
 			}
+			if it.fired == 1 {
+				d := time.Duration(it.id%3000)*time.Second + time.Duration(it.id%7)*time.Millisecond
+				it.due = dueAt(now, d, sec)
+				h.add(it, d)
+			}
 		}
 	}
-	if total != n || h.w.Len() != 0 {
-		t.Fatalf("fired %d of %d, Len %d", total, n, h.w.Len())
+	if total != 2*n || h.w.Len() != 0 {
+		t.Fatalf("fired %d of %d, Len %d", total, 2*n, h.w.Len())
 	}
 	for i := range items {
-		if items[i].fired != 1 {
+		if items[i].fired != 2 {
 			t.Fatalf("item %d fired %d times", i, items[i].fired)
 		}
 	}
