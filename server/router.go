@@ -118,16 +118,16 @@ func (r *Router) OnOpen(s *Session, req *codec.Request) error {
 		}
 	}
 	if r.welcome {
+		// The data goes in the reply scratch: pushEncoded encodes into
+		// l.scratch, and no reply is being built during OnOpen.
 		l := s.loop
-		l.scratch = append(l.scratch[:0], `{"sid":"`...)
-		l.scratch = strconv.AppendUint(l.scratch, s.id, 10)
-		l.scratch = append(l.scratch, `","ping_interval":`...)
-		l.scratch = strconv.AppendInt(l.scratch, int64(l.srv.cfg.PingInterval/time.Second), 10)
-		l.scratch = append(l.scratch, '}')
-		data := l.scratch
-		l.scratch = nil // pushEncoded reuses scratch; keep data apart
+		data := append(l.reply[:0], `{"sid":"`...)
+		data = strconv.AppendUint(data, s.id, 10)
+		data = append(data, `","ping_interval":`...)
+		data = strconv.AppendInt(data, int64(l.srv.cfg.PingInterval/time.Second), 10)
+		data = append(data, '}')
+		l.reply = data
 		s.pushEncoded("welcome", data)
-		l.scratch = data[:0]
 	}
 	return nil
 }
@@ -269,14 +269,10 @@ func (c *Context) Reply(cmd string, status int, msg string, data []byte) {
 	l := c.s.loop
 	l.scratch = append(l.scratch[:0], cmd...)
 	n := len(l.scratch)
-	c.replyTo(l.scratch[:n:n], status, msg, data)
+	c.reply(l.scratch[:n:n], status, msg, data)
 }
 
 func (c *Context) reply(cmd []byte, status int, msg string, data []byte) {
-	c.replyTo(cmd, status, msg, data)
-}
-
-func (c *Context) replyTo(cmd []byte, status int, msg string, data []byte) {
 	if c.replied {
 		return
 	}
@@ -354,7 +350,7 @@ func handlePing(c *Context) {
 	buf = strconv.AppendInt(buf, time.Now().UnixMilli(), 10)
 	buf = append(buf, '}')
 	l.pong = buf
-	c.replyTo(pongCmd, 0, "ok", buf)
+	c.reply(pongCmd, 0, "ok", buf)
 }
 
 var pongCmd = []byte("pong")
