@@ -32,31 +32,16 @@ var targetSpecs = map[string]targetSpec{
 	"wsloop": {
 		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
 		path: "/ws",
-		args: func(addr string, o *options) []string {
-			return []string{
-				"--addr", addr,
-				"--loops", strconv.Itoa(o.serverLoops),
-				"--log-level", "warn",
-				// Long enough that no connection of a bounded run expires
-				// while the generator is still dialing the others.
-				"--heartbeat-timeout", "2m",
-			}
-		},
+		// Long enough that no connection of a bounded run expires while the
+		// generator is still dialing the others.
+		args: wsloopArgs("--heartbeat-timeout", "2m"),
 	},
 	// wsloop without heartbeats: no timer armed per connection, so the
 	// idle scenario shows what the timing wheel adds per connection.
 	"wsloop-nohb": {
 		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
 		path: "/ws",
-		args: func(addr string, o *options) []string {
-			return []string{
-				"--addr", addr,
-				"--loops", strconv.Itoa(o.serverLoops),
-				"--log-level", "warn",
-				"--heartbeat-timeout", "-1s",
-				"--heartbeats", "none",
-			}
-		},
+		args: wsloopArgs("--heartbeat-timeout", "-1s", "--heartbeats", "none"),
 	},
 	"naivegnet": {
 		pkg:  "github.com/wsloop/wsloop/bench/peers/naivegnet",
@@ -65,6 +50,15 @@ var targetSpecs = map[string]targetSpec{
 			return []string{"--addr", addr, "--loops", strconv.Itoa(o.serverLoops)}
 		},
 	},
+}
+
+// wsloopArgs returns the command line of a wsloop target: address, loops,
+// quiet logs, then extra.
+func wsloopArgs(extra ...string) func(addr string, o *options) []string {
+	return func(addr string, o *options) []string {
+		args := []string{"--addr", addr, "--loops", strconv.Itoa(o.serverLoops), "--log-level", "warn"}
+		return append(args, extra...)
+	}
 }
 
 // externalTarget names a server given by -addr and -pid.
