@@ -14,7 +14,8 @@ func TestLayering(t *testing.T) {
 		"codec":         {},
 		"timingwheel":   {},
 		"internal/mpsc": {},
-		"server":        {"codec", "timingwheel", "internal/"},
+		"rooms":         {"codec"},
+		"server":        {"codec", "timingwheel", "rooms", "internal/"},
 		"cmd/wsloop":    {"server", "codec"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()

@@ -27,6 +27,12 @@ const (
 	DefaultHeartbeatSignWindow = time.Minute
 	DefaultMaxMissedPongs      = 2
 
+	DefaultPublishRate          = 50
+	DefaultRoomEventsMaxMembers = 1000
+	DefaultMaxRoomsPerConn      = 64
+	DefaultMaxRoomNameSize      = 256
+	DefaultMaxMetaSize          = 2 << 10
+
 	// connHeadroom is how many descriptors the default MaxConns leaves for
 	// everything that is not a client connection: listeners, the HTTP API,
 	// epoll and eventfd descriptors, log files, cluster links.
@@ -55,6 +61,31 @@ const (
 	// HeartbeatAll is every form; it is what the zero value means.
 	HeartbeatAll = HeartbeatEmptyFrame | HeartbeatPingFrame | HeartbeatPingCmd
 )
+
+// SlowPolicy says what happens to a connection that does not read fast
+// enough to keep its unsent bytes under Config.MaxOutboundBytes.
+type SlowPolicy uint8
+
+const (
+	// SlowDrop drops the server-initiated frames (room messages, events,
+	// pushes, broadcasts) that would take the connection past the bound, and
+	// counts them; replies to the client's own requests are never dropped. A
+	// connection whose unsent bytes still reach twice the bound (a client
+	// that keeps sending requests without reading the replies) is closed
+	// with 1013. It is what the zero value means.
+	SlowDrop SlowPolicy = iota
+	// SlowClose closes the connection with 1013 (try again later) as soon as
+	// its unsent bytes pass the bound.
+	SlowClose
+)
+
+// String returns "drop" or "close".
+func (p SlowPolicy) String() string {
+	if p == SlowClose {
+		return "close"
+	}
+	return "drop"
+}
 
 // Config configures a Server. The zero value is valid: every field's doc
 // says what zero means. New normalizes a copy; the caller's value is never
@@ -110,9 +141,41 @@ type Config struct {
 	QueueSize int
 
 	// MaxOutboundBytes bounds what the server holds for one connection that
-	// does not read fast enough; a connection whose unsent bytes exceed it
-	// is closed with 1013 (try again later). Zero means 4 MiB.
+	// does not read fast enough (its unsent bytes); SlowConsumer says what
+	// happens at the bound. Zero means 4 MiB.
 	MaxOutboundBytes int
+
+	// SlowConsumer is the policy at MaxOutboundBytes: SlowDrop (the zero
+	// value) or SlowClose.
+	SlowConsumer SlowPolicy
+
+	// PublishRate limits the publish and send commands of one connection,
+	// per second; past it (and past PublishBurst) they get status 429. Zero
+	// means 50; negative means no limit.
+	PublishRate float64
+
+	// PublishBurst is how many publish or send commands a connection may
+	// issue at once before PublishRate applies. Zero means 2 × PublishRate
+	// (at least 1).
+	PublishBurst int
+
+	// RoomEventsMaxMembers: enter_room and exit_room events are sent only
+	// while a room has at most this many member connections, so that a join
+	// storm into a big room is not O(N²) work; presence stays queryable with
+	// the members command. Zero means 1000; negative disables room events.
+	RoomEventsMaxMembers int
+
+	// MaxRoomsPerConn bounds the rooms one connection may be in; a join past
+	// it gets status 403. Zero means 64.
+	MaxRoomsPerConn int
+
+	// MaxRoomNameSize bounds a room name (and a user id in send and ptp), in
+	// bytes; longer ones get status 400. Zero means 256.
+	MaxRoomNameSize int
+
+	// MaxMetaSize bounds the meta of a join, in bytes of JSON; larger gets
+	// status 413. Zero means 2 KiB.
+	MaxMetaSize int
 
 	// ReadBufferSize is each loop's read buffer (one per loop, not per
 	// connection). Zero means 64 KiB.
@@ -216,6 +279,33 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.MaxOutboundBytes < 0 {
 		return c, fmt.Errorf("server: MaxOutboundBytes %d is negative", c.MaxOutboundBytes)
+	}
+	if c.SlowConsumer > SlowClose {
+		return c, fmt.Errorf("server: unknown SlowConsumer policy %d", c.SlowConsumer)
+	}
+	if c.PublishRate == 0 {
+		c.PublishRate = DefaultPublishRate
+	}
+	if c.PublishBurst == 0 {
+		c.PublishBurst = max(1, int(2*c.PublishRate))
+	}
+	if c.PublishBurst < 0 {
+		return c, fmt.Errorf("server: PublishBurst %d is negative", c.PublishBurst)
+	}
+	if c.RoomEventsMaxMembers == 0 {
+		c.RoomEventsMaxMembers = DefaultRoomEventsMaxMembers
+	}
+	if c.MaxRoomsPerConn == 0 {
+		c.MaxRoomsPerConn = DefaultMaxRoomsPerConn
+	}
+	if c.MaxRoomNameSize == 0 {
+		c.MaxRoomNameSize = DefaultMaxRoomNameSize
+	}
+	if c.MaxMetaSize == 0 {
+		c.MaxMetaSize = DefaultMaxMetaSize
+	}
+	if c.MaxRoomsPerConn < 0 || c.MaxRoomNameSize < 0 || c.MaxMetaSize < 0 {
+		return c, fmt.Errorf("server: negative MaxRoomsPerConn, MaxRoomNameSize or MaxMetaSize")
 	}
 	if c.ReadBufferSize == 0 {
 		c.ReadBufferSize = DefaultReadBufferSize

@@ -21,6 +21,10 @@ var (
 	// Listen has bound the listener.
 	ErrNotServing = errors.New("server: not serving")
 
+	// ErrTooManyRooms is returned by Session.Join when the session is
+	// already in Config.MaxRoomsPerConn rooms.
+	ErrTooManyRooms = errors.New("server: too many rooms")
+
 	// ErrClosed is returned by on-loop writes to a session that is closing
 	// or closed.
 	ErrClosed = errors.New("server: session closed")

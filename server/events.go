@@ -78,10 +78,6 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.sessions[fd] = nil
 	}
 	s.dec.Reset()
-	if !s.dirty {
-		l.putBuf(s.out)
-		s.out = nil
-	}
 	srv.conns.Add(-1)
 	l.stats.conns.Add(-1)
 	if srv.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -94,6 +90,11 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 			srv.handler.OnClose(s, s.reason)
 		}()
 	}
+	if s.ext != nil {
+		l.leaveAll(s, s.reason.Cause) // exit_room to the rooms it was in
+		l.shard.Bind(s, "")
+	}
+	l.endWakeup(nil) // the exit_room events, unless a flush is running already
 	return gnet.None
 }
 

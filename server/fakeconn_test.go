@@ -16,6 +16,7 @@ type fakeConn struct {
 	gnet.Conn
 	in      []byte
 	ctx     any
+	fd      int // 0: 7
 	writes  int
 	written []byte
 }
@@ -30,9 +31,23 @@ func (f *fakeConn) Write(p []byte) (int, error) {
 	f.written = append(f.written, p...)
 	return len(p), nil
 }
+func (f *fakeConn) Writev(bs [][]byte) (int, error) {
+	f.writes++
+	n := 0
+	for _, b := range bs {
+		f.written = append(f.written, b...)
+		n += len(b)
+	}
+	return n, nil
+}
 func (f *fakeConn) Context() any                { return f.ctx }
 func (f *fakeConn) SetContext(c any)            { f.ctx = c }
-func (f *fakeConn) Fd() int                     { return 7 }
+func (f *fakeConn) Fd() int {
+	if f.fd == 0 {
+		return 7
+	}
+	return f.fd
+}
 func (f *fakeConn) EventLoop() gnet.EventLoop   { return nil }
 func (f *fakeConn) OutboundBuffered() int       { return 0 }
 func (f *fakeConn) RemoteAddr() net.Addr        { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }

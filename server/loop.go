@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/mpsc"
+	"github.com/wsloop/wsloop/rooms"
 	"github.com/wsloop/wsloop/timingwheel"
 )
 
@@ -24,6 +24,8 @@ const (
 	jobBroadcast                    // frame to every open session of the loop
 	jobClose                        // close one session
 	jobFunc                         // run fn on the loop
+	jobGroup                        // frame to the loop's members of group, except session sid
+	jobPtp                          // frame to the loop's members of group (a user) that are in room
 )
 
 // job is one entry of a loop's ring. It is a value: pushing one allocates
@@ -32,7 +34,9 @@ type job struct {
 	kind  jobKind
 	code  codec.StatusCode
 	sid   uint64
-	frame *codec.PreparedFrame // released by the loop after use
+	frame *codec.PreparedFrame // the job's reference, released by the loop after use
+	group *group
+	room  *group
 	text  string
 	fn    func(*loop)
 }
@@ -55,17 +59,25 @@ type loop struct {
 	drainR   gnet.Runnable
 	tickR    gnet.Runnable
 
-	now       int64      // loop clock: ns since srv.epoch, read once per wakeup
-	sessions  []*Session // by fd
-	dirty     []*Session // sessions with corked output in this wakeup
-	closeList []*Session // sessions to close at the end of this wakeup
-	free      [][]byte   // cork buffers to reuse
-	scratch   []byte     // encode scratch
-	reply     []byte     // reply encode scratch
-	pong      []byte     // ping data scratch
-	req       codec.Request
-	ctx       Context // reused by Router for every request
-	wheel     *timingwheel.Wheel[Session]
+	now      int64      // loop clock: ns since srv.epoch, read once per wakeup
+	sessions []*Session // by fd
+	shard    *rooms.Shard[Session]
+
+	// The cork (cork.go).
+	dirty     []*Session             // sessions with queued output in this wakeup
+	closeList []*Session             // sessions to close at the end of this wakeup
+	arena     []byte                 // bytes encoded for the cork in this wakeup
+	segs      []seg                  // the sessions' output chains; segs[0] unused
+	held      []*codec.PreparedFrame // shared frames the chains point into
+	iov       [][]byte               // writev scratch
+	flushing  bool                   // in endWakeup
+
+	scratch []byte // encode scratch
+	reply   []byte // reply encode scratch
+	pong    []byte // ping data scratch
+	req     codec.Request
+	ctx     Context // reused by Router for every request
+	wheel   *timingwheel.Wheel[Session]
 
 	stats loopStats
 }
@@ -82,12 +94,15 @@ type loopStats struct {
 	handshakeErr atomic.Uint64
 	ringFull     atomic.Uint64
 	expired      atomic.Uint64
-	slow         atomic.Uint64
+	slow         atomic.Uint64             // closed as too slow (1013)
+	dropped      atomic.Uint64             // server frames dropped for slow consumers
+	deliveries   atomic.Uint64             // room and user messages queued to a member
 	closed       [closeSlots]atomic.Uint64 // by close code, see closeSlot
 }
 
 func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
-	l := &loop{srv: srv, idx: idx, el: el, jobs: mpsc.New[job](srv.cfg.QueueSize)}
+	l := &loop{srv: srv, idx: idx, el: el, jobs: mpsc.New[job](srv.cfg.QueueSize), shard: srv.reg.Shard(idx)}
+	l.segs = make([]seg, 1, 64)
 	l.drainR = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
 	l.tickR = gnet.RunnableFunc(func(context.Context) error { l.tick(); return nil })
 	l.now = srv.clock()
@@ -138,21 +153,18 @@ func (l *loop) drain() {
 func (l *loop) run(j job) {
 	switch j.kind {
 	case jobPush:
-		if s := l.lookup(j.sid); s != nil && s.state == stateOpen {
-			s.writeRaw(j.frame.Bytes())
-			l.stats.msgsOut.Add(1)
+		if s := l.lookup(j.sid); s != nil {
+			l.pushShared(s, j.frame)
 		}
 		j.frame.Release()
 	case jobBroadcast:
-		b := j.frame.Bytes()
-		var n uint64
-		for _, s := range l.sessions {
-			if s != nil && s.state == stateOpen {
-				s.writeRaw(b)
-				n++
-			}
-		}
-		l.stats.msgsOut.Add(n)
+		l.broadcast(j.frame)
+		j.frame.Release()
+	case jobGroup:
+		l.deliver(j.group, j.frame, j.sid)
+		j.frame.Release()
+	case jobPtp:
+		l.deliverPtp(j.group, j.room, j.frame)
 		j.frame.Release()
 	case jobClose:
 		if s := l.lookup(j.sid); s != nil {
@@ -207,7 +219,7 @@ func (l *loop) heartbeat(s *Session) {
 			return
 		}
 		if k >= 1 {
-			s.writeRaw(codec.FramePing)
+			l.share(s, codec.FramePing)
 		}
 		next = min(next, (k+1)*pi-idle)
 	}
@@ -260,76 +272,6 @@ func (l *loop) put(fd int, s *Session) {
 	l.sessions[fd] = s
 }
 
-// getBuf returns a cork buffer; putBuf takes it back. Buffers that grew past
-// 64 KiB are left to the GC so that one burst does not pin memory.
-func (l *loop) getBuf() []byte {
-	if n := len(l.free); n > 0 {
-		b := l.free[n-1]
-		l.free = l.free[:n-1]
-		return b
-	}
-	return make([]byte, 0, 4096)
-}
-
-func (l *loop) putBuf(b []byte) {
-	if b == nil || cap(b) > 64<<10 || len(l.free) >= 256 {
-		return
-	}
-	l.free = append(l.free, b[:0])
-}
-
-// endWakeup writes every session's corked output, one write each, then
-// closes what must be closed. It returns true when cur itself must be
-// closed: the caller (OnTraffic) returns gnet.Close for it instead.
-func (l *loop) endWakeup(cur *Session) (closeCur bool) {
-	for i, s := range l.dirty {
-		l.dirty[i] = nil
-		s.dirty = false
-		if s.state != stateClosed && len(s.out) > 0 {
-			n := len(s.out)
-			_, _ = s.gc.Write(s.out) // gnet keeps what the socket did not take; an error closes the conn
-			l.stats.bytesOut.Add(uint64(n))
-			if s.state != stateClosed && s.gc.OutboundBuffered() > l.srv.cfg.MaxOutboundBytes {
-				l.slow(s)
-			}
-		}
-		l.putBuf(s.out)
-		s.out = nil
-		if s.shutWR && s.state == stateClosing && s.gc.OutboundBuffered() == 0 {
-			// The close frame has left: half-close so the client sees EOF
-			// after it, while its unread input is still drained (no RST).
-			s.shutWR = false
-			_ = unix.Shutdown(s.gc.Fd(), unix.SHUT_WR)
-		}
-	}
-	l.dirty = l.dirty[:0]
-	for i, s := range l.closeList {
-		l.closeList[i] = nil
-		if s.state == stateClosed {
-			continue
-		}
-		if s == cur {
-			closeCur = true
-			continue
-		}
-		_ = l.el.Close(s.gc)
-	}
-	l.closeList = l.closeList[:0]
-	return closeCur
-}
-
-// slow closes a connection that stopped reading: its unsent bytes passed
-// MaxOutboundBytes. The close frame joins the queue; the socket closes now.
-func (l *loop) slow(s *Session) {
-	if s.state == stateOpen {
-		s.state = stateClosing
-		s.reason = CloseReason{Cause: CauseSlow, Code: codec.StatusTryAgainLater, Text: "client too slow"}
-		l.stats.slow.Add(1)
-		_, _ = s.gc.Write(codec.AppendClose(l.scratch[:0], codec.StatusTryAgainLater, "client too slow"))
-	}
-	l.closeSoon(s)
-}
-
 // closeSoon closes s's socket at the end of this wakeup, after its output.
 func (l *loop) closeSoon(s *Session) {
 	if !s.closing {
@@ -347,8 +289,9 @@ func (l *loop) closeWith(s *Session, code codec.StatusCode, text string, cause C
 	}
 	s.state = stateClosing
 	s.reason = CloseReason{Cause: cause, Code: code, Text: text}
-	b := s.pending()
-	*b = codec.AppendClose(*b, code, text)
+	m := l.mark()
+	l.arena = codec.AppendClose(l.arena, code, text)
+	l.commit(s, m)
 	s.shutWR = true
 	l.schedule(s, int64(l.srv.cfg.CloseTimeout))
 }
@@ -398,8 +341,7 @@ func (l *loop) frames(s *Session, b []byte) int {
 func (l *loop) frame(s *Session, m codec.Message) {
 	switch m.OpCode {
 	case codec.OpPing:
-		b := s.pending()
-		*b = codec.AppendFrame(*b, codec.OpPong, true, m.Payload)
+		l.appendFrame(s, codec.OpPong, m.Payload)
 		if l.srv.cfg.Heartbeats&HeartbeatPingFrame != 0 {
 			s.lastSeen = l.now
 		}
@@ -409,11 +351,12 @@ func (l *loop) frame(s *Session, m codec.Message) {
 		code, reason, _ := codec.ParseClose(m.Payload) // validated by the decoder
 		s.state = stateClosing
 		s.reason = CloseReason{Cause: CauseClient, Code: code, Text: string(reason)}
-		b := s.pending()
 		if code == codec.StatusNoStatusRcvd {
-			*b = codec.AppendFrame(*b, codec.OpClose, true, nil)
+			l.appendFrame(s, codec.OpClose, nil)
 		} else {
-			*b = codec.AppendClose(*b, code, "")
+			mk := l.mark()
+			l.arena = codec.AppendClose(l.arena, code, "")
+			l.commit(s, mk)
 		}
 		l.closeSoon(s)
 	default:
@@ -471,8 +414,9 @@ func (l *loop) handshake(s *Session, b []byte) int {
 		l.reject(s, codec.HandshakeError{Status: 404, Reason: "no WebSocket endpoint at this path"})
 		return len(b)
 	}
-	out := s.pending()
-	*out = codec.AppendAccept(*out, r.Key)
+	m := l.mark()
+	l.arena = codec.AppendAccept(l.arena, r.Key)
+	l.commit(s, m)
 	s.state = stateOpen
 	s.dec.MaxMessageSize = cfg.MaxMessageSize
 	s.lastSeen = l.now
@@ -504,8 +448,9 @@ func (l *loop) onOpen(s *Session, r *codec.Request) (err error) {
 func (l *loop) reject(s *Session, he codec.HandshakeError) {
 	l.stats.handshakeErr.Add(1)
 	s.reason = CloseReason{Cause: CauseProtocol, Code: codec.StatusAbnormalClosure, Text: he.Reason}
-	b := s.pending()
-	*b = codec.AppendReject(*b, he)
+	m := l.mark()
+	l.arena = codec.AppendReject(l.arena, he)
+	l.commit(s, m)
 	if l.srv.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.srv.log.Debug("handshake rejected", "remote", s.gc.RemoteAddr().String(), "status", he.Status, "reason", he.Reason)
 	}

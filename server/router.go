@@ -41,7 +41,10 @@ type route struct {
 //
 // Built-in commands: "echo" answers with the request's data; "ping" answers
 // with cmd "pong" (switched by Config.Heartbeats, signed when
-// Config.HeartbeatSecret is set). On open, the client receives the "welcome" event with its
+// Config.HeartbeatSecret is set); "join", "leave", "publish", "send" and
+// "members" are the room commands of DESIGN §3 (see README for their data
+// and replies). Any of them can be replaced with Handle, or guarded by
+// middleware (e.g. one that refuses publish to rooms the user is not in). On open, the client receives the "welcome" event with its
 // sid and the ping interval in seconds.
 type Router struct {
 	handlers map[string]HandlerFunc
@@ -62,6 +65,11 @@ var _ Handler = (*Router)(nil)
 func NewRouter() *Router {
 	r := &Router{handlers: make(map[string]HandlerFunc), welcome: true}
 	r.Handle("echo", func(c *Context) { c.OKRaw(c.Data) })
+	r.Handle("join", handleJoin)
+	r.Handle("leave", handleLeave)
+	r.Handle("publish", handlePublish)
+	r.Handle("send", handleSend)
+	r.Handle("members", handleMembers)
 	r.Handle("ping", handlePing)
 	r.builtinPing = true
 	return r
@@ -198,6 +206,7 @@ const (
 	StatusTooLarge        = 413
 	StatusRateLimited     = 429
 	StatusInternal        = 500
+	StatusUnavailable     = 503 // a loop's queue was full: try again
 )
 
 // Context is one request being handled. It is reused for the next request
@@ -283,8 +292,7 @@ func (c *Context) reply(cmd []byte, status int, msg string, data []byte) {
 	}
 	l := s.loop
 	l.reply = codec.AppendReply(l.reply[:0], cmd, c.Seqno, status, msg, data)
-	b := s.pending()
-	*b = codec.AppendFrame(*b, codec.OpText, true, l.reply)
+	l.appendFrame(s, codec.OpText, l.reply)
 	l.stats.msgsOut.Add(1)
 }
 

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/rooms"
 )
 
 const (
@@ -33,6 +34,8 @@ type Server struct {
 	handler Handler
 	log     *slog.Logger
 	epoch   time.Time
+
+	reg *rooms.Registry[Session]
 
 	cli   *gnet.Client
 	ln    net.Listener
@@ -75,6 +78,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		done:       make(chan struct{}),
 		stopTicker: make(chan struct{}),
 	}
+	s.reg = rooms.NewRegistry(c.Loops, memberOf)
 	empty := []*loop{}
 	s.loops.Store(&empty)
 	if p, ok := h.(interface{ prepare(*Server) }); ok {
@@ -336,7 +340,7 @@ func (s *Server) loopFor(sid uint64) (*loop, error) {
 		return nil, ErrServerClosed
 	}
 	loops := *s.loops.Load()
-	if idx := int(sid >> 56); idx < len(loops) {
+	if idx := int(sid >> 56); idx < len(loops) && loops[idx].idx == idx {
 		return loops[idx], nil
 	}
 	return nil, ErrNoSession

@@ -35,10 +35,11 @@ type Session struct {
 	loop *loop
 	id   uint64
 
-	dec      codec.Decoder
-	out      []byte // frames waiting for the end of this wakeup (cork); nil between wakeups
-	lastSeen int64  // loop clock when the client last showed it is alive
-	timer    sessionTimer
+	dec        codec.Decoder
+	head, tail int32 // queued output: a chain of the loop's segments (cork.go); 0 when none
+	outLen     int32 // bytes queued in the chain
+	lastSeen   int64 // loop clock when the client last showed it is alive
+	timer      sessionTimer
 
 	state   connState
 	dirty   bool // on loop.dirty
@@ -49,8 +50,25 @@ type Session struct {
 	badSigns uint8 // signed pings rejected in a row
 	reason   CloseReason
 
+	// ext holds what only some connections need (a user, values, rooms,
+	// the publish rate limiter); an idle anonymous connection has none.
+	ext *sessionExt
+}
+
+// sessionExt is the part of a session allocated on first use.
+type sessionExt struct {
 	user   string
+	sid    string // the sid as a string, once needed (the presence key of an anonymous session)
 	values map[string]any
+	member roomMember
+	tat    int64 // publish rate limiter: theoretical arrival time (GCRA), loop clock
+}
+
+func (s *Session) x() *sessionExt {
+	if s.ext == nil {
+		s.ext = &sessionExt{}
+	}
+	return s.ext
 }
 
 // ID returns the session id, unique within the server's lifetime. It
@@ -64,25 +82,62 @@ func (s *Session) SID() string { return strconv.FormatUint(s.id, 10) }
 
 // UserID returns the user bound to the session, "" if none.
 // Must be called on the connection's event loop.
-func (s *Session) UserID() string { return s.user }
+func (s *Session) UserID() string {
+	if s.ext == nil {
+		return ""
+	}
+	return s.ext.user
+}
 
 // SetUserID binds the session to a user (one user may hold several
-// sessions). Must be called on the connection's event loop.
-func (s *Session) SetUserID(u string) { s.user = u }
+// sessions): messages sent to the user reach it, and it appears in rooms
+// under that id. Bind before joining rooms (in middleware or OnOpen): a
+// session that changes user leaves its rooms first (exit_room with reason
+// leave). "" unbinds. Must be called on the connection's event loop.
+func (s *Session) SetUserID(u string) {
+	if u == s.UserID() {
+		return
+	}
+	x := s.x()
+	if x.member.Rooms() > 0 {
+		s.loop.leaveAll(s, Cause(0))
+	}
+	x.user = u
+	if s.state != stateClosed {
+		s.loop.shard.Bind(s, u)
+	}
+}
+
+// key returns the id the session is known by in rooms and messages: its
+// user, or its sid when it has none.
+func (s *Session) key() string {
+	x := s.x()
+	if x.user != "" {
+		return x.user
+	}
+	if x.sid == "" {
+		x.sid = s.SID()
+	}
+	return x.sid
+}
 
 // Set stores a value in the session's key/value store.
 // Must be called on the connection's event loop.
 func (s *Session) Set(key string, v any) {
-	if s.values == nil {
-		s.values = make(map[string]any, 2)
+	x := s.x()
+	if x.values == nil {
+		x.values = make(map[string]any, 2)
 	}
-	s.values[key] = v
+	x.values[key] = v
 }
 
 // Get returns a value stored with Set.
 // Must be called on the connection's event loop.
 func (s *Session) Get(key string) (any, bool) {
-	v, ok := s.values[key]
+	if s.ext == nil {
+		return nil, false
+	}
+	v, ok := s.ext.values[key]
 	return v, ok
 }
 
@@ -102,8 +157,7 @@ func (s *Session) WriteMessage(op codec.OpCode, p []byte) error {
 	if s.state != stateOpen {
 		return ErrClosed
 	}
-	b := s.pending()
-	*b = codec.AppendFrame(*b, op, true, p)
+	s.loop.appendFrame(s, op, p)
 	s.loop.stats.msgsOut.Add(1)
 	return nil
 }
@@ -126,31 +180,11 @@ func (s *Session) Close(code codec.StatusCode, reason string) error {
 	return s.loop.srv.Disconnect(s.id, code, reason)
 }
 
-// pending returns the session's cork buffer, registering the session for the
-// flush at the end of this wakeup.
-func (s *Session) pending() *[]byte {
-	if !s.dirty {
-		s.dirty = true
-		s.loop.dirty = append(s.loop.dirty, s)
-		if s.out == nil {
-			s.out = s.loop.getBuf()
-		}
-	}
-	return &s.out
-}
-
-// writeRaw queues already framed bytes.
-func (s *Session) writeRaw(frame []byte) {
-	b := s.pending()
-	*b = append(*b, frame...)
-}
-
 // pushEncoded writes {"cmd":cmd,"data":data} as a text frame.
 func (s *Session) pushEncoded(cmd string, data []byte) {
 	l := s.loop
 	l.scratch = codec.AppendPush(l.scratch[:0], cmd, data)
-	b := s.pending()
-	*b = codec.AppendFrame(*b, codec.OpText, true, l.scratch)
+	l.appendFrame(s, codec.OpText, l.scratch)
 	l.stats.msgsOut.Add(1)
 }
 
@@ -172,3 +206,22 @@ type rawJSON []byte
 // RawJSON wraps bytes that already hold one JSON value so that Push and
 // Context.OK send them as they are instead of marshalling them.
 func RawJSON(b []byte) any { return rawJSON(b) }
+
+// Join makes the session a member of room, with meta (raw JSON, or nil) as
+// its user's presence meta; the room's other members get enter_room when
+// the session is its user's first connection there (and the room is small
+// enough, see Config.RoomEventsMaxMembers). Joining a room twice changes
+// nothing but the meta. Must be called on the connection's event loop.
+func (s *Session) Join(room string, meta []byte) error {
+	_, err := s.loop.join(s, room, meta)
+	return err
+}
+
+// Leave removes the session from room; it reports whether the session was
+// a member. The others get exit_room with reason "leave" when it was its
+// user's last connection there. Must be called on the connection's event
+// loop.
+func (s *Session) Leave(room string) bool {
+	left, _ := s.loop.leave(s, room, "leave")
+	return left
+}

@@ -1,0 +1,222 @@
+package server
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/wsloop/wsloop/codec"
+)
+
+// The cork (DESIGN §1). Everything a loop writes to a connection during one
+// wakeup is queued and leaves in one write (or one writev) at the end of the
+// wakeup. The queue is a chain of segments per session, over two kinds of
+// bytes:
+//
+//   - bytes the loop encodes itself (replies, pongs, close frames, the
+//     handshake response) are appended to the loop's arena, one buffer for
+//     all sessions; a session's consecutive arena bytes form one segment;
+//   - shared frames (a room message, a broadcast) are not copied at all: the
+//     segment points at the prepared frame, which the loop holds (one
+//     reference) until the flush.
+//
+// A connection that got one room message writes that frame straight from
+// the shared buffer; one that got several writes them with one writev.
+// Nothing is allocated per message once the arena and the segment table
+// have grown to the loop's working size.
+
+// seg is one piece of a session's queued output.
+type seg struct {
+	b      []byte // shared bytes, valid until the flush; nil: arena bytes
+	off, n int32  // arena bytes: l.arena[off : off+n]
+	next   int32  // the session's next segment; 0: none
+}
+
+// iovMax is the most buffers one writev takes on Linux (UIO_MAXIOV).
+const iovMax = 1024
+
+// arenaKeep is the largest arena kept between wakeups; one burst of large
+// messages does not pin its memory.
+const arenaKeep = 1 << 20
+
+// mark returns the position where the next bytes for the cork go: append
+// them to l.arena, then call commit(s, mark).
+func (l *loop) mark() int { return len(l.arena) }
+
+// commit queues l.arena[mark:] as s's output.
+func (l *loop) commit(s *Session, mark int) {
+	n := int32(len(l.arena) - mark)
+	if n <= 0 {
+		return
+	}
+	s.outLen += n
+	if s.tail != 0 {
+		if t := &l.segs[s.tail]; t.b == nil && int(t.off+t.n) == mark {
+			t.n += n // contiguous with the session's last segment
+			return
+		}
+	}
+	l.addSeg(s, seg{off: int32(mark), n: n})
+}
+
+// share queues b, which must stay valid until the flush (a frame the loop
+// holds, or a compiled frame), as s's output without copying it.
+func (l *loop) share(s *Session, b []byte) {
+	s.outLen += int32(len(b))
+	l.addSeg(s, seg{b: b})
+}
+
+func (l *loop) addSeg(s *Session, sg seg) {
+	l.segs = append(l.segs, sg)
+	i := int32(len(l.segs) - 1)
+	if s.tail == 0 {
+		s.head = i
+	} else {
+		l.segs[s.tail].next = i
+	}
+	s.tail = i
+	if !s.dirty {
+		s.dirty = true
+		l.dirty = append(l.dirty, s)
+	}
+}
+
+// appendFrame queues one frame for s, encoded into the arena.
+func (l *loop) appendFrame(s *Session, op codec.OpCode, p []byte) {
+	m := l.mark()
+	l.arena = codec.AppendFrame(l.arena, op, true, p)
+	l.commit(s, m)
+}
+
+// hold keeps a reference to f until the end of the wakeup, so that segments
+// may point into it.
+func (l *loop) hold(f *codec.PreparedFrame) {
+	f.Retain()
+	l.held = append(l.held, f)
+}
+
+// discard drops s's queued output (a connection being closed as too slow).
+func (l *loop) discard(s *Session) {
+	s.head, s.tail, s.outLen = 0, 0, 0
+}
+
+// backlog is what s has not sent yet: gnet's outbound buffer plus this
+// wakeup's cork.
+func (s *Session) backlog() int {
+	return s.gc.OutboundBuffered() + int(s.outLen)
+}
+
+func (l *loop) segBytes(sg *seg) []byte {
+	if sg.b != nil {
+		return sg.b
+	}
+	return l.arena[sg.off : sg.off+sg.n]
+}
+
+// write sends s's queued output: one write, or one writev per iovMax
+// segments. gnet keeps whatever the socket does not take (copying it); an
+// error closes the connection (OnClose runs inside the call).
+func (l *loop) write(s *Session) {
+	first := &l.segs[s.head]
+	l.stats.bytesOut.Add(uint64(s.outLen))
+	if first.next == 0 {
+		_, _ = s.gc.Write(l.segBytes(first))
+		return
+	}
+	iov := l.iov[:0]
+	for i := s.head; i != 0; i = l.segs[i].next {
+		iov = append(iov, l.segBytes(&l.segs[i]))
+		if len(iov) == iovMax {
+			_, _ = s.gc.Writev(iov)
+			iov = iov[:0]
+			if s.state == stateClosed {
+				break
+			}
+		}
+	}
+	if len(iov) > 0 && s.state != stateClosed {
+		_, _ = s.gc.Writev(iov)
+	}
+	clear(iov[:cap(iov)])
+	l.iov = iov[:0]
+}
+
+// endWakeup writes every session's corked output, one write each, then
+// closes what must be closed. It returns true when cur itself must be
+// closed: the caller (OnTraffic) returns gnet.Close for it instead.
+//
+// Writes and closes may run OnClose for other sessions, which may queue
+// more output (exit_room events) or more closes: both lists are walked by
+// index until they are empty. A nested call (from OnClose) returns at once;
+// the outer one finishes the work.
+func (l *loop) endWakeup(cur *Session) (closeCur bool) {
+	if l.flushing {
+		return false
+	}
+	l.flushing = true
+	for len(l.dirty) > 0 || len(l.closeList) > 0 {
+		for i := 0; i < len(l.dirty); i++ {
+			s := l.dirty[i]
+			l.dirty[i] = nil
+			s.dirty = false
+			if s.head != 0 {
+				if s.state != stateClosed {
+					l.write(s)
+				}
+				l.discard(s)
+			}
+			if s.state == stateClosed {
+				continue
+			}
+			if ob := s.gc.OutboundBuffered(); ob > l.srv.cfg.MaxOutboundBytes &&
+				(l.srv.cfg.SlowConsumer == SlowClose || ob >= 2*l.srv.cfg.MaxOutboundBytes) {
+				l.slow(s)
+			}
+			if s.shutWR && s.state == stateClosing && s.gc.OutboundBuffered() == 0 {
+				// The close frame has left: half-close so the client sees EOF
+				// after it, while its unread input is still drained (no RST).
+				s.shutWR = false
+				_ = unix.Shutdown(s.gc.Fd(), unix.SHUT_WR)
+			}
+		}
+		l.dirty = l.dirty[:0]
+		for i := 0; i < len(l.closeList); i++ {
+			s := l.closeList[i]
+			l.closeList[i] = nil
+			if s.state == stateClosed {
+				continue
+			}
+			if s == cur {
+				closeCur = true
+				continue
+			}
+			_ = l.el.Close(s.gc)
+		}
+		l.closeList = l.closeList[:0]
+	}
+	if cap(l.arena) > arenaKeep {
+		l.arena = nil
+	}
+	l.arena = l.arena[:0]
+	l.segs = l.segs[:1]
+	for i, f := range l.held {
+		f.Release()
+		l.held[i] = nil
+	}
+	l.held = l.held[:0]
+	l.flushing = false
+	return closeCur
+}
+
+// slow closes a connection that stopped reading: its unsent bytes passed
+// the bound. Its queued output is dropped, the close frame (1013) joins
+// gnet's queue behind what is already there, and the socket closes at the
+// end of this wakeup.
+func (l *loop) slow(s *Session) {
+	if s.state == stateOpen {
+		s.state = stateClosing
+		s.reason = CloseReason{Cause: CauseSlow, Code: codec.StatusTryAgainLater, Text: "client too slow"}
+		l.stats.slow.Add(1)
+		l.discard(s)
+		_, _ = s.gc.Write(codec.AppendClose(l.scratch[:0], codec.StatusTryAgainLater, "client too slow"))
+	}
+	l.closeSoon(s)
+}

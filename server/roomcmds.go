@@ -1,0 +1,234 @@
+package server
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/bytedance/sonic"
+
+	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/rooms"
+)
+
+// The Router's room commands (DESIGN §3): join, leave, publish, send,
+// members. Each runs on the requesting connection's loop.
+
+// membersListed bounds the users a members reply lists; "count" is always
+// the total.
+const membersListed = 1000
+
+type joinData struct {
+	Room string                 `json:"room"`
+	Meta sonic.NoCopyRawMessage `json:"meta"`
+}
+
+type roomData struct {
+	Room string `json:"room"`
+}
+
+type publishData struct {
+	Room       string                 `json:"room"`
+	Payload    sonic.NoCopyRawMessage `json:"payload"`
+	NotifyType string                 `json:"notify_type"`
+	To         string                 `json:"to"`
+}
+
+type sendData struct {
+	To      string                 `json:"to"`
+	Payload sonic.NoCopyRawMessage `json:"payload"`
+}
+
+// bindRoom binds the request's data into v and checks the room name; it
+// answers the client itself (400) and returns false on a bad request.
+func bindRoom(c *Context, v any, room *string) bool {
+	if err := c.Bind(v); err != nil {
+		c.Fail(StatusBadRequest, "data must be an object with a room")
+		return false
+	}
+	return checkName(c, "room", *room)
+}
+
+func checkName(c *Context, field, name string) bool {
+	if name == "" {
+		c.Fail(StatusBadRequest, field+" required")
+		return false
+	}
+	if len(name) > c.s.loop.srv.cfg.MaxRoomNameSize {
+		c.Fail(StatusBadRequest, field+" too long")
+		return false
+	}
+	return true
+}
+
+// handleJoin: {room, meta?} → {room, count}; enter_room to the others.
+func handleJoin(c *Context) {
+	var d joinData
+	if !bindRoom(c, &d, &d.Room) {
+		return
+	}
+	l := c.s.loop
+	var meta []byte
+	if len(d.Meta) > 0 && string(d.Meta) != "null" {
+		if len(d.Meta) > l.srv.cfg.MaxMetaSize {
+			c.Fail(StatusTooLarge, "meta too large")
+			return
+		}
+		meta = d.Meta
+	}
+	g, err := l.join(c.s, d.Room, meta)
+	switch {
+	case errors.Is(err, ErrTooManyRooms):
+		c.Fail(StatusForbidden, "too many rooms")
+		return
+	case g == nil:
+		return // closing
+	}
+	l.scratch = roomReply(l.scratch[:0], d.Room, g.UserCount())
+	c.OKRaw(l.scratch)
+}
+
+// roomReply appends {"room":room,"count":n}.
+func roomReply(dst []byte, room string, n int) []byte {
+	dst = append(dst, `{"room":`...)
+	dst = codec.AppendString(dst, room)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '}')
+}
+
+// handleLeave: {room}; exit_room (leave) to the others.
+func handleLeave(c *Context) {
+	var d roomData
+	if !bindRoom(c, &d, &d.Room) {
+		return
+	}
+	left, _ := c.s.loop.leave(c.s, d.Room, rooms.ReasonLeave)
+	if !left {
+		c.Fail(StatusBadRequest, "not a member of the room")
+	}
+}
+
+// handlePublish: {room, payload, notify_type: "bc"|"ptp", to?}. The reply
+// comes after the message is queued to every loop with members.
+func handlePublish(c *Context) {
+	var d publishData
+	if !bindRoom(c, &d, &d.Room) {
+		return
+	}
+	if len(d.Payload) == 0 {
+		c.Fail(StatusBadRequest, "payload required")
+		return
+	}
+	ptp := false
+	switch d.NotifyType {
+	case "", "bc":
+	case "ptp":
+		if !checkName(c, "to", d.To) {
+			return
+		}
+		ptp = true
+	default:
+		c.Fail(StatusBadRequest, `notify_type must be "bc" or "ptp"`)
+		return
+	}
+	l := c.s.loop
+	if !l.allow(c.s) {
+		c.Fail(StatusRateLimited, "publish rate limit")
+		return
+	}
+	g := l.srv.reg.Room(d.Room)
+	if g == nil {
+		return // nobody to tell
+	}
+	l.scratch = rooms.AppendMessage(l.scratch[:0], d.Room, c.s.key(), d.Payload)
+	f := frameOf(l.scratch)
+	var err error
+	if ptp {
+		err = l.sendTo(d.To, g, f)
+	} else {
+		err = l.srv.fanout(g, f, 0, l)
+	}
+	f.Release()
+	failQueued(c, err)
+}
+
+// handleSend: {to, payload} → message (no room) to every connection of the
+// user to.
+func handleSend(c *Context) {
+	var d sendData
+	if err := c.Bind(&d); err != nil {
+		c.Fail(StatusBadRequest, "data must be an object with to and payload")
+		return
+	}
+	if !checkName(c, "to", d.To) {
+		return
+	}
+	if len(d.Payload) == 0 {
+		c.Fail(StatusBadRequest, "payload required")
+		return
+	}
+	l := c.s.loop
+	if !l.allow(c.s) {
+		c.Fail(StatusRateLimited, "send rate limit")
+		return
+	}
+	l.scratch = rooms.AppendMessage(l.scratch[:0], "", c.s.key(), d.Payload)
+	f := frameOf(l.scratch)
+	err := l.sendTo(d.To, nil, f)
+	f.Release()
+	failQueued(c, err)
+}
+
+// sendTo queues f for the connections of user to (in room, unless nil). A
+// to that names no user but is a session id (what anonymous senders are
+// known by) reaches that session.
+func (l *loop) sendTo(to string, room *group, f *codec.PreparedFrame) error {
+	if u := l.srv.reg.User(to); u != nil {
+		return l.srv.fanoutPtp(u, room, f, l)
+	}
+	sid, err := ParseSID(to)
+	if err != nil {
+		return nil
+	}
+	dst, err := l.srv.loopFor(sid)
+	if err != nil {
+		return nil
+	}
+	send := func(l *loop) {
+		if s := l.lookup(sid); s != nil && s.UserID() == "" && (room == nil || l.shard.In(s, room)) {
+			if l.pushShared(s, f) {
+				l.stats.deliveries.Add(1)
+			}
+		}
+	}
+	if dst == l {
+		send(l)
+		return nil
+	}
+	f.Retain()
+	if err := dst.enqueue(job{kind: jobFunc, fn: func(l *loop) { send(l); f.Release() }}); err != nil {
+		f.Release()
+		return err
+	}
+	return nil
+}
+
+// failQueued answers a fan-out that a full loop queue cut short.
+func failQueued(c *Context, err error) {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrQueueFull):
+		c.Fail(StatusUnavailable, "server busy, try again")
+	default:
+		c.Fail(StatusUnavailable, err.Error())
+	}
+}
+
+// handleMembers: {room} → {room, count, conns, members:[{user, conns, meta}]}.
+func handleMembers(c *Context) {
+	var d roomData
+	if !bindRoom(c, &d, &d.Room) {
+		return
+	}
+	c.OK(c.s.loop.srv.RoomMembers(d.Room, membersListed))
+}

@@ -1,0 +1,476 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/rooms"
+)
+
+type (
+	group      = rooms.Group[Session]
+	roomMember = rooms.Member[Session]
+)
+
+// memberOf is how the registry finds a session's membership record.
+func memberOf(s *Session) *roomMember { return &s.x().member }
+
+// droppable reports whether a server-initiated frame of n bytes must be
+// dropped for s (SlowDrop), or closes s (SlowClose) when s is past the
+// bound. It counts the drop.
+func (l *loop) droppable(s *Session, n int) bool {
+	max := l.srv.cfg.MaxOutboundBytes
+	if b := s.backlog(); b+n > max {
+		if l.srv.cfg.SlowConsumer == SlowClose {
+			if b > max {
+				l.slow(s)
+				return true
+			}
+			return false // the frame takes it past the bound: the flush closes it
+		}
+		l.stats.dropped.Add(1)
+		return true
+	}
+	return false
+}
+
+// pushShared queues the shared frame f for s, subject to the slow-consumer
+// policy. Runs on the loop.
+func (l *loop) pushShared(s *Session, f *codec.PreparedFrame) bool {
+	if s.state != stateOpen {
+		return false
+	}
+	l.hold(f)
+	return l.sendShared(s, f.Bytes())
+}
+
+// sendShared queues b, bytes of a frame the loop holds, for s, subject to
+// the slow-consumer policy; it reports whether b was queued.
+func (l *loop) sendShared(s *Session, b []byte) bool {
+	if s.state != stateOpen || l.droppable(s, len(b)) {
+		return false
+	}
+	l.share(s, b)
+	l.stats.msgsOut.Add(1)
+	return true
+}
+
+// deliver queues f for every member of g on this loop except session
+// except (0: none), and returns how many got it. It allocates nothing: this
+// is the fan-out loop. Runs on the loop.
+func (l *loop) deliver(g *group, f *codec.PreparedFrame, except uint64) int {
+	members := l.shard.Members(g)
+	if len(members) == 0 {
+		return 0
+	}
+	b := f.Bytes()
+	l.hold(f)
+	n := 0
+	for _, s := range members {
+		if s.id == except || s.state != stateOpen || l.droppable(s, len(b)) {
+			continue
+		}
+		l.share(s, b)
+		n++
+	}
+	l.stats.msgsOut.Add(uint64(n))
+	l.stats.deliveries.Add(uint64(n))
+	return n
+}
+
+// deliverPtp queues f for the connections of user u on this loop that are
+// members of room. Runs on the loop.
+func (l *loop) deliverPtp(u, room *group, f *codec.PreparedFrame) {
+	members := l.shard.Members(u)
+	if len(members) == 0 {
+		return
+	}
+	l.hold(f)
+	b := f.Bytes()
+	for _, s := range members {
+		if (room == nil || l.shard.In(s, room)) && l.sendShared(s, b) {
+			l.stats.deliveries.Add(1)
+		}
+	}
+}
+
+// broadcast queues f for every open session of the loop.
+func (l *loop) broadcast(f *codec.PreparedFrame) {
+	l.hold(f)
+	b := f.Bytes()
+	for _, s := range l.sessions {
+		if s != nil {
+			l.sendShared(s, b)
+		}
+	}
+}
+
+// fanout queues f for g's members on every loop that has some: delivered
+// at once on here (the caller's own loop, nil if none), one ring entry on
+// each other loop. The caller keeps its reference to f. A full ring is
+// reported (ErrQueueFull) after every other loop has been served.
+// Safe for concurrent use.
+func (srv *Server) fanout(g *group, f *codec.PreparedFrame, except uint64, here *loop) error {
+	var err error
+	for i, l := range *srv.loops.Load() {
+		if g.OnLoop(i) == 0 {
+			continue
+		}
+		if l == here {
+			l.deliver(g, f, except)
+			continue
+		}
+		f.Retain()
+		if e := l.enqueue(job{kind: jobGroup, group: g, frame: f, sid: except}); e != nil {
+			f.Release()
+			err = e
+		}
+	}
+	return err
+}
+
+// fanoutPtp queues f for user u's connections that are in room (nil: all
+// of them).
+func (srv *Server) fanoutPtp(u, room *group, f *codec.PreparedFrame, here *loop) error {
+	var err error
+	for i, l := range *srv.loops.Load() {
+		if u.OnLoop(i) == 0 {
+			continue
+		}
+		if l == here {
+			l.deliverPtp(u, room, f)
+			continue
+		}
+		f.Retain()
+		if e := l.enqueue(job{kind: jobPtp, group: u, room: room, frame: f}); e != nil {
+			f.Release()
+			err = e
+		}
+	}
+	return err
+}
+
+// frameOf builds a prepared text frame from JSON text.
+func frameOf(text []byte) *codec.PreparedFrame { return codec.NewPreparedFrame(codec.OpText, text) }
+
+// roomEvents reports whether enter_room/exit_room go to a room of n member
+// connections.
+func (l *loop) roomEvents(n int) bool {
+	max := l.srv.cfg.RoomEventsMaxMembers
+	return max > 0 && n <= max
+}
+
+// join makes s a member of room with meta. Runs on the loop.
+func (l *loop) join(s *Session, room string, meta []byte) (g *group, err error) {
+	if s.state != stateOpen {
+		return nil, ErrClosed
+	}
+	if memberOf(s).Rooms() >= l.srv.cfg.MaxRoomsPerConn && !l.in(s, room) {
+		return nil, ErrTooManyRooms
+	}
+	user := s.key()
+	g, joined, first := l.shard.Join(s, room, user, meta)
+	if joined && first && l.roomEvents(g.Len()) {
+		l.scratch = rooms.AppendEnter(l.scratch[:0], room, user, meta)
+		f := frameOf(l.scratch)
+		err = l.srv.fanout(g, f, s.id, l)
+		f.Release()
+	}
+	return g, err
+}
+
+// in reports whether s is in the room called name.
+func (l *loop) in(s *Session, name string) bool {
+	g := l.srv.reg.Room(name)
+	return g != nil && l.shard.In(s, g)
+}
+
+// leave removes s from room, telling the others with reason. It reports
+// whether s was a member. Runs on the loop.
+func (l *loop) leave(s *Session, room, reason string) (bool, error) {
+	g := l.srv.reg.Room(room)
+	if g == nil || s.ext == nil {
+		return false, nil
+	}
+	user := s.key()
+	left, last := l.shard.Leave(s, g, user)
+	if !left {
+		return false, nil
+	}
+	if last {
+		return true, l.exitEvent(g, user, reason)
+	}
+	return true, nil
+}
+
+// exitEvent tells g's members that user left it.
+func (l *loop) exitEvent(g *group, user, reason string) error {
+	if !l.roomEvents(g.Len()) || g.Len() == 0 {
+		return nil
+	}
+	l.scratch = rooms.AppendExit(l.scratch[:0], g.Name(), user, reason)
+	f := frameOf(l.scratch)
+	err := l.srv.fanout(g, f, 0, l)
+	f.Release()
+	return err
+}
+
+// leaveAll removes s from every room it is in, telling the others why
+// (cause 0: it left on its own). Runs on the loop.
+func (l *loop) leaveAll(s *Session, cause Cause) {
+	if s.ext == nil || s.ext.member.Rooms() == 0 {
+		return
+	}
+	reason := rooms.ReasonLeave
+	if cause != 0 {
+		reason = cause.ExitReason()
+	}
+	user := s.key()
+	l.shard.LeaveAll(s, user, func(g *group, last bool) {
+		if last {
+			if err := l.exitEvent(g, user, reason); err != nil {
+				l.srv.log.Warn("exit_room not queued", "room", g.Name(), "err", err)
+			}
+		}
+	})
+}
+
+// kick removes user's connections on this loop from room: they and the
+// room's other members get exit_room with reason kick.
+func (l *loop) kick(room, user string) {
+	g := l.srv.reg.Room(room)
+	u := l.srv.reg.User(user)
+	if g == nil || u == nil {
+		return
+	}
+	members := l.shard.Members(u)
+	kicked := make([]*Session, 0, len(members))
+	for _, s := range members {
+		if l.shard.In(s, g) {
+			kicked = append(kicked, s)
+		}
+	}
+	if len(kicked) == 0 {
+		return
+	}
+	l.scratch = rooms.AppendExit(l.scratch[:0], room, user, rooms.ReasonKick)
+	f := frameOf(l.scratch)
+	l.hold(f)
+	for _, s := range kicked {
+		l.sendShared(s, f.Bytes())
+		if _, last := l.shard.Leave(s, g, user); last && g.Len() > 0 && l.roomEvents(g.Len()) {
+			if err := l.srv.fanout(g, f, 0, l); err != nil {
+				l.srv.log.Warn("exit_room not queued", "room", room, "err", err)
+			}
+		}
+	}
+	f.Release()
+}
+
+// allow reports whether s may publish now (GCRA: PublishRate per second,
+// bursts of PublishBurst). Runs on the loop.
+func (l *loop) allow(s *Session) bool {
+	rate := l.srv.cfg.PublishRate
+	if rate < 0 {
+		return true
+	}
+	x := s.x()
+	interval := int64(1e9 / rate)
+	tat := max(x.tat, l.now)
+	if tat-l.now > interval*int64(l.srv.cfg.PublishBurst-1) {
+		return false
+	}
+	x.tat = tat + interval
+	return true
+}
+
+// serving returns ErrNotServing or ErrServerClosed unless the server runs.
+func (srv *Server) serving() error {
+	switch srv.state.Load() {
+	case stServing:
+		return nil
+	case stNew:
+		return ErrNotServing
+	}
+	return ErrServerClosed
+}
+
+// Publish sends the event {"cmd":cmd,"data":data} to every member of room,
+// encoded and framed once; data is marshalled with sonic (RawJSON passes
+// through, nil omits "data"). A room without members is not an error. It
+// returns once the event is queued on every loop with members, or
+// ErrQueueFull if a loop's queue was full (the other loops still deliver).
+// Safe for concurrent use.
+func (srv *Server) Publish(room, cmd string, data any) error {
+	if err := srv.serving(); err != nil {
+		return err
+	}
+	g := srv.reg.Room(room)
+	if g == nil {
+		return nil
+	}
+	f, err := encodePush(cmd, data)
+	if err != nil {
+		return err
+	}
+	err = srv.fanout(g, f, 0, nil)
+	f.Release()
+	return err
+}
+
+// PublishMessage sends a room message in the shape clients get from the
+// publish command, {"cmd":"message","data":{"room","from","payload"}}, to
+// every member of room. payload is marshalled with sonic (RawJSON passes
+// through). Safe for concurrent use.
+func (srv *Server) PublishMessage(room, from string, payload any) error {
+	if err := srv.serving(); err != nil {
+		return err
+	}
+	g := srv.reg.Room(room)
+	if g == nil {
+		return nil
+	}
+	f, err := encodeMessage(room, from, payload)
+	if err != nil {
+		return err
+	}
+	err = srv.fanout(g, f, 0, nil)
+	f.Release()
+	return err
+}
+
+// SendUser sends the event {"cmd":cmd,"data":data} to every connection of
+// user. A user with no connection is not an error.
+// Safe for concurrent use.
+func (srv *Server) SendUser(user, cmd string, data any) error {
+	if err := srv.serving(); err != nil {
+		return err
+	}
+	u := srv.reg.User(user)
+	if u == nil {
+		return nil
+	}
+	f, err := encodePush(cmd, data)
+	if err != nil {
+		return err
+	}
+	err = srv.fanoutPtp(u, nil, f, nil)
+	f.Release()
+	return err
+}
+
+// SendMessage sends {"cmd":"message","data":{"from","payload"}} (the shape
+// of the send command) to every connection of user.
+// Safe for concurrent use.
+func (srv *Server) SendMessage(user, from string, payload any) error {
+	if err := srv.serving(); err != nil {
+		return err
+	}
+	u := srv.reg.User(user)
+	if u == nil {
+		return nil
+	}
+	f, err := encodeMessage("", from, payload)
+	if err != nil {
+		return err
+	}
+	err = srv.fanoutPtp(u, nil, f, nil)
+	f.Release()
+	return err
+}
+
+// Kick removes user's connections from room. They stay open; they and the
+// room's other members get exit_room with reason "kick".
+// Safe for concurrent use.
+func (srv *Server) Kick(room, user string) error {
+	return srv.onUserLoops(user, func(l *loop) { l.kick(room, user) })
+}
+
+// DisconnectUser closes every connection of user with code and reason.
+// Safe for concurrent use.
+func (srv *Server) DisconnectUser(user string, code codec.StatusCode, reason string) error {
+	return srv.onUserLoops(user, func(l *loop) {
+		u := l.srv.reg.User(user)
+		if u == nil {
+			return
+		}
+		for _, s := range l.shard.Members(u) {
+			l.closeWith(s, code, reason, CauseKick)
+		}
+	})
+}
+
+// onUserLoops runs fn on each loop where user has connections.
+func (srv *Server) onUserLoops(user string, fn func(*loop)) error {
+	if err := srv.serving(); err != nil {
+		return err
+	}
+	u := srv.reg.User(user)
+	if u == nil {
+		return nil
+	}
+	var err error
+	for i, l := range *srv.loops.Load() {
+		if u.OnLoop(i) > 0 {
+			if e := l.enqueue(job{kind: jobFunc, fn: fn}); e != nil {
+				err = e
+			}
+		}
+	}
+	return err
+}
+
+// Online returns the number of distinct users with at least one
+// connection (sessions bound with SetUserID). Safe for concurrent use.
+func (srv *Server) Online() int { return srv.reg.Users() }
+
+// Rooms returns the number of rooms with at least one member.
+// Safe for concurrent use.
+func (srv *Server) Rooms() int { return srv.reg.Rooms() }
+
+// RoomInfo is a room's presence: its users and connections.
+type RoomInfo struct {
+	Room  string `json:"room"`
+	Users int    `json:"count"`
+	Conns int    `json:"conns"`
+	// Members lists up to the limit asked of RoomMembers; Users is the total.
+	Members []RoomUser `json:"members"`
+}
+
+// RoomUser is one user in a room.
+type RoomUser struct {
+	User  string          `json:"user"`
+	Conns int             `json:"conns"`
+	Meta  json.RawMessage `json:"meta,omitempty"`
+}
+
+// RoomMembers returns room's presence with up to limit users listed (all
+// when limit <= 0). A room without members has Users 0.
+// Safe for concurrent use.
+func (srv *Server) RoomMembers(room string, limit int) RoomInfo {
+	info := RoomInfo{Room: room, Members: []RoomUser{}}
+	g := srv.reg.Room(room)
+	if g == nil {
+		return info
+	}
+	users, total := g.Presence(limit)
+	info.Users, info.Conns = total, g.Len()
+	for _, p := range users {
+		info.Members = append(info.Members, RoomUser{User: p.User, Conns: p.Conns, Meta: p.Meta})
+	}
+	return info
+}
+
+// encodeMessage builds a room (or user) message frame once.
+func encodeMessage(room, from string, payload any) (*codec.PreparedFrame, error) {
+	raw, err := marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("server: marshal message payload: %w", err)
+	}
+	bp := pushBufs.Get().(*[]byte)
+	*bp = rooms.AppendMessage((*bp)[:0], room, from, raw)
+	f := frameOf(*bp)
+	pushBufs.Put(bp)
+	return f, nil
+}
