@@ -40,8 +40,8 @@ func (f *fakeConn) Writev(bs [][]byte) (int, error) {
 	}
 	return n, nil
 }
-func (f *fakeConn) Context() any                { return f.ctx }
-func (f *fakeConn) SetContext(c any)            { f.ctx = c }
+func (f *fakeConn) Context() any     { return f.ctx }
+func (f *fakeConn) SetContext(c any) { f.ctx = c }
 func (f *fakeConn) Fd() int {
 	if f.fd == 0 {
 		return 7

@@ -44,7 +44,8 @@ type Collector struct {
 	srv *Server
 
 	conns, loopConns, accepted, refused, closed, msgsIn, msgsOut, bytesIn,
-	bytesOut, expired, ringFull, handshakeErr, slow *prometheus.Desc
+	bytesOut, expired, ringFull, handshakeErr, slow, dropped, deliveries,
+	rooms, users *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -69,20 +70,25 @@ func (s *Server) Collector() *Collector {
 		ringFull:     d("ring_full_total", "Cross-goroutine jobs refused because a loop's ring was full."),
 		handshakeErr: d("handshake_failures_total", "Upgrade requests rejected or timed out."),
 		slow:         d("slow_consumer_closed_total", "Connections closed with 1013 because they did not read."),
+		dropped:      d("slow_consumer_dropped_total", "Server frames (room messages, events, pushes) dropped for connections past max_outbound_bytes."),
+		deliveries:   d("room_deliveries_total", "Room and user messages queued to a member connection."),
+		rooms:        d("rooms", "Rooms with at least one member."),
+		users:        d("users_online", "Distinct users with at least one connection."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.loopConns, c.accepted, c.refused, c.closed, c.msgsIn,
-		c.msgsOut, c.bytesIn, c.bytesOut, c.expired, c.ringFull, c.handshakeErr, c.slow} {
+		c.msgsOut, c.bytesIn, c.bytesOut, c.expired, c.ringFull, c.handshakeErr, c.slow, c.dropped,
+		c.deliveries, c.rooms, c.users} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	var accepted, msgsIn, msgsOut, bytesIn, bytesOut, expired, ringFull, handshakeErr, slow uint64
+	var accepted, msgsIn, msgsOut, bytesIn, bytesOut, expired, ringFull, handshakeErr, slow, dropped, deliveries uint64
 	var closed [closeSlots]uint64
 	for _, l := range *c.srv.loops.Load() {
 		st := &l.stats
@@ -96,6 +102,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ringFull += st.ringFull.Load()
 		handshakeErr += st.handshakeErr.Load()
 		slow += st.slow.Load()
+		dropped += st.dropped.Load()
+		deliveries += st.deliveries.Load()
 		for i := range closed {
 			closed[i] += st.closed[i].Load()
 		}
@@ -114,6 +122,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.ringFull, ringFull)
 	counter(c.handshakeErr, handshakeErr)
 	counter(c.slow, slow)
+	counter(c.dropped, dropped)
+	counter(c.deliveries, deliveries)
+	ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(c.srv.reg.Rooms()))
+	ch <- prometheus.MustNewConstMetric(c.users, prometheus.GaugeValue, float64(c.srv.reg.Users()))
 	for i, v := range closed {
 		if v > 0 {
 			ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(v), closeSlotLabel(i))

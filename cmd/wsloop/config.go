@@ -37,6 +37,13 @@ type settings struct {
 	ServerPing       time.Duration
 	MaxMissedPongs   int
 	Tick             time.Duration
+	QueueSize        int
+	MaxOutbound      int
+	SlowConsumer     string
+	PublishRate      float64
+	PublishBurst     int
+	RoomEventsMax    int
+	MaxRooms         int
 	ShutdownTimeout  time.Duration
 	LogLevel         string
 	LogFormat        string
@@ -55,6 +62,12 @@ func defaults() settings {
 		SignWindow:       server.DefaultHeartbeatSignWindow,
 		MaxMissedPongs:   server.DefaultMaxMissedPongs,
 		Tick:             server.DefaultTick,
+		QueueSize:        server.DefaultQueueSize,
+		MaxOutbound:      server.DefaultMaxOutboundBytes,
+		SlowConsumer:     "drop",
+		PublishRate:      server.DefaultPublishRate,
+		RoomEventsMax:    server.DefaultRoomEventsMaxMembers,
+		MaxRooms:         server.DefaultMaxRoomsPerConn,
 		ShutdownTimeout:  10 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
@@ -82,6 +95,13 @@ func flagSet(st *settings, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&st.ServerPing, "server-ping-interval", st.ServerPing, "send Ping frames to clients silent this long (0 = off)")
 	fs.IntVar(&st.MaxMissedPongs, "max-missed-pongs", st.MaxMissedPongs, "close after this many unanswered server Pings")
 	fs.DurationVar(&st.Tick, "tick", st.Tick, "timing wheel resolution")
+	fs.IntVar(&st.QueueSize, "queue-size", st.QueueSize, "capacity of each event loop's job ring (room fan-out, pushes); a full ring answers 503")
+	fs.IntVar(&st.MaxOutbound, "max-outbound-bytes", st.MaxOutbound, "unsent bytes held per connection before the slow-consumer policy applies")
+	fs.StringVar(&st.SlowConsumer, "slow-consumer", st.SlowConsumer, "policy at max-outbound-bytes: drop (room frames dropped and counted) or close (1013)")
+	fs.Float64Var(&st.PublishRate, "publish-rate", st.PublishRate, "publish and send commands per second per connection, 429 above it (0 = no limit)")
+	fs.IntVar(&st.PublishBurst, "publish-burst", st.PublishBurst, "publish and send commands a connection may issue at once (0 = twice the rate)")
+	fs.IntVar(&st.RoomEventsMax, "room-events-max-members", st.RoomEventsMax, "send enter_room/exit_room only while a room has at most this many connections (0 = never)")
+	fs.IntVar(&st.MaxRooms, "max-rooms-per-conn", st.MaxRooms, "rooms one connection may be in (403 above it)")
 	fs.DurationVar(&st.ShutdownTimeout, "shutdown-timeout", st.ShutdownTimeout, "how long a graceful shutdown waits for clients to close")
 	fs.StringVar(&st.LogLevel, "log-level", st.LogLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&st.LogFormat, "log-format", st.LogFormat, "log format: text or json")
@@ -219,22 +239,49 @@ func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
 	if st.HeartbeatSecret != "" {
 		secret = []byte(st.HeartbeatSecret)
 	}
+	var slow server.SlowPolicy
+	switch st.SlowConsumer {
+	case "drop":
+		slow = server.SlowDrop
+	case "close":
+		slow = server.SlowClose
+	default:
+		return server.Config{}, fmt.Errorf("slow-consumer %q: want drop or close", st.SlowConsumer)
+	}
+	// On the command line 0 means "off"; in server.Config 0 means "default"
+	// and negative means off.
+	off := func(v float64) float64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	if st.PublishRate < 0 || st.PublishBurst < 0 || st.RoomEventsMax < 0 || st.MaxRooms < 1 || st.QueueSize < 1 || st.MaxOutbound < 1 {
+		return server.Config{}, errors.New("publish-rate, publish-burst and room-events-max-members must not be negative; max-rooms-per-conn, queue-size and max-outbound-bytes must be positive")
+	}
 	return server.Config{
-		Addr:                st.Addr,
-		Path:                st.Path,
-		Loops:               st.Loops,
-		MaxConns:            st.MaxConns,
-		MaxMessageSize:      st.MaxMessageSize,
-		HandshakeTimeout:    st.HandshakeTimeout,
-		HeartbeatTimeout:    st.HeartbeatTimeout,
-		PingInterval:        st.PingInterval,
-		Heartbeats:          forms,
-		HeartbeatSecret:     secret,
-		HeartbeatSignWindow: st.SignWindow,
-		ServerPingInterval:  st.ServerPing,
-		MaxMissedPongs:      st.MaxMissedPongs,
-		Tick:                st.Tick,
-		Logger:              log,
+		Addr:                 st.Addr,
+		Path:                 st.Path,
+		Loops:                st.Loops,
+		MaxConns:             st.MaxConns,
+		MaxMessageSize:       st.MaxMessageSize,
+		HandshakeTimeout:     st.HandshakeTimeout,
+		HeartbeatTimeout:     st.HeartbeatTimeout,
+		PingInterval:         st.PingInterval,
+		Heartbeats:           forms,
+		HeartbeatSecret:      secret,
+		HeartbeatSignWindow:  st.SignWindow,
+		ServerPingInterval:   st.ServerPing,
+		MaxMissedPongs:       st.MaxMissedPongs,
+		Tick:                 st.Tick,
+		QueueSize:            st.QueueSize,
+		MaxOutboundBytes:     st.MaxOutbound,
+		SlowConsumer:         slow,
+		PublishRate:          off(st.PublishRate),
+		PublishBurst:         st.PublishBurst,
+		RoomEventsMaxMembers: int(off(float64(st.RoomEventsMax))),
+		MaxRoomsPerConn:      st.MaxRooms,
+		Logger:               log,
 	}, nil
 }
 

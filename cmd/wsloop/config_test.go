@@ -475,6 +475,13 @@ func TestServerConfig(t *testing.T) {
 		MaxMissedPongs:   7,
 		Tick:             8 * time.Millisecond,
 		ShutdownTimeout:  9 * time.Second,
+		QueueSize:        10,
+		MaxOutbound:      11,
+		SlowConsumer:     "close",
+		PublishRate:      0, // off
+		PublishBurst:     12,
+		RoomEventsMax:    13,
+		MaxRooms:         14,
 		LogLevel:         "debug",
 		LogFormat:        "json",
 	}
@@ -490,6 +497,9 @@ func TestServerConfig(t *testing.T) {
 		secret     string
 		wantForms  server.HeartbeatForm
 		wantSecret []byte
+		slow       string
+		rate       float64
+		eventsOff  bool
 		wantErr    string // substring; "" means success
 	}{
 		{name: "json protocol, default forms", heartbeats: "empty,ping-frame,ping-cmd", wantForms: empty | frame | cmd},
@@ -500,6 +510,9 @@ func TestServerConfig(t *testing.T) {
 		{name: "empty list is none", heartbeats: "", wantForms: server.HeartbeatNone},
 		{name: "secret is copied as bytes", heartbeats: "ping-cmd", secret: "k", wantForms: cmd, wantSecret: []byte("k")},
 		{name: "unknown form", heartbeats: "empty,pong", wantErr: `"pong"`},
+		{name: "unknown slow-consumer policy", heartbeats: "none", slow: "block", wantErr: `"block"`},
+		{name: "negative publish rate", heartbeats: "none", rate: -1, wantErr: "must not be negative"},
+		{name: "room events off", heartbeats: "none", wantForms: server.HeartbeatNone, eventsOff: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -507,6 +520,16 @@ func TestServerConfig(t *testing.T) {
 			st.Echo = tt.echo
 			st.Heartbeats = tt.heartbeats
 			st.HeartbeatSecret = tt.secret
+			if tt.slow != "" {
+				st.SlowConsumer = tt.slow
+			}
+			if tt.rate != 0 {
+				st.PublishRate = tt.rate
+			}
+			wantEvents := 13
+			if tt.eventsOff {
+				st.RoomEventsMax, wantEvents = 0, -1
+			}
 			got, err := st.serverConfig(log)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -518,21 +541,28 @@ func TestServerConfig(t *testing.T) {
 				t.Fatalf("serverConfig(): %v", err)
 			}
 			want := server.Config{
-				Addr:                "127.0.0.1:9000",
-				Path:                "/socket",
-				Loops:               3,
-				MaxConns:            42,
-				MaxMessageSize:      4096,
-				HandshakeTimeout:    2 * time.Second,
-				HeartbeatTimeout:    3 * time.Second,
-				PingInterval:        4 * time.Second,
-				Heartbeats:          tt.wantForms,
-				HeartbeatSecret:     tt.wantSecret,
-				HeartbeatSignWindow: 5 * time.Second,
-				ServerPingInterval:  6 * time.Second,
-				MaxMissedPongs:      7,
-				Tick:                8 * time.Millisecond,
-				Logger:              log,
+				Addr:                 "127.0.0.1:9000",
+				Path:                 "/socket",
+				Loops:                3,
+				MaxConns:             42,
+				MaxMessageSize:       4096,
+				HandshakeTimeout:     2 * time.Second,
+				HeartbeatTimeout:     3 * time.Second,
+				PingInterval:         4 * time.Second,
+				Heartbeats:           tt.wantForms,
+				HeartbeatSecret:      tt.wantSecret,
+				HeartbeatSignWindow:  5 * time.Second,
+				ServerPingInterval:   6 * time.Second,
+				MaxMissedPongs:       7,
+				Tick:                 8 * time.Millisecond,
+				QueueSize:            10,
+				MaxOutboundBytes:     11,
+				SlowConsumer:         server.SlowClose,
+				PublishRate:          -1,
+				PublishBurst:         12,
+				RoomEventsMaxMembers: wantEvents,
+				MaxRoomsPerConn:      14,
+				Logger:               log,
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("serverConfig() =\n%+v\nwant\n%+v", got, want)
