@@ -1,0 +1,36 @@
+package rooms
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestEncode(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{string(AppendMessage(nil, "r1", "u1", []byte(`{"a":1}`))), `{"cmd":"message","data":{"room":"r1","from":"u1","payload":{"a":1}}}`},
+		{string(AppendMessage(nil, "", "u1", []byte(`2`))), `{"cmd":"message","data":{"from":"u1","payload":2}}`},
+		{string(AppendMessage(nil, `a"b`, "u\n", nil)), `{"cmd":"message","data":{"room":"a\"b","from":"u\n","payload":null}}`},
+		{string(AppendEnter(nil, "r", "u", []byte(`{"nick":"x"}`))), `{"cmd":"enter_room","data":{"room":"r","user":"u","meta":{"nick":"x"}}}`},
+		{string(AppendEnter(nil, "r", "u", nil)), `{"cmd":"enter_room","data":{"room":"r","user":"u"}}`},
+		{string(AppendExit(nil, "r", "u", ReasonKick)), `{"cmd":"exit_room","data":{"room":"r","user":"u","reason":"kick"}}`},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got  %s\nwant %s", tt.got, tt.want)
+		}
+		if !json.Valid([]byte(tt.got)) {
+			t.Errorf("invalid JSON %s", tt.got)
+		}
+	}
+}
+
+func TestEncodeZeroAlloc(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() {
+		buf = AppendMessage(buf[:0], "room", "user", []byte(`"payload"`))
+	}); n != 0 {
+		t.Fatalf("AppendMessage allocates %.0f times", n)
+	}
+}
