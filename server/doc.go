@@ -8,7 +8,8 @@
 //	                                              │
 //	  OnTraffic: handshake (codec.ParseRequest) or frames (codec.Decoder),
 //	             zero-copy payloads → Handler.OnMessage → replies corked
-//	  ring drain: Push / Broadcast / Disconnect jobs from other goroutines
+//	  ring drain: Push / Broadcast / Disconnect jobs from other goroutines,
+//	              room fan-out (one job per publish per loop with members)
 //	  tick:       timing wheel → handshake, heartbeat and close timeouts
 //	                                              │
 //	  end of every wakeup: each touched connection is written once ──► client
@@ -20,7 +21,8 @@
 // handlers and middleware run on that loop, one at a time per loop, and must
 // not block. Methods documented "Must be called on the connection's event
 // loop" may be called only from there. Everything else — Server.Push,
-// Server.Broadcast, Server.Disconnect, Session.Push, Session.Close — is safe
+// Server.Broadcast, Server.Disconnect, Server.Publish and the other room and
+// user calls, Session.Push, Session.Close — is safe
 // for concurrent use: it puts a job on the owning loop's bounded ring and
 // wakes the loop (one wakeup drains many jobs). A full ring returns
 // ErrQueueFull at once; nothing blocks.
@@ -28,8 +30,18 @@
 // # Cork
 //
 // Everything a loop writes to one connection during one wakeup (the replies
-// to all frames of one read, all pushes of one ring drain) leaves in a
-// single write at the end of that wakeup.
+// to all frames of one read, all pushes and room messages of one ring
+// drain) leaves in a single write (or writev) at the end of that wakeup.
+// Room frames are not copied: the connection's queue points into the
+// shared prepared frame (see cork.go).
+//
+// # Rooms
+//
+// Room membership lives in package rooms, one shard per loop. A publish is
+// encoded once, delivered at once on the publisher's loop, and queued as
+// one job on each other loop that has members. A connection that does not
+// read is bounded by Config.MaxOutboundBytes: room frames past it are
+// dropped (SlowDrop) or the connection is closed with 1013 (SlowClose).
 //
 // # Bad input
 //
