@@ -213,7 +213,7 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 func (l *loop) slow(s *Session) {
 	if s.state == stateOpen {
 		s.state = stateClosing
-		s.reason = CloseReason{Cause: CauseSlow, Code: codec.StatusTryAgainLater, Text: "client too slow"}
+		s.setReason(CauseSlow, codec.StatusTryAgainLater, "client too slow")
 		l.stats.slow.Add(1)
 		l.discard(s)
 		_, _ = s.gc.Write(codec.AppendClose(l.scratch[:0], codec.StatusTryAgainLater, "client too slow"))

@@ -65,12 +65,12 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	l := s.loop
 	srv := e.srv
 	wasOpen := s.state == stateOpen || s.state == stateClosing
-	if s.reason.Cause == 0 {
+	if s.cause == 0 {
 		text := "connection closed"
 		if err != nil {
 			text = err.Error()
 		}
-		s.reason = CloseReason{Cause: CauseDisconnect, Code: codec.StatusAbnormalClosure, Text: text}
+		s.setReason(CauseDisconnect, codec.StatusAbnormalClosure, text)
 	}
 	s.state = stateClosed
 	l.wheel.Remove(s)
@@ -81,17 +81,17 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	srv.conns.Add(-1)
 	l.stats.conns.Add(-1)
 	if srv.log.Enabled(context.Background(), slog.LevelDebug) {
-		srv.log.Debug("close", "sid", s.id, "code", int(s.reason.Code), "reason", s.reason.Text, "cause", s.reason.Cause.String())
+		srv.log.Debug("close", "sid", s.id, "code", int(s.code), "reason", s.reasonText(), "cause", s.cause.String())
 	}
 	if wasOpen {
-		l.stats.closed[closeSlot(s.reason.Code)].Add(1)
+		l.stats.closed[closeSlot(s.code)].Add(1)
 		func() {
 			defer l.recoverHandler(s, "OnClose")
-			srv.handler.OnClose(s, s.reason)
+			srv.handler.OnClose(s, s.closeReason())
 		}()
 	}
 	if s.ext != nil {
-		l.leaveAll(s, s.reason.Cause) // exit_room to the rooms it was in
+		l.leaveAll(s, s.cause) // exit_room to the rooms it was in
 		l.shard.Bind(s, "")
 	}
 	l.endWakeup(nil) // the exit_room events, unless a flush is running already

@@ -187,7 +187,7 @@ func (l *loop) tick() {
 func (l *loop) fire(s *Session) {
 	switch s.state {
 	case stateHandshake:
-		s.reason = CloseReason{Cause: CauseTimeout, Code: codec.StatusAbnormalClosure, Text: "handshake timeout"}
+		s.setReason(CauseTimeout, codec.StatusAbnormalClosure, "handshake timeout")
 		l.stats.handshakeErr.Add(1)
 		l.closeSoon(s)
 	case stateOpen:
@@ -288,7 +288,7 @@ func (l *loop) closeWith(s *Session, code codec.StatusCode, text string, cause C
 		return
 	}
 	s.state = stateClosing
-	s.reason = CloseReason{Cause: cause, Code: code, Text: text}
+	s.setReason(cause, code, text)
 	m := l.mark()
 	l.arena = codec.AppendClose(l.arena, code, text)
 	l.commit(s, m)
@@ -308,7 +308,7 @@ func (l *loop) protocolError(s *Session, err error) {
 // frames decodes and dispatches the frames in b; it returns how many bytes
 // were consumed. Runs on the loop.
 func (l *loop) frames(s *Session, b []byte) int {
-	if s.state == stateClosing && s.reason.Cause == CauseProtocol {
+	if s.state == stateClosing && s.cause == CauseProtocol {
 		return len(b) // the stream is garbage after a protocol error: drain it
 	}
 	total := 0
@@ -350,7 +350,7 @@ func (l *loop) frame(s *Session, m codec.Message) {
 	case codec.OpClose:
 		code, reason, _ := codec.ParseClose(m.Payload) // validated by the decoder
 		s.state = stateClosing
-		s.reason = CloseReason{Cause: CauseClient, Code: code, Text: string(reason)}
+		s.setReason(CauseClient, code, string(reason))
 		if code == codec.StatusNoStatusRcvd {
 			l.appendFrame(s, codec.OpClose, nil)
 		} else {
@@ -447,7 +447,7 @@ func (l *loop) onOpen(s *Session, r *codec.Request) (err error) {
 // reject answers a failed handshake with an HTTP error and closes.
 func (l *loop) reject(s *Session, he codec.HandshakeError) {
 	l.stats.handshakeErr.Add(1)
-	s.reason = CloseReason{Cause: CauseProtocol, Code: codec.StatusAbnormalClosure, Text: he.Reason}
+	s.setReason(CauseProtocol, codec.StatusAbnormalClosure, he.Reason)
 	m := l.mark()
 	l.arena = codec.AppendReject(l.arena, he)
 	l.commit(s, m)

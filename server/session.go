@@ -48,7 +48,10 @@ type Session struct {
 	// notAlive: the message being handled does not count as a heartbeat
 	notAlive bool
 	badSigns uint8 // signed pings rejected in a row
-	reason   CloseReason
+	// How the connection ended (CloseReason without its text, which is
+	// kept in ext: a close is rare, and an idle session stays at 128 bytes).
+	cause Cause
+	code  codec.StatusCode
 
 	// ext holds what only some connections need (a user, values, rooms,
 	// the publish rate limiter); an idle anonymous connection has none.
@@ -62,6 +65,25 @@ type sessionExt struct {
 	values map[string]any
 	member roomMember
 	tat    int64 // publish rate limiter: theoretical arrival time (GCRA), loop clock
+	why    string // CloseReason.Text
+}
+
+func (s *Session) setReason(cause Cause, code codec.StatusCode, text string) {
+	s.cause, s.code = cause, code
+	if text != "" || s.ext != nil {
+		s.x().why = text
+	}
+}
+
+func (s *Session) reasonText() string {
+	if s.ext == nil {
+		return ""
+	}
+	return s.ext.why
+}
+
+func (s *Session) closeReason() CloseReason {
+	return CloseReason{Cause: s.cause, Code: s.code, Text: s.reasonText()}
 }
 
 func (s *Session) x() *sessionExt {
