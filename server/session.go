@@ -64,7 +64,7 @@ type sessionExt struct {
 	sid    string // the sid as a string, once needed (the presence key of an anonymous session)
 	values map[string]any
 	member roomMember
-	tat    int64 // publish rate limiter: theoretical arrival time (GCRA), loop clock
+	tat    int64  // publish rate limiter: theoretical arrival time (GCRA), loop clock
 	why    string // CloseReason.Text
 }
 
