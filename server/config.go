@@ -33,6 +33,10 @@ const (
 	DefaultMaxRoomNameSize      = 256
 	DefaultMaxMetaSize          = 2 << 10
 
+	// HTTP API and session leases (api.go, lease.go).
+	DefaultLeaseTimeout   = 30 * time.Second
+	DefaultMaxAPIBodySize = 64 << 10
+
 	// connHeadroom is how many descriptors the default MaxConns leaves for
 	// everything that is not a client connection: listeners, the HTTP API,
 	// epoll and eventfd descriptors, log files, cluster links.
@@ -207,6 +211,34 @@ type Config struct {
 	// this many server Pings in a row went unanswered. Zero means 2.
 	MaxMissedPongs int
 
+	// EndPoint is the public WebSocket URL clients connect to
+	// ("wss://chat.example.com/ws"), as the HTTP API hands it out: the
+	// end-point API and the wss_link of a session lease. Zero means it is
+	// derived from the listener: ws://<host>:<port><Path>, where host is the
+	// listener's IP, or, when it listens on all addresses, the host the
+	// HTTP API request was sent to. Set it behind a proxy or TLS terminator.
+	EndPoint string
+
+	// LeaseTimeout is how long a session lease lives without a heartbeat
+	// from the application's backend (HTTP API, /api/session/...); an
+	// expired lease closes the connections bound to it. Zero means 30 s.
+	LeaseTimeout time.Duration
+
+	// RequireLease refuses WebSocket connections that present no auth_body
+	// of a session lease (close 1008 right after the handshake). Zero
+	// (false) accepts them; a connection that presents a bad or expired
+	// auth_body is refused either way.
+	RequireLease bool
+
+	// APIKey, when set, is the bearer key every /api/ endpoint of the HTTP
+	// API requires ("Authorization: Bearer <key>"); /metrics, /healthz and
+	// /readyz stay open. Zero means no key.
+	APIKey string
+
+	// MaxAPIBodySize bounds the body of an HTTP API request, in bytes;
+	// larger gets 413. Zero means 64 KiB.
+	MaxAPIBodySize int64
+
 	// Logger receives the server's logs. Zero means slog.Default().
 	Logger *slog.Logger
 }
@@ -327,6 +359,18 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.wheelSlots() > maxWheelSlots {
 		return c, fmt.Errorf("server: timeouts over %d ticks of %v; raise Tick", maxWheelSlots-3, c.Tick)
+	}
+	if c.LeaseTimeout == 0 {
+		c.LeaseTimeout = DefaultLeaseTimeout
+	}
+	if c.MaxAPIBodySize == 0 {
+		c.MaxAPIBodySize = DefaultMaxAPIBodySize
+	}
+	if c.LeaseTimeout < 0 || c.MaxAPIBodySize < 0 {
+		return c, fmt.Errorf("server: negative LeaseTimeout or MaxAPIBodySize")
+	}
+	if err := checkEndPoint(c.EndPoint); err != nil {
+		return c, err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

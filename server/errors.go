@@ -28,4 +28,9 @@ var (
 	// ErrClosed is returned by on-loop writes to a session that is closing
 	// or closed.
 	ErrClosed = errors.New("server: session closed")
+
+	// ErrUnknownLease is returned by the session-lease calls of the HTTP
+	// API for a conn_id that names no live lease (never issued, ended or
+	// expired).
+	ErrUnknownLease = errors.New("server: unknown or expired lease")
 )

@@ -422,6 +422,11 @@ func (l *loop) handshake(s *Session, b []byte) int {
 	s.lastSeen = l.now
 	l.wheel.Remove(s)
 	l.heartbeat(s) // arms the heartbeat timer, if any
+	// Session leases (lease.go): bind to the lease, or refuse with 1008.
+	if reason := l.admitLease(s, r); reason != "" {
+		l.closeWith(s, codec.StatusPolicyViolation, reason, CauseServer)
+		return len(b)
+	}
 	if err := l.onOpen(s, r); err != nil {
 		var ce codec.CloseError
 		if !errors.As(err, &ce) {

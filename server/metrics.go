@@ -45,7 +45,7 @@ type Collector struct {
 
 	conns, loopConns, accepted, refused, closed, msgsIn, msgsOut, bytesIn,
 	bytesOut, expired, ringFull, handshakeErr, slow, dropped, deliveries,
-	rooms, users *prometheus.Desc
+	rooms, users, leases, leasesStarted, leasesExpired, leaseRefused *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -74,6 +74,11 @@ func (s *Server) Collector() *Collector {
 		deliveries:   d("room_deliveries_total", "Room and user messages queued to a member connection."),
 		rooms:        d("rooms", "Rooms with at least one member."),
 		users:        d("users_online", "Distinct users with at least one connection."),
+
+		leases:        d("leases", "Session leases alive (HTTP API)."),
+		leasesStarted: d("leases_started_total", "Session leases started (POST /api/session/start)."),
+		leasesExpired: d("leases_expired_total", "Session leases expired for want of a heartbeat; their connections were closed with 1008."),
+		leaseRefused:  d("lease_refused_total", "WebSocket connections refused (1008) for a bad or expired auth_body, or none when a lease is required."),
 	}
 }
 
@@ -81,7 +86,7 @@ func (s *Server) Collector() *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.loopConns, c.accepted, c.refused, c.closed, c.msgsIn,
 		c.msgsOut, c.bytesIn, c.bytesOut, c.expired, c.ringFull, c.handshakeErr, c.slow, c.dropped,
-		c.deliveries, c.rooms, c.users} {
+		c.deliveries, c.rooms, c.users, c.leases, c.leasesStarted, c.leasesExpired, c.leaseRefused} {
 		ch <- d
 	}
 }
@@ -126,6 +131,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.deliveries, deliveries)
 	ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(c.srv.reg.Rooms()))
 	ch <- prometheus.MustNewConstMetric(c.users, prometheus.GaugeValue, float64(c.srv.reg.Users()))
+	lt := c.srv.leases
+	ch <- prometheus.MustNewConstMetric(c.leases, prometheus.GaugeValue, float64(lt.active.Load()))
+	counter(c.leasesStarted, lt.started.Load())
+	counter(c.leasesExpired, lt.expired.Load())
+	counter(c.leaseRefused, lt.refused.Load())
 	for i, v := range closed {
 		if v > 0 {
 			ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(v), closeSlotLabel(i))

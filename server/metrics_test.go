@@ -5,11 +5,14 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/wsloop/wsloop/rooms"
 )
 
 // scrape fetches /metrics and returns value by "name" or "name{label=value}".
@@ -125,5 +128,141 @@ func TestHealthAndReady(t *testing.T) {
 	<-served
 	if get("/readyz") != 503 || get("/healthz") != 200 {
 		t.Fatalf("after Shutdown: readyz %d healthz %d", get("/readyz"), get("/healthz"))
+	}
+}
+
+// TestMetricsRoomsDropsRingFull: room deliveries, slow-consumer drops and
+// ring-full events move by exactly what the HTTP API did, and a full ring
+// answers 503.
+func TestMetricsRoomsDropsRingFull(t *testing.T) {
+	const maxOut = 1000
+	srv, url, api := startAPI(t, Config{Loops: 1, QueueSize: 16, MaxOutboundBytes: maxOut}, NewRouter())
+	h := srv.HTTPHandler()
+	m := newClient(t, url)
+	m.ok("join", map[string]any{"room": "r"})
+
+	// A room message of n bytes on the wire; floor(maxOut/n) of them fit
+	// in one wakeup's output for a member, the rest are dropped.
+	payload := `"` + strings.Repeat("x", 200) + `"`
+	frame := len(rooms.AppendMessage(nil, "r", "", []byte(payload)))
+	frame += 2 + 2 // header with a 16-bit length
+	fit := maxOut / frame
+	if fit < 1 || fit >= 16 {
+		t.Fatalf("frame of %d bytes: %d fit; adjust the test", frame, fit)
+	}
+
+	before := scrape(t, h)
+	release := blockLoop(t, (*srv.loops.Load())[0])
+	queued, full := 0, 0
+	for full == 0 {
+		res := api.do("POST", "/api/publish", `{"room":"r","payload":`+payload+`}`)
+		switch res.status {
+		case 200:
+			queued++
+		case 503:
+			full++
+			if res.header.Get("Retry-After") != "1" || res.body["code"] != 503.0 {
+				t.Errorf("queue full: %v %s", res.header, res.raw)
+			}
+		default:
+			t.Fatalf("publish: %d %s", res.status, res.raw)
+		}
+		if queued > 16 {
+			t.Fatal("the ring never filled")
+		}
+	}
+	release()
+	for i := 0; i < fit; i++ {
+		m.push("message")
+	}
+	m.quiet(100 * time.Millisecond)
+	after := scrape(t, h)
+	delta := func(k string) float64 { return after[k] - before[k] }
+	for _, c := range []struct {
+		key  string
+		want float64
+	}{
+		{"wsloop_ring_full_total", float64(full)},
+		{"wsloop_room_deliveries_total", float64(fit)},
+		{"wsloop_slow_consumer_dropped_total", float64(queued - fit)},
+		{"wsloop_messages_out_total", float64(fit)},
+		{"wsloop_messages_in_total", 0},
+		{"wsloop_slow_consumer_closed_total", 0},
+	} {
+		if got := delta(c.key); got != c.want {
+			t.Errorf("%s moved by %v, want %v", c.key, got, c.want)
+		}
+	}
+	if queued != 16 || full != 1 {
+		t.Errorf("queued %d before the ring was full, want 16", queued)
+	}
+	if after["wsloop_connections"] != 1 || after["wsloop_loop_connections{loop=0}"] != 1 || after["wsloop_rooms"] != 1 {
+		t.Errorf("gauges: connections %v, loop 0 %v, rooms %v; want 1 each", after["wsloop_connections"], after["wsloop_loop_connections{loop=0}"], after["wsloop_rooms"])
+	}
+}
+
+// TestMetricsHeartbeatExpiry: a silent connection is expired once.
+func TestMetricsHeartbeatExpiry(t *testing.T) {
+	srv, _ := startServer(t, Config{HeartbeatTimeout: 200 * time.Millisecond, Tick: 20 * time.Millisecond}, NewRouter())
+	h := srv.HTTPHandler()
+	before := scrape(t, h)
+	rc := dialRaw(t, srv, true)
+	if reason := rc.expectCloseCode(1000); reason != "heartbeat timeout" {
+		t.Fatalf("close reason %q", reason)
+	}
+	waitIdle(t, srv)
+	after := scrape(t, h)
+	for k, want := range map[string]float64{
+		"wsloop_heartbeat_expired_total":             1,
+		"wsloop_connections_closed_total{code=1000}": 1,
+		"wsloop_connections_accepted_total":          1,
+	} {
+		if got := after[k] - before[k]; got != want {
+			t.Errorf("%s moved by %v, want %v", k, got, want)
+		}
+	}
+}
+
+// TestMetricsLeases: lease starts, expiries and refusals, and the 1008
+// closes they cause.
+func TestMetricsLeases(t *testing.T) {
+	srv, url, api := startAPI(t, Config{LeaseTimeout: 800 * time.Millisecond, Tick: 20 * time.Millisecond}, NewRouter())
+	h := srv.HTTPHandler()
+	before := scrape(t, h)
+	a := api.startLease("")
+	b := api.startLease("")
+	c, _ := dialRouter(t, a.link)
+	expectRefused(t, dial(t, url+"?auth_body=nope"), "unknown or expired auth_body")
+	if got := scrape(t, h)["wsloop_leases"]; got != 2 {
+		t.Errorf("wsloop_leases %v, want 2", got)
+	}
+	api.ok("POST", "/api/session/end", `{"conn_id":"`+b.id+`"}`)
+	expectClose(t, c, 1008) // a expired
+	waitIdle(t, srv)
+	after := scrape(t, h)
+	for k, want := range map[string]float64{
+		"wsloop_leases_started_total":                2,
+		"wsloop_leases_expired_total":                1,
+		"wsloop_lease_refused_total":                 1,
+		"wsloop_connections_closed_total{code=1008}": 2,
+	} {
+		if got := after[k] - before[k]; got != want {
+			t.Errorf("%s moved by %v, want %v", k, got, want)
+		}
+	}
+	if after["wsloop_leases"] != 0 {
+		t.Errorf("wsloop_leases %v after end and expiry, want 0", after["wsloop_leases"])
+	}
+}
+
+// waitIdle waits until the server holds no connection.
+func waitIdle(t *testing.T, srv *Server) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Count() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open", srv.Count())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

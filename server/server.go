@@ -37,6 +37,8 @@ type Server struct {
 
 	reg *rooms.Registry[Session]
 
+	leases *leaseTable // session leases of the HTTP API (lease.go)
+
 	cli   *gnet.Client
 	ln    net.Listener
 	spare int // a reserved descriptor, given up to shed a connection at EMFILE
@@ -79,6 +81,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 		stopTicker: make(chan struct{}),
 	}
 	s.reg = rooms.NewRegistry(c.Loops, memberOf)
+	s.leases = newLeaseTable(c.LeaseTimeout, c.Tick, s.clock, s.closeLeased, c.Logger)
 	empty := []*loop{}
 	s.loops.Store(&empty)
 	if p, ok := h.(interface{ prepare(*Server) }); ok {
@@ -148,6 +151,7 @@ func (s *Server) Serve() error {
 		return fmt.Errorf("server: start event loops: %w", err)
 	}
 	go s.ticker()
+	go s.leases.run(s.stopTicker, s.cfg.Tick) // lease expiry; stops with the ticker at Shutdown
 	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Loops, "max_conns", s.cfg.MaxConns)
 	close(s.ready)
 	s.acceptLoop()

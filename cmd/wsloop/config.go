@@ -23,6 +23,11 @@ type settings struct {
 	Config           string
 	Addr             string
 	HTTPAddr         string
+	APIKey           string
+	EndPoint         string
+	LeaseTimeout     time.Duration
+	RequireLease     bool
+	MaxAPIBody       int64
 	Path             string
 	Echo             bool
 	Loops            int
@@ -53,6 +58,8 @@ func defaults() settings {
 	return settings{
 		Addr:             server.DefaultAddr,
 		HTTPAddr:         ":8081",
+		LeaseTimeout:     server.DefaultLeaseTimeout,
+		MaxAPIBody:       server.DefaultMaxAPIBodySize,
 		Path:             server.DefaultPath,
 		MaxMessageSize:   server.DefaultMaxMessageSize,
 		HandshakeTimeout: server.DefaultHandshakeTimeout,
@@ -80,7 +87,12 @@ func flagSet(st *settings, out io.Writer) *flag.FlagSet {
 	fs.SetOutput(out)
 	fs.StringVar(&st.Config, "config", st.Config, "TOML config file (keys are the flag names with '_' for '-')")
 	fs.StringVar(&st.Addr, "addr", st.Addr, "WebSocket listen address")
-	fs.StringVar(&st.HTTPAddr, "http-addr", st.HTTPAddr, "address of the HTTP API: /metrics, /healthz, /readyz (empty disables)")
+	fs.StringVar(&st.HTTPAddr, "http-addr", st.HTTPAddr, "address of the HTTP API: /api/..., /metrics, /healthz, /readyz (empty disables)")
+	fs.StringVar(&st.APIKey, "api-key", st.APIKey, "bearer key every /api/ endpoint requires (Authorization: Bearer <key>); prefer WSLOOP_API_KEY, flags show in ps")
+	fs.StringVar(&st.EndPoint, "end-point", st.EndPoint, "public WebSocket URL handed out by the HTTP API, e.g. wss://chat.example.com/ws (empty: derived from --addr)")
+	fs.DurationVar(&st.LeaseTimeout, "lease-timeout", st.LeaseTimeout, "a session lease not heartbeated this long expires and closes its connections")
+	fs.BoolVar(&st.RequireLease, "require-lease", st.RequireLease, "refuse WebSocket connections without the auth_body of a session lease (close 1008)")
+	fs.Int64Var(&st.MaxAPIBody, "max-api-body-size", st.MaxAPIBody, "largest HTTP API request body in bytes (413 above it)")
 	fs.StringVar(&st.Path, "path", st.Path, "WebSocket endpoint path")
 	fs.BoolVar(&st.Echo, "echo", st.Echo, "echo mode: send every data message back verbatim, no JSON protocol")
 	fs.IntVar(&st.Loops, "loops", st.Loops, "event loops (0 = one per CPU)")
@@ -259,6 +271,9 @@ func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
 	if st.PublishRate < 0 || st.PublishBurst < 0 || st.RoomEventsMax < 0 || st.MaxRooms < 1 || st.QueueSize < 1 || st.MaxOutbound < 1 {
 		return server.Config{}, errors.New("publish-rate, publish-burst and room-events-max-members must not be negative; max-rooms-per-conn, queue-size and max-outbound-bytes must be positive")
 	}
+	if st.LeaseTimeout <= 0 || st.MaxAPIBody < 1 {
+		return server.Config{}, errors.New("lease-timeout and max-api-body-size must be positive")
+	}
 	return server.Config{
 		Addr:                 st.Addr,
 		Path:                 st.Path,
@@ -281,6 +296,11 @@ func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
 		PublishBurst:         st.PublishBurst,
 		RoomEventsMaxMembers: int(off(float64(st.RoomEventsMax))),
 		MaxRoomsPerConn:      st.MaxRooms,
+		EndPoint:             st.EndPoint,
+		LeaseTimeout:         st.LeaseTimeout,
+		RequireLease:         st.RequireLease,
+		APIKey:               st.APIKey,
+		MaxAPIBodySize:       st.MaxAPIBody,
 		Logger:               log,
 	}, nil
 }

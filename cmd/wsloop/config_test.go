@@ -95,6 +95,12 @@ func TestLoadDefaults(t *testing.T) {
 		{name: "shutdown-timeout", got: st.ShutdownTimeout, want: 10 * time.Second},
 		{name: "log-level", got: st.LogLevel, want: "info"},
 		{name: "log-format", got: st.LogFormat, want: "text"},
+		{name: "http-addr", got: st.HTTPAddr, want: ":8081"},
+		{name: "api-key", got: st.APIKey, want: ""},
+		{name: "end-point", got: st.EndPoint, want: ""},
+		{name: "lease-timeout", got: st.LeaseTimeout, want: server.DefaultLeaseTimeout},
+		{name: "require-lease", got: st.RequireLease, want: false},
+		{name: "max-api-body-size", got: st.MaxAPIBody, want: int64(server.DefaultMaxAPIBodySize)},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -128,6 +134,12 @@ tick = "250ms"
 shutdown_timeout = "1m"
 log_level = "debug"
 log_format = "json"
+http_addr = "127.0.0.1:9001"
+api_key = "k3y"
+end_point = "wss://chat.example.com/ws"
+lease_timeout = "45s"
+require_lease = true
+max_api_body_size = 2048
 `},
 			want: func(st *settings) {
 				st.Config = fileToken
@@ -149,6 +161,12 @@ log_format = "json"
 				st.ShutdownTimeout = time.Minute
 				st.LogLevel = "debug"
 				st.LogFormat = "json"
+				st.HTTPAddr = "127.0.0.1:9001"
+				st.APIKey = "k3y"
+				st.EndPoint = "wss://chat.example.com/ws"
+				st.LeaseTimeout = 45 * time.Second
+				st.RequireLease = true
+				st.MaxAPIBody = 2048
 			},
 		},
 		{
@@ -219,11 +237,16 @@ log_format = "json"
 			loadCase: loadCase{
 				name: "env only",
 				env: map[string]string{
-					"WSLOOP_ADDR":             "127.0.0.1:1",
-					"WSLOOP_ECHO":             "1",
-					"WSLOOP_MAX_MESSAGE_SIZE": "1000",
-					"WSLOOP_SHUTDOWN_TIMEOUT": "1500ms",
-					"WSLOOP_UNRELATED":        "ignored",
+					"WSLOOP_ADDR":              "127.0.0.1:1",
+					"WSLOOP_ECHO":              "1",
+					"WSLOOP_MAX_MESSAGE_SIZE":  "1000",
+					"WSLOOP_SHUTDOWN_TIMEOUT":  "1500ms",
+					"WSLOOP_UNRELATED":         "ignored",
+					"WSLOOP_API_KEY":           "from-env",
+					"WSLOOP_LEASE_TIMEOUT":     "1m",
+					"WSLOOP_REQUIRE_LEASE":     "true",
+					"WSLOOP_MAX_API_BODY_SIZE": "512",
+					"WSLOOP_END_POINT":         "ws://10.1.2.3:8080/ws",
 				},
 			},
 			want: func(st *settings) {
@@ -231,6 +254,11 @@ log_format = "json"
 				st.Echo = true
 				st.MaxMessageSize = 1000
 				st.ShutdownTimeout = 1500 * time.Millisecond
+				st.APIKey = "from-env"
+				st.LeaseTimeout = time.Minute
+				st.RequireLease = true
+				st.MaxAPIBody = 512
+				st.EndPoint = "ws://10.1.2.3:8080/ws"
 			},
 		},
 		{
@@ -242,6 +270,20 @@ log_format = "json"
 				st.Echo = true
 				st.Addr = "b:2"
 				st.HeartbeatTimeout = 90 * time.Second
+			},
+		},
+		{
+			loadCase: loadCase{
+				name: "HTTP API flags over env",
+				env:  map[string]string{"WSLOOP_API_KEY": "env-key", "WSLOOP_LEASE_TIMEOUT": "1m"},
+				args: []string{"--api-key", "flag-key", "--lease-timeout", "10s", "--require-lease", "--max-api-body-size", "100", "--end-point", "wss://x/ws"},
+			},
+			want: func(st *settings) {
+				st.APIKey = "flag-key"
+				st.LeaseTimeout = 10 * time.Second
+				st.RequireLease = true
+				st.MaxAPIBody = 100
+				st.EndPoint = "wss://x/ws"
 			},
 		},
 	}
@@ -326,6 +368,14 @@ func TestLoadErrors(t *testing.T) {
 		{
 			loadCase: loadCase{name: "bad bool in env", env: map[string]string{"WSLOOP_ECHO": "yes please"}},
 			wantText: []string{"WSLOOP_ECHO"},
+		},
+		{
+			loadCase: loadCase{name: "bad lease timeout in env", env: map[string]string{"WSLOOP_LEASE_TIMEOUT": "30"}},
+			wantText: []string{"WSLOOP_LEASE_TIMEOUT"},
+		},
+		{
+			loadCase: loadCase{name: "bad body size flag", args: []string{"--max-api-body-size", "64k"}},
+			wantText: []string{"max-api-body-size", "64k"},
 		},
 		{
 			loadCase: loadCase{
@@ -484,6 +534,11 @@ func TestServerConfig(t *testing.T) {
 		MaxRooms:         14,
 		LogLevel:         "debug",
 		LogFormat:        "json",
+		APIKey:           "key",
+		EndPoint:         "wss://chat.example.com/ws",
+		LeaseTimeout:     15 * time.Second,
+		RequireLease:     true,
+		MaxAPIBody:       16,
 	}
 	const (
 		empty = server.HeartbeatEmptyFrame
@@ -500,7 +555,9 @@ func TestServerConfig(t *testing.T) {
 		slow       string
 		rate       float64
 		eventsOff  bool
-		wantErr    string // substring; "" means success
+		lease      time.Duration // replaces base.LeaseTimeout when non-zero
+		body       int64         // replaces base.MaxAPIBody when non-zero
+		wantErr    string        // substring; "" means success
 	}{
 		{name: "json protocol, default forms", heartbeats: "empty,ping-frame,ping-cmd", wantForms: empty | frame | cmd},
 		{name: "echo mode drops the empty frame", echo: true, heartbeats: "empty,ping-frame,ping-cmd", wantForms: frame | cmd},
@@ -513,6 +570,8 @@ func TestServerConfig(t *testing.T) {
 		{name: "unknown slow-consumer policy", heartbeats: "none", slow: "block", wantErr: `"block"`},
 		{name: "negative publish rate", heartbeats: "none", rate: -1, wantErr: "must not be negative"},
 		{name: "room events off", heartbeats: "none", wantForms: server.HeartbeatNone, eventsOff: true},
+		{name: "negative lease timeout", heartbeats: "none", lease: -time.Second, wantErr: "lease-timeout"},
+		{name: "negative body size", heartbeats: "none", body: -1, wantErr: "max-api-body-size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -525,6 +584,12 @@ func TestServerConfig(t *testing.T) {
 			}
 			if tt.rate != 0 {
 				st.PublishRate = tt.rate
+			}
+			if tt.lease != 0 {
+				st.LeaseTimeout = tt.lease
+			}
+			if tt.body != 0 {
+				st.MaxAPIBody = tt.body
 			}
 			wantEvents := 13
 			if tt.eventsOff {
@@ -562,6 +627,11 @@ func TestServerConfig(t *testing.T) {
 				PublishBurst:         12,
 				RoomEventsMaxMembers: wantEvents,
 				MaxRoomsPerConn:      14,
+				EndPoint:             "wss://chat.example.com/ws",
+				LeaseTimeout:         15 * time.Second,
+				RequireLease:         true,
+				APIKey:               "key",
+				MaxAPIBodySize:       16,
 				Logger:               log,
 			}
 			if !reflect.DeepEqual(got, want) {
@@ -573,6 +643,21 @@ func TestServerConfig(t *testing.T) {
 				t.Errorf("empty frame heartbeat = %v with echo = %v", isHB, tt.echo)
 			}
 		})
+	}
+}
+
+// TestServerConfigZeroHTTPAPI: on the command line a zero lease timeout
+// or body size is an error, not the server's default.
+func TestServerConfigZeroHTTPAPI(t *testing.T) {
+	for _, mod := range []func(*settings){
+		func(st *settings) { st.LeaseTimeout = 0 },
+		func(st *settings) { st.MaxAPIBody = 0 },
+	} {
+		st := defaults()
+		mod(&st)
+		if _, err := st.serverConfig(nil); err == nil || !strings.Contains(err.Error(), "must be positive") {
+			t.Errorf("serverConfig(%+v) error = %v, want must be positive", st, err)
+		}
 	}
 }
 

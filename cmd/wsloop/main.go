@@ -6,6 +6,9 @@
 //
 // Settings come from built-in defaults, then the TOML file named by --config
 // (or WSLOOP_CONFIG), then WSLOOP_* environment variables, then flags.
+// The HTTP API (--http-addr, default :8081) serves end-point discovery,
+// session leases, the server API (bearer --api-key), /metrics, /healthz and
+// /readyz; see README "HTTP API".
 // SIGINT or SIGTERM starts a graceful shutdown: every connection gets close
 // 1001, and the process exits within --shutdown-timeout.
 package main
@@ -70,13 +73,21 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 			log.Error("cannot listen for the HTTP API", "err", err)
 			return 1
 		}
-		api = &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+		api = &http.Server{
+			Handler:           srv.HTTPHandler(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		}
 		go func() {
 			if err := api.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("HTTP API stopped", "err", err)
 			}
 		}()
-		log.Info("HTTP API serving", "addr", ln.Addr().String())
+		log.Info("HTTP API serving", "addr", ln.Addr().String(), "api_key", st.APIKey != "")
+		if st.APIKey == "" && !isLoopback(ln.Addr()) {
+			log.Warn("HTTP API without --api-key on a non-loopback address: anyone who reaches it can publish, start leases and disconnect users", "addr", ln.Addr().String())
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -107,4 +118,10 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		_ = api.Shutdown(actx)
 	}
 	return 0
+}
+
+// isLoopback reports whether a listener address only takes local clients.
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }

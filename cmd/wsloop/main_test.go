@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -597,5 +598,69 @@ func TestHTTPAPI(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(body), tc.want) {
 			t.Fatalf("GET %s: %d %q, want 200 containing %q", tc.path, resp.StatusCode, body, tc.want)
 		}
+	}
+}
+
+// TestHTTPAPILeases: the binary wires --api-key (here from WSLOOP_API_KEY),
+// --lease-timeout and --require-lease into the HTTP API: the key is
+// required, a lease's wss_link connects, a connection without one is
+// refused with 1008, and a lease left without heartbeats closes its
+// connection with 1008.
+func TestHTTPAPILeases(t *testing.T) {
+	t.Parallel()
+	api := freeAddr(t)
+	p := startWsloop(t, []string{"WSLOOP_API_KEY=k3y"}, "--http-addr", api, "--lease-timeout", "1s", "--tick", "20ms", "--require-lease")
+	call := func(key, method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://"+api+path, strings.NewReader(body))
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		return resp.StatusCode, m
+	}
+	if code, m := call("", "GET", "/api/websocket/end_point", ""); code != 401 || m["error_code"] != 401.0 {
+		t.Fatalf("end_point without the key: %d %v", code, m)
+	}
+	if code, m := call("wrong", "POST", "/api/session/start", ""); code != 401 {
+		t.Fatalf("session/start with a wrong key: %d %v", code, m)
+	}
+	code, m := call("k3y", "GET", "/api/websocket/end_point", "")
+	if want := "ws://" + p.addr + "/ws"; code != 200 || m["end_point"] != want || m["ping_interval"] != 15.0 {
+		t.Fatalf("end_point: %d %v, want %s", code, m, want)
+	}
+	code, m = call("k3y", "POST", "/api/session/start", `{"user":"u1"}`)
+	data, _ := m["data"].(map[string]any)
+	info, _ := data["websocket_info"].(map[string]any)
+	links, _ := info["wss_link"].([]any)
+	if code != 200 || len(links) != 1 || data["timeout"] != 1.0 {
+		t.Fatalf("session/start: %d %v", code, m)
+	}
+
+	c, _, err := (&websocket.Dialer{HandshakeTimeout: ioTimeout}).Dial(links[0].(string), nil)
+	if err != nil {
+		t.Fatalf("dial wss_link: %v", err)
+	}
+	defer c.Close()
+	if _, msg := read(t, c); !welcomeRE.Match(msg) {
+		t.Fatalf("first message %q, want the welcome", msg)
+	}
+	if code := readClose(t, dial(t, p)); code != 1008 {
+		t.Errorf("connection without auth_body closed with %d, want 1008", code)
+	}
+	if code := readClose(t, c); code != 1008 { // no heartbeat: the lease expires
+		t.Errorf("lease-bound connection closed with %d, want 1008", code)
+	}
+	code, m = call("k3y", "POST", "/api/session/batch-heartbeat", `{"conn_ids":["`+data["conn_id"].(string)+`"]}`)
+	if failed, _ := m["data"].(map[string]any)["failed_conn_ids"].([]any); code != 200 || len(failed) != 1 {
+		t.Errorf("batch-heartbeat after expiry: %d %v", code, m)
 	}
 }

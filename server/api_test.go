@@ -1,0 +1,587 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// apiClient calls a server's HTTP API over a real socket.
+type apiClient struct {
+	t    testing.TB
+	base string // http://host:port
+	key  string // sent as a bearer key when set
+}
+
+// startAPI runs a server (startServer) and its HTTP handler on their own
+// loopback ports.
+func startAPI(t testing.TB, cfg Config, h Handler) (*Server, string, *apiClient) {
+	t.Helper()
+	srv, url := startServer(t, cfg, h)
+	hs := httptest.NewServer(srv.HTTPHandler())
+	t.Cleanup(hs.Close)
+	return srv, url, &apiClient{t: t, base: hs.URL, key: cfg.APIKey}
+}
+
+// apiResult is a decoded answer.
+type apiResult struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+func (c *apiClient) do(method, path, body string) apiResult {
+	c.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	return c.send(req)
+}
+
+func (c *apiClient) send(req *http.Request) apiResult {
+	c.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	res := apiResult{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		c.t.Fatalf("%s %s: Content-Type %q, body %q", req.Method, req.URL.Path, ct, raw)
+	}
+	if err := json.Unmarshal(raw, &res.body); err != nil {
+		c.t.Fatalf("%s %s: bad JSON %q: %v", req.Method, req.URL.Path, raw, err)
+	}
+	return res
+}
+
+// ok calls and checks HTTP 200 with code 0 and message "ok"; it returns data.
+func (c *apiClient) ok(method, path, body string) map[string]any {
+	c.t.Helper()
+	res := c.do(method, path, body)
+	if res.status != 200 || res.body["code"] != 0.0 || res.body["message"] != "ok" {
+		c.t.Fatalf("%s %s %s: %d %s", method, path, body, res.status, res.raw)
+	}
+	data, _ := res.body["data"].(map[string]any)
+	if data == nil {
+		c.t.Fatalf("%s %s: data is not an object: %s", method, path, res.raw)
+	}
+	return data
+}
+
+// fail calls and checks the status, the envelope and a message substring.
+func (c *apiClient) fail(method, path, body string, status int, msg string) apiResult {
+	c.t.Helper()
+	res := c.do(method, path, body)
+	if res.status != status || res.body["code"] != float64(status) || res.body["data"] != nil {
+		c.t.Fatalf("%s %s %.60q: %d %s, want %d with code %d and data null", method, path, body, res.status, res.raw, status, status)
+	}
+	if m, _ := res.body["message"].(string); !strings.Contains(m, msg) {
+		c.t.Fatalf("%s %s: message %q lacks %q", method, path, m, msg)
+	}
+	return res
+}
+
+// lease is what /api/session/start returned.
+type testLease struct {
+	id, auth, link string
+}
+
+func (c *apiClient) startLease(body string) testLease {
+	c.t.Helper()
+	data := c.ok("POST", "/api/session/start", body)
+	info, _ := data["websocket_info"].(map[string]any)
+	links, _ := info["wss_link"].([]any)
+	l := testLease{id: str(data["conn_id"]), auth: str(info["auth_body"])}
+	if l.id == "" || l.auth == "" || len(links) != 1 {
+		c.t.Fatalf("session/start data %v", data)
+	}
+	l.link = str(links[0])
+	return l
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// dialHeader dials with extra request headers; it does not read anything.
+func dialHeader(t testing.TB, url string, h http.Header) *websocket.Conn {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, _, err := d.Dial(url, h)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// expectRefused checks a connection closed with 1008 and reason right
+// after its handshake, with no welcome before.
+func expectRefused(t testing.TB, c *websocket.Conn, reason string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, p, err := c.ReadMessage()
+	ce, ok := err.(*websocket.CloseError)
+	if !ok || ce.Code != 1008 || ce.Text != reason {
+		t.Fatalf("read %q, %v; want close 1008 %q", p, err, reason)
+	}
+}
+
+func TestAPIEndPoint(t *testing.T) {
+	_, url, api := startAPI(t, Config{PingInterval: 7 * time.Second}, NewRouter())
+	res := api.do("GET", "/api/websocket/end_point", "")
+	want := map[string]any{"error_code": 0.0, "error_reason": "", "end_point": url, "ping_interval": 7.0}
+	if res.status != 200 || !jsonEqual(res.body, want) {
+		t.Fatalf("end_point: %d %s, want %v", res.status, res.raw, want)
+	}
+	if !strings.HasPrefix(res.raw, `{"error_code":0,"error_reason":"","end_point":"ws://`) {
+		t.Errorf("key order: %s", res.raw)
+	}
+
+	// Configured: handed out as it is.
+	_, _, api2 := startAPI(t, Config{EndPoint: "wss://chat.example.com/ws"}, NewRouter())
+	if got := api2.do("GET", "/api/websocket/end_point", "").body["end_point"]; got != "wss://chat.example.com/ws" {
+		t.Errorf("configured end_point: %v", got)
+	}
+
+	// Errors keep the end point's shape.
+	_, _, api3 := startAPI(t, Config{APIKey: "k"}, NewRouter())
+	api3.key = ""
+	res = api3.do("GET", "/api/websocket/end_point", "")
+	if res.status != 401 || res.body["error_code"] != 401.0 || !strings.Contains(str(res.body["error_reason"]), "API key") {
+		t.Errorf("end_point without the key: %d %s", res.status, res.raw)
+	}
+}
+
+// TestEndPointDerived: a listener on every address is reached at the host
+// the API request named.
+func TestEndPointDerived(t *testing.T) {
+	srv, err := New(Config{Addr: ":9000", Path: "/chat", Logger: testLogger(t)}, NewRouter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]string{
+		"api.example.com:8081": "ws://api.example.com:9000/chat",
+		"api.example.com":      "ws://api.example.com:9000/chat",
+		"[::1]:8081":           "ws://[::1]:9000/chat",
+		"10.0.0.7":             "ws://10.0.0.7:9000/chat",
+		"":                     "ws://localhost:9000/chat",
+	} {
+		r := httptest.NewRequest("GET", "/api/websocket/end_point", nil)
+		r.Host = host
+		if got := srv.endPointFor(r); got != want {
+			t.Errorf("Host %q: end point %q, want %q", host, got, want)
+		}
+	}
+	for _, bad := range []string{"http://x/ws", "ws://", "chat.example.com/ws", "ws://x/ws#frag"} {
+		if _, err := New(Config{EndPoint: bad}, NewRouter()); err == nil {
+			t.Errorf("EndPoint %q accepted", bad)
+		}
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// TestLeaseLifecycle: start → connect with auth_body (query or header) →
+// heartbeat → batch heartbeat → end closes the bound connections with 1000.
+func TestLeaseLifecycle(t *testing.T) {
+	_, url, api := startAPI(t, Config{LeaseTimeout: 5 * time.Second}, NewRouter())
+	res := api.do("POST", "/api/session/start", `{"user":"alice"}`)
+	if !strings.HasPrefix(res.raw, `{"code":0,"message":"ok","data":{"conn_id":"`) {
+		t.Fatalf("session/start: %s", res.raw)
+	}
+	data := res.body["data"].(map[string]any)
+	if data["timeout"] != 5.0 {
+		t.Errorf("timeout %v, want 5", data["timeout"])
+	}
+	info := data["websocket_info"].(map[string]any)
+	l := testLease{id: str(data["conn_id"]), auth: str(info["auth_body"]), link: str(info["wss_link"].([]any)[0])}
+	if l.link != url+"?auth_body="+l.auth {
+		t.Fatalf("wss_link %q, want %q", l.link, url+"?auth_body="+l.auth)
+	}
+
+	// The lease's user is the connections' user: send reaches both.
+	a := newClient(t, l.link)
+	c := dialHeader(t, url, http.Header{"X-Auth-Body": {l.auth}})
+	b := &client{t: t, c: c, replies: make(chan map[string]any, 16), pushes: make(chan map[string]any, 16), done: make(chan struct{})}
+	go readInto(b)
+	b.push("welcome")
+	if got := api.ok("POST", "/api/send", `{"user":"alice","payload":{"hi":1}}`); got["conns"] != 2.0 {
+		t.Errorf("send data %v, want conns 2", got)
+	}
+	for _, cl := range []*client{a, b} {
+		if m := cl.push("message"); !jsonEqual(m["data"], map[string]any{"from": "", "payload": map[string]any{"hi": 1}}) {
+			t.Errorf("message %v", m)
+		}
+	}
+
+	if got := api.ok("POST", "/api/session/heartbeat", `{"conn_id":"`+l.id+`"}`); len(got) != 0 {
+		t.Errorf("heartbeat data %v, want {}", got)
+	}
+	other := api.startLease("")
+	got := api.ok("POST", "/api/session/batch-heartbeat", `{"conn_ids":["`+l.id+`","nope","`+other.id+`"]}`)
+	if !jsonEqual(got, map[string]any{"failed_conn_ids": []string{"nope"}}) {
+		t.Errorf("batch-heartbeat data %v, want failed [nope]", got)
+	}
+	if got := api.ok("GET", "/api/online", ""); got["leases"] != 2.0 || got["users"] != 1.0 || got["conns"] != 2.0 {
+		t.Errorf("online %v", got)
+	}
+
+	if got := api.ok("POST", "/api/session/end", `{"conn_id":"`+l.id+`"}`); got["closed"] != 2.0 {
+		t.Errorf("end data %v, want closed 2", got)
+	}
+	for _, cl := range []*client{a, b} {
+		<-cl.done
+		if ce, ok := cl.err.Load().(*websocket.CloseError); !ok || ce.Code != 1000 || ce.Text != "lease ended" {
+			t.Errorf("bound connection ended with %v, want close 1000 lease ended", cl.err.Load())
+		}
+	}
+	api.fail("POST", "/api/session/heartbeat", `{"conn_id":"`+l.id+`"}`, 404, "unknown or expired conn_id")
+	api.fail("POST", "/api/session/end", `{"conn_id":"`+l.id+`"}`, 404, "unknown or expired conn_id")
+	got = api.ok("POST", "/api/session/batch-heartbeat", `{"conn_ids":["`+other.id+`","`+l.id+`"]}`)
+	if !jsonEqual(got, map[string]any{"failed_conn_ids": []string{l.id}}) {
+		t.Errorf("batch-heartbeat after end: %v", got)
+	}
+	expectRefused(t, dial(t, l.link), "unknown or expired auth_body")
+}
+
+// readInto is newClient's reader for a connection dialled another way.
+func readInto(cl *client) {
+	defer close(cl.done)
+	for {
+		_, p, err := cl.c.ReadMessage()
+		if err != nil {
+			cl.err.Store(err)
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(p, &m) != nil {
+			continue
+		}
+		if _, ok := m["seqno"]; ok {
+			cl.replies <- m
+		} else {
+			cl.pushes <- m
+		}
+	}
+}
+
+// TestLeaseExpiryClosesConnections: heartbeats keep a lease alive past its
+// timeout; once they stop, its connection is closed with 1008 "lease
+// expired" no earlier than the timeout after the last heartbeat and within
+// a tick (plus scheduling slack) after it.
+func TestLeaseExpiryClosesConnections(t *testing.T) {
+	const timeout, tick = 800 * time.Millisecond, 20 * time.Millisecond
+	rec := newCloseRecorder(NewRouter())
+	_, _, api := startAPI(t, Config{LeaseTimeout: timeout, Tick: tick}, rec)
+	l := api.startLease(`{"user":"bob"}`)
+	c, _ := dialRouter(t, l.link)
+	var sent, answered time.Time
+	for i := 0; i < 5; i++ { // 5 × 200 ms: past one timeout
+		time.Sleep(200 * time.Millisecond)
+		sent = time.Now()
+		api.ok("POST", "/api/session/heartbeat", `{"conn_id":"`+l.id+`"}`)
+		answered = time.Now()
+	}
+	ce := expectClose(t, c, 1008)
+	closedAt := time.Now()
+	if ce.Text != "lease expired" {
+		t.Errorf("close reason %q, want lease expired", ce.Text)
+	}
+	if d := closedAt.Sub(sent); d < timeout {
+		t.Errorf("closed %v after the last heartbeat was sent, before the %v timeout", d, timeout)
+	}
+	if d := closedAt.Sub(answered); d > timeout+tick+time.Second {
+		t.Errorf("closed %v after the last heartbeat, want about %v", d, timeout+tick)
+	}
+	if r := rec.next(t); r.Cause != CauseKick || r.Code != 1008 || r.Text != "lease expired" {
+		t.Errorf("OnClose reason %+v, want kick 1008 lease expired", r)
+	}
+	got := api.ok("POST", "/api/session/batch-heartbeat", `{"conn_ids":["`+l.id+`"]}`)
+	if !jsonEqual(got, map[string]any{"failed_conn_ids": []string{l.id}}) {
+		t.Errorf("batch-heartbeat of an expired lease: %v", got)
+	}
+	api.fail("POST", "/api/session/heartbeat", `{"conn_id":"`+l.id+`"}`, 404, "unknown or expired")
+	expectRefused(t, dial(t, l.link), "unknown or expired auth_body")
+}
+
+// TestLeaseRefusals: a bad auth_body is refused with 1008 whether or not
+// leases are required; no auth_body is refused only when they are.
+func TestLeaseRefusals(t *testing.T) {
+	for _, require := range []bool{false, true} {
+		t.Run("RequireLease="+strconv.FormatBool(require), func(t *testing.T) {
+			_, url, api := startAPI(t, Config{RequireLease: require}, NewRouter())
+			if require {
+				expectRefused(t, dial(t, url), "auth_body required")
+			} else {
+				dialRouter(t, url) // welcome: accepted as before
+			}
+			expectRefused(t, dial(t, url+"?auth_body=bogus"), "unknown or expired auth_body")
+			expectRefused(t, dial(t, url+"?auth_body="), "unknown or expired auth_body")
+			expectRefused(t, dialHeader(t, url, http.Header{"X-Auth-Body": {"bogus"}}), "unknown or expired auth_body")
+			l := api.startLease("")
+			dialRouter(t, l.link)
+			// Escaped the way a cautious client might: still the same token.
+			dialRouter(t, url+"?x=1&auth_body="+strings.ReplaceAll(l.auth, "-", "%2D"))
+		})
+	}
+}
+
+// TestAPIServer: the server API reaches real clients.
+func TestAPIServer(t *testing.T) {
+	_, url, api := startAPI(t, Config{}, userRouter())
+	a1 := newClient(t, url+"?user=alice")
+	a2 := newClient(t, url+"?user=alice")
+	bob := newClient(t, url+"?user=bob")
+	for _, cl := range []*client{a1, a2, bob} {
+		cl.ok("join", map[string]any{"room": "r1", "meta": map[string]any{"n": cl.sid}})
+	}
+	a1.quiet(50*time.Millisecond, "enter_room")
+
+	// publish: the message shape, and an event with cmd.
+	if got := api.ok("POST", "/api/publish", `{"room":"r1","payload":{"x":1},"from":"ops"}`); !jsonEqual(got, map[string]any{"room": "r1", "conns": 3}) {
+		t.Errorf("publish data %v", got)
+	}
+	for _, cl := range []*client{a1, a2, bob} {
+		m := cl.push("message")
+		if !jsonEqual(m["data"], map[string]any{"room": "r1", "from": "ops", "payload": map[string]any{"x": 1}}) {
+			t.Errorf("room message %v", m)
+		}
+	}
+	api.ok("POST", "/api/publish", `{"room":"r1","cmd":"notice","payload":[1,2]}`)
+	for _, cl := range []*client{a1, a2, bob} {
+		if m := cl.push("notice"); !jsonEqual(m["data"], []any{1, 2}) {
+			t.Errorf("notice %v", m)
+		}
+	}
+	if got := api.ok("POST", "/api/publish", `{"room":"empty","payload":1}`); got["conns"] != 0.0 {
+		t.Errorf("publish to an empty room: %v", got)
+	}
+
+	// send: the user's connections only.
+	api.ok("POST", "/api/send", `{"user":"bob","payload":"hey"}`)
+	if m := bob.push("message"); !jsonEqual(m["data"], map[string]any{"from": "", "payload": "hey"}) {
+		t.Errorf("user message %v", m)
+	}
+	api.ok("POST", "/api/send", `{"user":"bob","cmd":"ding","payload":{"n":2}}`)
+	if m := bob.push("ding"); !jsonEqual(m["data"], map[string]any{"n": 2}) {
+		t.Errorf("user event %v", m)
+	}
+	a1.quiet(50 * time.Millisecond)
+
+	// broadcast: everyone.
+	if got := api.ok("POST", "/api/broadcast", `{"data":{"v":3}}`); got["conns"] != 3.0 {
+		t.Errorf("broadcast data %v", got)
+	}
+	for _, cl := range []*client{a1, a2, bob} {
+		if m := cl.push("broadcast"); !jsonEqual(m["data"], map[string]any{"v": 3}) {
+			t.Errorf("broadcast %v", m)
+		}
+	}
+
+	// online and members.
+	if got := api.ok("GET", "/api/online", ""); !jsonEqual(got, map[string]any{"users": 2, "conns": 3, "rooms": 1, "leases": 0}) {
+		t.Errorf("online %v", got)
+	}
+	got := api.ok("POST", "/api/members", `{"room":"r1"}`)
+	if got["room"] != "r1" || got["count"] != 2.0 || got["conns"] != 3.0 || len(got["members"].([]any)) != 2 {
+		t.Errorf("members %v", got)
+	}
+	got = api.ok("GET", "/api/rooms/r1/members?limit=1", "")
+	if got["count"] != 2.0 || len(got["members"].([]any)) != 1 {
+		t.Errorf("GET members limit 1: %v", got)
+	}
+	if got := api.ok("GET", "/api/rooms/no%2Fsuch/members", ""); got["room"] != "no/such" || got["count"] != 0.0 {
+		t.Errorf("members of an empty room with a slash: %v", got)
+	}
+
+	// kick: bob leaves the room, stays connected.
+	api.ok("POST", "/api/kick", `{"room":"r1","user":"bob"}`)
+	if m := bob.push("exit_room"); !jsonEqual(m["data"], map[string]any{"room": "r1", "user": "bob", "reason": "kick"}) {
+		t.Errorf("kick event %v", m)
+	}
+	if got := api.ok("POST", "/api/members", `{"room":"r1"}`); got["count"] != 1.0 {
+		t.Errorf("members after kick: %v", got)
+	}
+
+	// disconnect one session, then a user.
+	api.ok("POST", "/api/disconnect", `{"sid":"`+a2.sid+`"}`)
+	<-a2.done
+	if ce, ok := a2.err.Load().(*websocket.CloseError); !ok || ce.Code != 1000 || ce.Text != "disconnected by server" {
+		t.Errorf("session disconnect: %v", a2.err.Load())
+	}
+	api.ok("POST", "/api/disconnect", `{"user":"bob","code":4001,"reason":"bye"}`)
+	<-bob.done
+	if ce, ok := bob.err.Load().(*websocket.CloseError); !ok || ce.Code != 4001 || ce.Text != "bye" {
+		t.Errorf("user disconnect: %v", bob.err.Load())
+	}
+	// An id of a session that has gone is not an error.
+	api.ok("POST", "/api/disconnect", `{"sid":"`+a2.sid+`"}`)
+}
+
+// TestAPIKey: with a key, every /api/ endpoint wants it; the operator
+// endpoints do not.
+func TestAPIKey(t *testing.T) {
+	_, _, api := startAPI(t, Config{APIKey: "s3cret"}, NewRouter())
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"", 401},
+		{"Bearer", 401},
+		{"Bearer wrong", 401},
+		{"Bearer s3cret2", 401},
+		{"Bearer s3cre", 401},
+		{"Basic s3cret", 401},
+		{"Bearer s3cret", 200},
+		{"bearer s3cret", 200},
+		{"apikey s3cret", 200},
+	} {
+		req, _ := http.NewRequest("GET", api.base+"/api/online", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		res := api.send(req)
+		if res.status != tc.want {
+			t.Errorf("Authorization %q: %d %s, want %d", tc.auth, res.status, res.raw, tc.want)
+		}
+		if tc.want == 401 && (res.header.Get("WWW-Authenticate") == "" || res.body["code"] != 401.0) {
+			t.Errorf("Authorization %q: 401 without WWW-Authenticate or code: %v %s", tc.auth, res.header, res.raw)
+		}
+	}
+	key := api.key
+	api.key = ""
+	for _, p := range []string{"/api/session/start", "/api/publish", "/api/nope"} {
+		api.fail("POST", p, `{}`, 401, "API key") // before anything else: no 404, no 400
+	}
+	api.key = key
+	api.ok("POST", "/api/session/start", "")
+	for _, p := range []string{"/metrics", "/healthz", "/readyz"} {
+		resp, err := http.Get(api.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s without the key: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+// TestAPIErrors: bad requests get the documented 4xx and a clear message.
+func TestAPIErrors(t *testing.T) {
+	_, _, api := startAPI(t, Config{MaxAPIBodySize: 1024}, NewRouter())
+	long := strings.Repeat("r", 257)
+	tests := []struct {
+		method, path, body string
+		status             int
+		msg                string
+	}{
+		{"POST", "/api/publish", `{"room":"r",`, 400, "invalid JSON"},
+		{"POST", "/api/publish", `{"room":"r","payload":1} {}`, 400, "invalid JSON"},
+		{"POST", "/api/publish", `[1]`, 400, "must be a JSON object"},
+		{"POST", "/api/publish", ``, 400, "must be a JSON object"},
+		{"POST", "/api/publish", `{"room":1,"payload":1}`, 400, "invalid JSON"},
+		{"POST", "/api/publish", `{"payload":1}`, 400, "room required"},
+		{"POST", "/api/publish", `{"room":"r"}`, 400, "payload required"},
+		{"POST", "/api/publish", `{"room":"` + long + `","payload":1}`, 400, "room longer than 256 bytes"},
+		{"POST", "/api/send", `{"payload":1}`, 400, "user required"},
+		{"POST", "/api/broadcast", `{"cmd":"x"}`, 400, "data required"},
+		{"POST", "/api/disconnect", `{}`, 400, "one of user and sid"},
+		{"POST", "/api/disconnect", `{"user":"a","sid":"1"}`, 400, "one of user and sid"},
+		{"POST", "/api/disconnect", `{"sid":"x"}`, 400, "not a session id"},
+		{"POST", "/api/disconnect", `{"sid":"18374686479671623680"}`, 404, "no such session"},
+		{"POST", "/api/disconnect", `{"user":"a","code":1006}`, 400, "code 1006"},
+		{"POST", "/api/disconnect", `{"user":"a","code":-1}`, 400, "code -1"},
+		{"POST", "/api/disconnect", `{"user":"a","reason":"` + strings.Repeat("x", 124) + `"}`, 400, "reason longer"},
+		{"POST", "/api/kick", `{"room":"r"}`, 400, "user required"},
+		{"POST", "/api/members", `{}`, 400, "room required"},
+		{"POST", "/api/members", `{"room":"r","limit":-1}`, 400, "limit"},
+		{"GET", "/api/rooms/r/members?limit=x", ``, 400, "limit"},
+		{"POST", "/api/session/start", `{"user":5}`, 400, "invalid JSON"},
+		{"POST", "/api/session/heartbeat", `{}`, 400, "conn_id required"},
+		{"POST", "/api/session/heartbeat", `{"conn_id":"nope"}`, 404, "unknown or expired conn_id"},
+		{"POST", "/api/session/batch-heartbeat", `{}`, 400, "conn_ids required"},
+		{"POST", "/api/session/batch-heartbeat", `{"conn_ids":"a"}`, 400, "invalid JSON"},
+		{"POST", "/api/session/end", `{"conn_id":"nope"}`, 404, "unknown or expired conn_id"},
+		{"POST", "/api/publish", `{"room":"r","payload":"` + strings.Repeat("x", 1024) + `"}`, 413, "over 1024 bytes"},
+		{"GET", "/api/publish", ``, 405, "takes POST"},
+		{"POST", "/api/online", `{}`, 405, "takes GET"},
+		{"DELETE", "/api/session/start", ``, 405, "takes POST"},
+		{"GET", "/api/nope", ``, 404, "no API endpoint /api/nope"},
+		{"GET", "/api/rooms//members", ``, 404, "no API endpoint"},
+	}
+	for _, tt := range tests {
+		res := api.fail(tt.method, tt.path, tt.body, tt.status, tt.msg)
+		if tt.status == 405 {
+			if allow := res.header.Get("Allow"); allow == "" || !strings.Contains(tt.msg, allow) {
+				t.Errorf("%s %s: Allow %q", tt.method, tt.path, allow)
+			}
+		}
+	}
+	// A body without Content-Length (chunked) is cut at the limit too.
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = pw.Write([]byte(`{"room":"r","payload":"` + strings.Repeat("x", 4096) + `"}`))
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", api.base+"/api/publish", pr)
+	if res := api.send(req); res.status != 413 {
+		t.Errorf("chunked oversize body: %d %s", res.status, res.raw)
+	}
+}
+
+// TestAPINotServing: the calls that need connections answer 503 before
+// Serve and after Shutdown; Retry-After says when to come back.
+func TestAPINotServing(t *testing.T) {
+	srv, err := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(t)}, NewRouter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.HTTPHandler()
+	call := func(path, body string) (int, string, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
+		return rec.Code, rec.Body.String(), rec.Header().Get("Retry-After")
+	}
+	for _, p := range []string{"/api/publish", "/api/session/start"} {
+		if code, body, ra := call(p, `{"room":"r","payload":1}`); code != 503 || ra != "1" || !strings.Contains(body, `"code":503,"message":"server not serving yet"`) {
+			t.Errorf("%s before Serve: %d %s (Retry-After %q)", p, code, body, ra)
+		}
+	}
+	_ = srv.Listen()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	<-srv.Ready()
+	if code, body, _ := call("/api/session/start", ``); code != 200 {
+		t.Errorf("session/start while serving: %d %s", code, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	<-served
+	if code, body, _ := call("/api/broadcast", `{"data":1}`); code != 503 || !strings.Contains(body, "shutting down") {
+		t.Errorf("broadcast after Shutdown: %d %s", code, body)
+	}
+}
