@@ -137,7 +137,9 @@ type Config struct {
 	PingInterval time.Duration
 
 	// Tick is the resolution of the per-loop timing wheel that runs
-	// heartbeat, handshake and close timeouts. Zero means 1 s.
+	// heartbeat, handshake and close timeouts: each fires within one Tick
+	// after it is due. Zero means HeartbeatTimeout/8, within 10 ms .. 1 s
+	// (1 s for the default 20 s timeout).
 	Tick time.Duration
 
 	// QueueSize is the capacity of each loop's job ring (pushes from other
@@ -292,7 +294,12 @@ func (c Config) normalize() (Config, error) {
 		c.PingInterval = DefaultPingInterval
 	}
 	if c.Tick == 0 {
+		// Timeouts fire within one tick after they are due: an eighth of the
+		// heartbeat timeout keeps expiry within 12.5 % of it.
 		c.Tick = DefaultTick
+		if c.HeartbeatTimeout > 0 {
+			c.Tick = min(DefaultTick, max(10*time.Millisecond, c.HeartbeatTimeout/8))
+		}
 	}
 	if c.Tick < time.Millisecond {
 		return c, fmt.Errorf("server: Tick %v is below 1ms", c.Tick)

@@ -275,3 +275,26 @@ func TestHeartbeatFormsSwitch(t *testing.T) {
 		t.Fatalf("Count = %d, want the empty-frame client only", srv.Count())
 	}
 }
+
+// TestExpiryWithinOneTick: a client that was last heard some time after
+// its handshake (so the first check finds it alive and re-arms) is closed
+// no earlier than the timeout after its last frame and within one tick
+// (plus scheduling slack) after that.
+func TestExpiryWithinOneTick(t *testing.T) {
+	const (
+		timeout = time.Second
+		tick    = 200 * time.Millisecond
+		slack   = 250 * time.Millisecond
+	)
+	srv, _ := startServer(t, Config{HeartbeatTimeout: timeout, Tick: tick}, NewRouter())
+	rc := dialRaw(t, srv, true)
+	time.Sleep(330 * time.Millisecond)
+	rc.send(clientFrame(0x81, nil, true)) // an empty frame: a heartbeat
+	last := time.Now()
+	if reason := rc.expectCloseCode(1000); reason != "heartbeat timeout" {
+		t.Fatalf("closed with %q", reason)
+	}
+	if d := time.Since(last); d < timeout || d > timeout+tick+slack {
+		t.Fatalf("closed %v after the last frame, want within [%v, %v]", d, timeout, timeout+tick+slack)
+	}
+}

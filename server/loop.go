@@ -106,11 +106,15 @@ func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	l.drainR = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
 	l.tickR = gnet.RunnableFunc(func(context.Context) error { l.tick(); return nil })
 	l.now = srv.clock()
-	w, err := timingwheel.New(timingwheel.Config{Tick: srv.cfg.Tick, Slots: srv.cfg.wheelSlots()}, l.now,
+	// Every loop's wheel counts ticks from the server's epoch, the phase the
+	// ticker wakes the loops at, so a timer fires right after its tick
+	// starts: within one Tick after it is due.
+	w, err := timingwheel.New(timingwheel.Config{Tick: srv.cfg.Tick, Slots: srv.cfg.wheelSlots()}, 0,
 		func(s *Session) *sessionTimer { return &s.timer }, l.fire)
 	if err != nil {
 		panic(err) // Tick was validated by Config.normalize
 	}
+	w.Advance(l.now)
 	l.wheel = w
 	return l
 }

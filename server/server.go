@@ -240,23 +240,28 @@ func isFDExhausted(err error) bool {
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
-// ticker wakes every loop once per Tick to advance its timing wheel.
+// ticker wakes every loop once per Tick to advance its timing wheel, just
+// after each tick starts (ticks count from the server's epoch, as the
+// wheels do), so that a timeout fires within one Tick after it is due.
 func (s *Server) ticker() {
-	t := time.NewTicker(s.cfg.Tick)
+	tick := int64(s.cfg.Tick)
+	const lag = 200 * time.Microsecond // wake just past the boundary
+	t := time.NewTimer(time.Duration(tick-s.clock()%tick) + lag)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stopTicker:
 			return
 		case <-t.C:
-			for _, l := range *s.loops.Load() {
-				if l.tickWait.CompareAndSwap(false, true) {
-					if err := l.el.Execute(context.Background(), l.tickR); err != nil {
-						l.tickWait.Store(false)
-					}
+		}
+		for _, l := range *s.loops.Load() {
+			if l.tickWait.CompareAndSwap(false, true) {
+				if err := l.el.Execute(context.Background(), l.tickR); err != nil {
+					l.tickWait.Store(false)
 				}
 			}
 		}
+		t.Reset(time.Duration(tick-s.clock()%tick) + lag)
 	}
 }
 

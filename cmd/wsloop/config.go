@@ -68,7 +68,7 @@ func defaults() settings {
 		Heartbeats:       "empty,ping-frame,ping-cmd",
 		SignWindow:       server.DefaultHeartbeatSignWindow,
 		MaxMissedPongs:   server.DefaultMaxMissedPongs,
-		Tick:             server.DefaultTick,
+		Tick:             0, // heartbeat-timeout/8, within 10ms..1s
 		QueueSize:        server.DefaultQueueSize,
 		MaxOutbound:      server.DefaultMaxOutboundBytes,
 		SlowConsumer:     "drop",
@@ -106,7 +106,7 @@ func flagSet(st *settings, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&st.SignWindow, "heartbeat-sign-window", st.SignWindow, "how far a signed ping's timestamp may be from the server clock")
 	fs.DurationVar(&st.ServerPing, "server-ping-interval", st.ServerPing, "send Ping frames to clients silent this long (0 = off)")
 	fs.IntVar(&st.MaxMissedPongs, "max-missed-pongs", st.MaxMissedPongs, "close after this many unanswered server Pings")
-	fs.DurationVar(&st.Tick, "tick", st.Tick, "timing wheel resolution")
+	fs.DurationVar(&st.Tick, "tick", st.Tick, "timing wheel resolution: timeouts fire within one tick after they are due (0 = heartbeat-timeout/8, within 10ms..1s)")
 	fs.IntVar(&st.QueueSize, "queue-size", st.QueueSize, "capacity of each event loop's job ring (room fan-out, pushes); a full ring answers 503")
 	fs.IntVar(&st.MaxOutbound, "max-outbound-bytes", st.MaxOutbound, "unsent bytes held per connection before the slow-consumer policy applies")
 	fs.StringVar(&st.SlowConsumer, "slow-consumer", st.SlowConsumer, "policy at max-outbound-bytes: drop (room frames dropped and counted) or close (1013)")

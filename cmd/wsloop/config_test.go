@@ -91,7 +91,7 @@ func TestLoadDefaults(t *testing.T) {
 		{name: "heartbeat-sign-window", got: st.SignWindow, want: server.DefaultHeartbeatSignWindow},
 		{name: "server-ping-interval", got: st.ServerPing, want: time.Duration(0)},
 		{name: "max-missed-pongs", got: st.MaxMissedPongs, want: server.DefaultMaxMissedPongs},
-		{name: "tick", got: st.Tick, want: server.DefaultTick},
+		{name: "tick", got: st.Tick, want: time.Duration(0)},
 		{name: "shutdown-timeout", got: st.ShutdownTimeout, want: 10 * time.Second},
 		{name: "log-level", got: st.LogLevel, want: "info"},
 		{name: "log-format", got: st.LogFormat, want: "text"},
