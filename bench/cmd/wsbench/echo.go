@@ -16,23 +16,50 @@ var echoScenario = &scenario{
 	name:         "echo",
 	about:        "pipelined JSON echo: throughput, server CPU per message, latency",
 	defaultConns: 1000,
-	run:          runEcho,
-	columns: []column{
-		{key: "msgs_s", title: "msgs/s", format: "%.0f"},
-		{key: "cpu_us", title: "server CPU µs/msg", format: "%.2f", ratio: true},
-		{key: "p50_us", title: "p50 µs", format: "%.0f"},
-		{key: "p99_us", title: "p99 µs", format: "%.0f"},
-		{key: "p999_us", title: "p999 µs", format: "%.0f"},
-		{key: "server_cpu_pct", title: "server CPU %", format: "%.0f"},
-		{key: "lg_cpu_pct", title: "load-gen CPU %", format: "%.0f"},
-		{key: "busy_pct", title: "machine busy %", format: "%.0f"},
-		{key: "rss_mib", title: "server RSS MiB", format: "%.1f"},
-		{key: "errors", title: "errors", format: "%.0f"},
+	run: func(ctx context.Context, r *round) (metrics, error) {
+		return runPipelined(ctx, r, "echo", false)
 	},
+	columns: pipelinedColumns,
 	describe: func(o *options, conns int) string {
 		return fmt.Sprintf("%d connections × %d requests in flight, %d-byte JSON echo requests; %v warm-up, %v measured per round",
 			conns, o.window, o.payload, o.warmup, o.duration)
 	},
+	chart: []string{"cpu_us", "msgs_s", "p99_us"},
+}
+
+// rawScenario: echo without JSON. C connections each keep W binary frames
+// of P bytes in flight against servers in echo mode (wsloop --echo), which
+// send every message back verbatim: the cost of the frame layer alone.
+var rawScenario = &scenario{
+	name:         "raw",
+	about:        "pipelined binary echo, no JSON (echo mode): frame-layer cost per message",
+	defaultConns: 1000,
+	run: func(ctx context.Context, r *round) (metrics, error) {
+		return runPipelined(ctx, r, "raw", true)
+	},
+	columns: pipelinedColumns,
+	describe: func(o *options, conns int) string {
+		return fmt.Sprintf("%d connections × %d frames in flight, %d-byte binary messages echoed verbatim (servers in echo mode); %v warm-up, %v measured per round",
+			conns, o.window, o.payload, o.warmup, o.duration)
+	},
+	mode: func(*options) serverMode {
+		return serverMode{raw: true, heartbeat: defaultHeartbeat}
+	},
+	chart: []string{"cpu_us", "msgs_s", "p99_us"},
+}
+
+// pipelinedColumns are the figures of echo and raw.
+var pipelinedColumns = []column{
+	{key: "msgs_s", title: "msgs/s", format: "%.0f"},
+	{key: "cpu_us", title: "server CPU µs/msg", format: "%.2f", ratio: true},
+	{key: "p50_us", title: "p50 µs", format: "%.0f"},
+	{key: "p99_us", title: "p99 µs", format: "%.0f"},
+	{key: "p999_us", title: "p999 µs", format: "%.0f"},
+	{key: "server_cpu_pct", title: "server CPU %", format: "%.0f"},
+	{key: "lg_cpu_pct", title: "load-gen CPU %", format: "%.0f"},
+	{key: "busy_pct", title: "machine busy %", format: "%.0f"},
+	{key: "rss_mib", title: "server RSS MiB", format: "%.1f"},
+	{key: "errors", title: "errors", format: "%.0f"},
 }
 
 // snapshot is what is read at each end of the measured window.
@@ -59,12 +86,16 @@ func takeSnapshot(pid int, e *loadgen.Engine) (snapshot, error) {
 	return s, err
 }
 
-func runEcho(ctx context.Context, r *round) (metrics, error) {
-	e, err := r.newEngine()
+// runPipelined runs echo (JSON) or raw (binary, echo mode) traffic.
+func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics, error) {
+	if raw && r.o.payload < 8 {
+		return nil, fmt.Errorf("raw: -payload %d is below 8 bytes (the sequence number)", r.o.payload)
+	}
+	e, err := r.newEngine(func(c *loadgen.Config) { c.Raw = raw })
 	if err != nil {
 		return nil, err
 	}
-	open := r.dial(ctx, "echo")
+	open := r.dial(ctx, name)
 	if open == 0 {
 		errs, _ := e.Errors()
 		return nil, fmt.Errorf("no connection opened: %q", errs)
@@ -72,7 +103,7 @@ func runEcho(ctx context.Context, r *round) (metrics, error) {
 	e.StartEcho()
 	e.Broadcast(loadgen.CmdStartEcho)
 
-	rate := rateLine(r, e)
+	rate := rateLine(r, e, name)
 	if err := r.sleep(ctx, r.o.warmup, func(el time.Duration) string {
 		return rate(fmt.Sprintf("warm-up %.0fs/%.0fs", el.Seconds(), r.o.warmup.Seconds()))
 	}); err != nil {
@@ -94,7 +125,7 @@ func runEcho(ctx context.Context, r *round) (metrics, error) {
 	}
 	e.Measure(false)
 	e.StopEcho()
-	r.prog.set("%s: draining", r.label("echo"))
+	r.prog.set("%s: draining", r.label(name))
 	missing := e.Drain(5 * time.Second)
 	rss, _ := procfs.ReadRSS(r.srv.pid)
 
@@ -136,12 +167,12 @@ func runEcho(ctx context.Context, r *round) (metrics, error) {
 
 // rateLine returns a function that formats a progress line with the reply
 // rate since its previous call.
-func rateLine(r *round, e *loadgen.Engine) func(phase string) string {
+func rateLine(r *round, e *loadgen.Engine, name string) func(phase string) string {
 	last, lastAt := e.Totals().Replies, time.Now()
 	return func(phase string) string {
 		now, at := e.Totals().Replies, time.Now()
 		rate := float64(now-last) / at.Sub(lastAt).Seconds()
 		last, lastAt = now, at
-		return fmt.Sprintf("%s: %s, %.0f msgs/s", r.label("echo"), phase, rate)
+		return fmt.Sprintf("%s: %s, %.0f msgs/s", r.label(name), phase, rate)
 	}
 }

@@ -29,6 +29,8 @@ var idleScenario = &scenario{
 	describe: func(o *options, conns int) string {
 		return fmt.Sprintf("%d connections, one Ping each, held %v, then one echo each", conns, o.hold)
 	},
+	matrixExtra: []string{"wsloop-nohb"},
+	chart:       []string{"kib_per_conn", "hold_cpu_pct"},
 }
 
 func runIdle(ctx context.Context, r *round) (metrics, error) {
@@ -36,7 +38,7 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server RSS: %w", err)
 	}
-	e, err := r.newEngine()
+	e, err := r.newEngine(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -124,4 +126,17 @@ func waitCount(ctx context.Context, timeout time.Duration, get func() int64, wan
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// waitUntil polls cond until it holds or timeout passes; it reports
+// whether it held.
+func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return true
 }

@@ -6,6 +6,7 @@
 //	go run ./cmd/wsbench -scenario echo -targets wsloop,naivegnet
 //	go run ./cmd/wsbench -scenario idle -conns 18000
 //	go run ./cmd/wsbench -scenario echo -addr 127.0.0.1:8080 -pid 1234   # a server you started
+//	go run ./cmd/wsbench -matrix                                         # every target × every scenario → RESULTS.md, charts/
 //
 // For each round and each target it builds (once) and starts the server as a
 // subprocess on a free loopback port, runs the scenario against it, and
@@ -46,6 +47,8 @@ type options struct {
 	duration    time.Duration
 	warmup      time.Duration
 	hold        time.Duration
+	rate        float64       // broadcast: publishes per second
+	hbTimeout   time.Duration // expiry: the servers' heartbeat timeout
 	rounds      int
 	serverLoops int
 	clientLoops int
@@ -58,6 +61,11 @@ type options struct {
 	src      string // the bench module's directory (for go build)
 	binDir   string // where binaries and server logs go; "" = a temp dir
 	binaries map[string]string
+
+	matrix     bool   // every scenario × every target, RESULTS.md and charts
+	out        string // where -matrix writes; "" = the bench module's directory
+	targetsSet bool   // -targets was given
+	command    string // the command line, for RESULTS.md
 }
 
 func defaultOptions() options {
@@ -69,6 +77,8 @@ func defaultOptions() options {
 		duration:  10 * time.Second,
 		warmup:    2 * time.Second,
 		hold:      5 * time.Second,
+		rate:      20,
+		hbTimeout: 5 * time.Second,
 		rounds:    3,
 		timeout:   30 * time.Minute,
 		path:      "/ws",
@@ -97,6 +107,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
+	o.command = commandLine(args)
+	started := time.Now()
 	reports, err := bench(ctx, o, newProgress(stderr))
 	for _, r := range reports {
 		r.write(stdout)
@@ -104,6 +116,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "wsbench:", err)
 		return 1
+	}
+	if o.matrix {
+		path, err := writeResults(&o, reports, started)
+		if err != nil {
+			fmt.Fprintln(stderr, "wsbench:", err)
+			return 1
+		}
+		fmt.Fprintln(stderr, "wsbench: wrote", path)
 	}
 	for _, r := range reports {
 		if len(r.anomalies()) > 0 {
@@ -119,12 +139,16 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.SetOutput(out)
 	scen := fs.String("scenario", strings.Join(o.scenarios, ","), "scenarios to run, comma-separated: "+strings.Join(scenarioNames(), ", "))
 	targ := fs.String("targets", strings.Join(o.targets, ","), "servers to start and measure, comma-separated: "+strings.Join(targetNames(), ", "))
-	fs.IntVar(&o.conns, "conns", 0, "connections (0 = the scenario's default: echo 1000, idle 18000)")
-	fs.IntVar(&o.window, "window", o.window, "echo: requests in flight per connection")
-	fs.IntVar(&o.payload, "payload", o.payload, "echo: size of each JSON request in bytes")
-	fs.DurationVar(&o.duration, "duration", o.duration, "echo: measured window per round")
-	fs.DurationVar(&o.warmup, "warmup", o.warmup, "echo: traffic before the measured window")
+	fs.IntVar(&o.conns, "conns", 0, "connections (0 = the scenario's default: "+scenarioDefaults()+")")
+	fs.IntVar(&o.window, "window", o.window, "echo, raw: requests in flight per connection")
+	fs.IntVar(&o.payload, "payload", o.payload, "echo: size of each JSON request; raw: of each binary message; broadcast: of each publish payload (bytes)")
+	fs.DurationVar(&o.duration, "duration", o.duration, "echo, raw, broadcast: measured window per round")
+	fs.DurationVar(&o.warmup, "warmup", o.warmup, "echo, raw, broadcast: traffic before the measured window")
 	fs.DurationVar(&o.hold, "hold", o.hold, "idle: how long connections are held after their ping")
+	fs.Float64Var(&o.rate, "rate", o.rate, "broadcast: publishes per second")
+	fs.DurationVar(&o.hbTimeout, "hb-timeout", o.hbTimeout, "expiry: heartbeat timeout the servers are started with")
+	fs.BoolVar(&o.matrix, "matrix", false, "run every scenario against every target ("+strings.Join(matrixTargets, ", ")+"; -scenario and -targets narrow it) and write RESULTS.md and charts/<scenario>.svg")
+	fs.StringVar(&o.out, "out", "", "-matrix: directory for RESULTS.md and charts/ (default: the bench module's directory)")
 	fs.IntVar(&o.rounds, "rounds", o.rounds, "rounds; each runs every target once, interleaved")
 	fs.IntVar(&o.serverLoops, "server-loops", 0, "event loops of each server (--loops; 0 = one per CPU)")
 	fs.IntVar(&o.clientLoops, "client-loops", 0, "load generator event loops (0 = one per CPU)")
@@ -146,7 +170,13 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	o.targetsSet = given["targets"]
 	o.scenarios = splitList(*scen)
+	if o.matrix && !given["scenario"] {
+		o.scenarios = scenarioNames()
+	}
 	o.targets = splitList(*targ)
 	for _, s := range o.scenarios {
 		if scenarioByName(s) == nil {
@@ -154,6 +184,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		}
 	}
 	if o.addr != "" {
+		if o.matrix {
+			return o, errors.New("-matrix starts its own targets: no -addr")
+		}
 		if o.pid <= 0 {
 			return o, errors.New("-addr needs -pid (the server's CPU and RSS are read from /proc/PID)")
 		}
@@ -181,8 +214,34 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, fmt.Errorf("-payload %d out of range 1..1048576", o.payload)
 	case o.duration <= 0 || o.duration > time.Hour, o.warmup < 0 || o.warmup > time.Hour, o.hold < 0 || o.hold > time.Hour:
 		return o, errors.New("-duration, -warmup and -hold must be within 0..1h (duration > 0)")
+	case !(o.rate > 0 && o.rate <= 100000):
+		return o, fmt.Errorf("-rate %g out of range (0, 100000]", o.rate)
+	case o.hbTimeout < 100*time.Millisecond || o.hbTimeout > 10*time.Minute:
+		return o, fmt.Errorf("-hb-timeout %v out of range 100ms..10m", o.hbTimeout)
 	}
 	return o, nil
+}
+
+// commandLine returns the wsbench command line of args, shell-quoted where
+// needed.
+func commandLine(args []string) string {
+	parts := []string{"go run ./cmd/wsbench"}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"$\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// scenarioDefaults lists each scenario's default connection count.
+func scenarioDefaults() string {
+	var parts []string
+	for _, s := range scenarios {
+		parts = append(parts, fmt.Sprintf("%s %d", s.name, s.defaultConns))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func splitList(s string) []string {

@@ -4,14 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestSmoke runs each scenario for about a second against wsloop and
-// naivegnet, built from this tree, with small counts.
+// TestSmoke runs every scenario for about a second against wsloop and a
+// peer (broadcast against two peers), built from this tree, with small
+// counts, and checks that each round saw no error and some throughput.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the servers")
@@ -19,7 +21,7 @@ func TestSmoke(t *testing.T) {
 	if err := raiseFileLimit(); err != nil {
 		t.Log(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	var stderr bytes.Buffer
@@ -31,30 +33,63 @@ func TestSmoke(t *testing.T) {
 	o.warmup = 300 * time.Millisecond
 	o.duration = time.Second
 	o.hold = 300 * time.Millisecond
+	o.rate = 50
+	o.hbTimeout = time.Second
 
 	start := time.Now()
-	echo := o
-	echo.scenarios = []string{"echo"}
-	echo.conns = 50
-	reports, err := bench(ctx, echo, prog)
-	if err != nil {
-		t.Fatalf("echo: %v\n%s", err, stderr.String())
+	var reports []*report
+	built := map[string]bool{}
+	for _, tc := range []struct {
+		scenario string
+		targets  []string
+		conns    int
+	}{
+		{"echo", []string{"wsloop", "naivegnet"}, 50},
+		{"raw", []string{"wsloop", "naivegnet"}, 50},
+		{"broadcast", []string{"wsloop", "naivegnet", "gws"}, 200},
+		{"idle", []string{"wsloop", "naivegnet"}, 200},
+		{"expiry", []string{"wsloop", "naivegnet"}, 100},
+	} {
+		so := o
+		so.scenarios = []string{tc.scenario}
+		so.targets = tc.targets
+		so.conns = tc.conns
+		so.binaries = map[string]string{}
+		for _, tg := range tc.targets {
+			if built[tg] {
+				so.binaries[tg] = filepath.Join(dir, tg)
+			}
+			built[tg] = true
+		}
+		more, err := bench(ctx, so, prog)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tc.scenario, err, stderr.String())
+		}
+		reports = append(reports, more...)
+		t.Logf("%s took %v", tc.scenario, time.Since(start))
 	}
-	t.Logf("echo took %v", time.Since(start))
 
-	idle := o
-	idle.scenarios = []string{"idle"}
-	idle.conns = 200
-	idle.binaries = map[string]string{}
-	for _, tg := range o.targets {
-		idle.binaries[tg] = filepath.Join(dir, tg)
-	}
-	more, err := bench(ctx, idle, prog)
+	// The -matrix output, from these real (tiny) figures.
+	so := o
+	so.out = t.TempDir()
+	so.command = "go run ./cmd/wsbench -test"
+	path, err := writeResults(&so, reports, start)
 	if err != nil {
-		t.Fatalf("idle: %v\n%s", err, stderr.String())
+		t.Fatal(err)
 	}
-	reports = append(reports, more...)
-	t.Logf("echo and idle took %v", time.Since(start))
+	md, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rep := range reports {
+		svg, err := os.ReadFile(filepath.Join(so.out, "charts", rep.scen.name+".svg"))
+		if err != nil || !bytes.Contains(svg, []byte("<svg")) {
+			t.Errorf("chart %s: %v", rep.scen.name, err)
+		}
+		if !bytes.Contains(md, []byte("## "+rep.scen.name+" — ")) || !bytes.Contains(md, []byte("(charts/"+rep.scen.name+".svg)")) {
+			t.Errorf("RESULTS.md has no %s section", rep.scen.name)
+		}
+	}
 
 	var out bytes.Buffer
 	for _, rep := range reports {
@@ -65,17 +100,26 @@ func TestSmoke(t *testing.T) {
 	}
 	t.Logf("report:\n%s", out.String())
 
-	if len(reports) != 2 || len(reports[0].results) != 2 || len(reports[1].results) != 2 {
-		t.Fatalf("want 2 reports of 2 results")
-	}
-	for _, r := range reports[0].results {
-		if r.m["errors"] != 0 || r.m["msgs_s"] <= 0 || r.m["cpu_us"] <= 0 || r.m["conns"] != 50 {
-			t.Errorf("echo %s: %v", r.target, r.m)
+	for _, rep := range reports {
+		if len(rep.results) != len(rep.targets) {
+			t.Fatalf("%s: %d results for %d targets", rep.scen.name, len(rep.results), len(rep.targets))
 		}
-	}
-	for _, r := range reports[1].results {
-		if r.m["errors"] != 0 || r.m["held"] != 200 || r.m["alive"] != 200 || r.m["pongs"] != 200 {
-			t.Errorf("idle %s: %v", r.target, r.m)
+		for _, r := range rep.results {
+			m := r.m
+			ok := m["errors"] == 0
+			switch rep.scen.name {
+			case "echo", "raw":
+				ok = ok && m["msgs_s"] > 0 && m["cpu_us"] > 0 && m["conns"] == 50
+			case "broadcast":
+				ok = ok && m["subscribers"] == 200 && m["publishes"] > 0 && m["deliveries_s"] > 0 && m["missing"] == 0 && m["p50_us"] > 0
+			case "idle":
+				ok = ok && m["held"] == 200 && m["alive"] == 200 && m["pongs"] == 200
+			case "expiry":
+				ok = ok && m["closed"] == 100 && m["p100_s"] >= 0.9 && m["p100_s"] < 10
+			}
+			if !ok {
+				t.Errorf("%s %s: %v", rep.scen.name, r.target, m)
+			}
 		}
 	}
 }
@@ -88,13 +132,33 @@ func TestParseFlags(t *testing.T) {
 	if strings.Join(o.scenarios, ",") != "echo,idle" || strings.Join(o.targets, ",") != "naivegnet" || o.conns != 10 || o.rounds != 1 {
 		t.Fatalf("parsed %+v", o)
 	}
+	o, err = parseFlags([]string{"-matrix", "-rounds", "1", "-rate", "5", "-hb-timeout", "2s"}, io.Discard)
+	if err != nil || !o.matrix || o.targetsSet || strings.Join(o.scenarios, ",") != "echo,raw,broadcast,idle,expiry" || o.rate != 5 || o.hbTimeout != 2*time.Second {
+		t.Fatalf("matrix: %+v, %v", o, err)
+	}
+	if got, _ := idleScenario.targets(&o); strings.Join(got, ",") != "wsloop,wsloop-nohb,naivegnet,gorilla,gws,nbio" {
+		t.Errorf("matrix idle targets %q", got)
+	}
+	if got, _ := echoScenario.targets(&o); strings.Join(got, ",") != "wsloop,naivegnet,gorilla,gws,nbio" {
+		t.Errorf("matrix echo targets %q", got)
+	}
+	o, err = parseFlags([]string{"-matrix", "-scenario", "expiry", "-targets", "wsloop-nohb,gws"}, io.Discard)
+	if err != nil || strings.Join(o.scenarios, ",") != "expiry" {
+		t.Fatalf("narrowed matrix: %+v, %v", o, err)
+	}
+	if run, skipped := expiryScenario.targets(&o); strings.Join(run, ",") != "gws" || strings.Join(skipped, ",") != "wsloop-nohb" {
+		t.Errorf("expiry targets %q, skipped %q", run, skipped)
+	}
 	o, err = parseFlags([]string{"-addr", "127.0.0.1:8080", "-pid", "1"}, io.Discard)
 	if err != nil || len(o.targets) != 1 || o.targets[0] != externalTarget {
 		t.Fatalf("external: %+v, %v", o.targets, err)
 	}
 	for _, bad := range [][]string{
 		{"-scenario", "nope"},
-		{"-targets", "gorilla"},
+		{"-targets", "nope"},
+		{"-rate", "0"},
+		{"-hb-timeout", "1ms"},
+		{"-matrix", "-addr", "127.0.0.1:8080", "-pid", "1"},
 		{"-addr", "127.0.0.1:8080"},              // no -pid
 		{"-addr", "10.0.0.1:8080", "-pid", "1"},  // not loopback
 		{"-addr", "example.com:80", "-pid", "1"}, // not loopback

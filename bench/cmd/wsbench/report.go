@@ -17,6 +17,9 @@ func (rep *report) write(w io.Writer) {
 	fmt.Fprintf(w, "## %s — %s\n\n", sc.name, sc.about)
 	fmt.Fprintf(w, "%s; %d round(s), targets interleaved in each round (%s); medians over rounds.\n",
 		sc.describe(rep.o, rep.conns), rep.o.rounds, strings.Join(rep.targets, ", "))
+	if len(rep.skipped) > 0 {
+		fmt.Fprintf(w, "Not run against %s: no heartbeat timeout.\n", strings.Join(rep.skipped, ", "))
+	}
 	fmt.Fprintf(w, "%s\n\n", rep.env)
 
 	// Medians.

@@ -41,15 +41,20 @@ func (r *round) label(scen string) string {
 	return fmt.Sprintf("%s %s %d/%d", scen, r.srv.name, r.n, r.of)
 }
 
-// newEngine starts a load generator for this round's server.
-func (r *round) newEngine() (*loadgen.Engine, error) {
-	e, err := loadgen.New(loadgen.Config{
+// newEngine starts a load generator for this round's server; adjust, if
+// not nil, changes its configuration first.
+func (r *round) newEngine(adjust func(*loadgen.Config)) (*loadgen.Engine, error) {
+	cfg := loadgen.Config{
 		Addr:    r.srv.addr,
 		Path:    r.srv.path,
 		Loops:   clientLoops(r.o),
 		Window:  r.o.window,
 		Payload: r.o.payload,
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	e, err := loadgen.New(cfg)
 	r.engine = e
 	return e, err
 }
@@ -106,8 +111,8 @@ type column struct {
 	ratio bool
 }
 
-// scenario is one workload. New scenarios (broadcast, expiry, raw) are a
-// run function, a default connection count and the columns they report.
+// scenario is one workload: a run function, a default connection count and
+// the columns it reports.
 type scenario struct {
 	name         string
 	about        string
@@ -116,9 +121,50 @@ type scenario struct {
 	columns      []column
 	// describe returns the parameters line of the report.
 	describe func(o *options, conns int) string
+	// mode returns what the servers must be started with; nil: the
+	// default heartbeat timeout and nothing else.
+	mode func(o *options) serverMode
+	// needsHeartbeat: targets without heartbeats are skipped.
+	needsHeartbeat bool
+	// matrixExtra are targets -matrix adds for this scenario, after wsloop.
+	matrixExtra []string
+	// chart lists the keys of the columns drawn in the scenario's chart.
+	chart []string
 }
 
-var scenarios = []*scenario{echoScenario, idleScenario}
+// scenarios are every scenario, in the order -matrix runs them.
+var scenarios = []*scenario{echoScenario, rawScenario, broadcastScenario, idleScenario, expiryScenario}
+
+// serverMode returns the mode the scenario's servers are started in.
+func (sc *scenario) serverMode(o *options) serverMode {
+	if sc.mode != nil {
+		return sc.mode(o)
+	}
+	return serverMode{heartbeat: defaultHeartbeat}
+}
+
+// targets returns the targets the scenario runs against, in order, and
+// those skipped because they cannot run it.
+func (sc *scenario) targets(o *options) (run, skipped []string) {
+	list := o.targets
+	if o.matrix && !o.targetsSet {
+		list = nil
+		for _, t := range matrixTargets {
+			list = append(list, t)
+			if t == "wsloop" {
+				list = append(list, sc.matrixExtra...)
+			}
+		}
+	}
+	for _, t := range list {
+		if sc.needsHeartbeat && targetSpecs[t].noHeartbeat {
+			skipped = append(skipped, t)
+			continue
+		}
+		run = append(run, t)
+	}
+	return run, skipped
+}
 
 func scenarioByName(name string) *scenario {
 	for _, s := range scenarios {
@@ -152,6 +198,7 @@ type report struct {
 	o        *options
 	conns    int
 	targets  []string
+	skipped  []string // targets that cannot run the scenario
 	baseline string
 	results  []result
 	started  time.Time
@@ -181,7 +228,16 @@ func bench(ctx context.Context, o options, prog *progress) ([]*report, error) {
 	} else if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, err
 	}
-	bins, err := buildTargets(ctx, &o, binDir, prog)
+	var all []string
+	for _, name := range o.scenarios {
+		run, _ := scenarioByName(name).targets(&o)
+		for _, t := range run {
+			if !slices.Contains(all, t) {
+				all = append(all, t)
+			}
+		}
+	}
+	bins, err := buildTargets(ctx, &o, all, binDir, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -193,10 +249,11 @@ func bench(ctx context.Context, o options, prog *progress) ([]*report, error) {
 		if conns == 0 {
 			conns = sc.defaultConns
 		}
-		rep := &report{scen: sc, o: &o, conns: conns, targets: o.targets, baseline: baselineTarget(o.targets), started: time.Now(), env: env}
+		targets, skipped := sc.targets(&o)
+		rep := &report{scen: sc, o: &o, conns: conns, targets: targets, skipped: skipped, baseline: baselineTarget(targets), started: time.Now(), env: env}
 		reports = append(reports, rep)
 		for n := 1; n <= o.rounds; n++ {
-			for _, t := range o.targets {
+			for _, t := range targets {
 				res, err := runRound(ctx, &o, sc, t, bins[t], filepath.Join(binDir, fmt.Sprintf("%s-%s-%d.log", sc.name, t, n)), conns, n, prog)
 				prog.done()
 				if err != nil {
@@ -211,7 +268,7 @@ func bench(ctx context.Context, o options, prog *progress) ([]*report, error) {
 
 func runRound(ctx context.Context, o *options, sc *scenario, t, bin, logPath string, conns, n int, prog *progress) (result, error) {
 	prog.set("%s %s %d/%d: starting the server", sc.name, t, n, o.rounds)
-	srv, err := startServer(ctx, o, t, bin, logPath)
+	srv, err := startServer(ctx, o, t, bin, logPath, sc.serverMode(o))
 	if err != nil {
 		return result{}, err
 	}

@@ -22,9 +22,29 @@ type targetSpec struct {
 	pkg string
 	// path is the WebSocket endpoint.
 	path string
-	// args returns the command line for listening on addr.
-	args func(addr string, o *options) []string
+	// args returns the command line for listening on addr in mode m.
+	args func(addr string, o *options, m serverMode) []string
+	// noHeartbeat: the target never expires connections (not for expiry).
+	noHeartbeat bool
 }
+
+// serverMode is what a scenario needs from the servers it starts.
+type serverMode struct {
+	// raw: echo mode, every data message sent back verbatim (wsloop --echo).
+	raw bool
+	// rooms: room fan-out is measured; wsloop's per-connection publish
+	// rate limit and its presence events are switched off (the peers have
+	// neither).
+	rooms bool
+	// heartbeat is the heartbeat timeout every target is started with.
+	heartbeat time.Duration
+}
+
+// defaultHeartbeat is the heartbeat timeout of every target outside the
+// expiry scenario: long enough that no connection of a bounded run expires
+// while the generator is still dialing the others, and the same for all so
+// that each pays for its heartbeat bookkeeping.
+const defaultHeartbeat = 2 * time.Minute
 
 // targetSpecs are the servers wsbench can start. The first peer listed in a
 // run that is not wsloop is the baseline of the ratio column.
@@ -32,34 +52,78 @@ var targetSpecs = map[string]targetSpec{
 	"wsloop": {
 		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
 		path: "/ws",
-		// Long enough that no connection of a bounded run expires while the
-		// generator is still dialing the others.
-		args: wsloopArgs("--heartbeat-timeout", "2m"),
+		args: wsloopArgs(false),
 	},
 	// wsloop without heartbeats: no timer armed per connection, so the
 	// idle scenario shows what the timing wheel adds per connection.
 	"wsloop-nohb": {
-		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
-		path: "/ws",
-		args: wsloopArgs("--heartbeat-timeout", "-1s", "--heartbeats", "none"),
+		pkg:         "github.com/wsloop/wsloop/cmd/wsloop",
+		path:        "/ws",
+		args:        wsloopArgs(true),
+		noHeartbeat: true,
 	},
 	"naivegnet": {
 		pkg:  "github.com/wsloop/wsloop/bench/peers/naivegnet",
 		path: "/ws",
-		args: func(addr string, o *options) []string {
-			return []string{"--addr", addr, "--loops", strconv.Itoa(o.serverLoops)}
-		},
+		args: peerArgs(true),
+	},
+	"gorilla": {
+		pkg:  "github.com/wsloop/wsloop/bench/peers/gorilla",
+		path: "/ws",
+		args: peerArgs(false),
+	},
+	"gws": {
+		pkg:  "github.com/wsloop/wsloop/bench/peers/gws",
+		path: "/ws",
+		args: peerArgs(false),
+	},
+	"nbio": {
+		pkg:  "github.com/wsloop/wsloop/bench/peers/nbio",
+		path: "/ws",
+		args: peerArgs(true),
 	},
 }
 
-// wsloopArgs returns the command line of a wsloop target: address, loops,
-// quiet logs, then extra.
-func wsloopArgs(extra ...string) func(addr string, o *options) []string {
-	return func(addr string, o *options) []string {
-		args := []string{"--addr", addr, "--loops", strconv.Itoa(o.serverLoops), "--log-level", "warn"}
-		return append(args, extra...)
+// wsloopArgs returns the command line builder of a wsloop target: address,
+// loops, quiet logs, no HTTP API, the heartbeat timeout (none with nohb),
+// then what the mode needs.
+func wsloopArgs(nohb bool) func(addr string, o *options, m serverMode) []string {
+	return func(addr string, o *options, m serverMode) []string {
+		args := []string{"--addr", addr, "--loops", strconv.Itoa(o.serverLoops), "--log-level", "warn", "--http-addr", ""}
+		if nohb {
+			args = append(args, "--heartbeat-timeout", "-1s", "--heartbeats", "none")
+		} else {
+			args = append(args, "--heartbeat-timeout", m.heartbeat.String())
+		}
+		if m.raw {
+			args = append(args, "--echo")
+		}
+		if m.rooms {
+			args = append(args, "--publish-rate", "0", "--room-events-max-members", "0")
+		}
+		return args
 	}
 }
+
+// peerArgs returns the command line builder of a peer: --addr, --loops
+// when it has loops, --heartbeat-timeout, and --echo in raw mode.
+func peerArgs(loops bool) func(addr string, o *options, m serverMode) []string {
+	return func(addr string, o *options, m serverMode) []string {
+		args := []string{"--addr", addr}
+		if loops {
+			args = append(args, "--loops", strconv.Itoa(o.serverLoops))
+		}
+		args = append(args, "--heartbeat-timeout", m.heartbeat.String())
+		if m.raw {
+			args = append(args, "--echo")
+		}
+		return args
+	}
+}
+
+// matrixTargets are the targets of -matrix, in report order; a scenario
+// may add more (matrixExtra).
+var matrixTargets = []string{"wsloop", "naivegnet", "gorilla", "gws", "nbio"}
 
 // externalTarget names a server given by -addr and -pid.
 const externalTarget = "external"
@@ -101,10 +165,10 @@ func benchModuleDir(o *options) (string, error) {
 }
 
 // buildTargets builds every target that has no -<target>-bin into binDir.
-func buildTargets(ctx context.Context, o *options, binDir string, prog *progress) (map[string]string, error) {
+func buildTargets(ctx context.Context, o *options, targets []string, binDir string, prog *progress) (map[string]string, error) {
 	bins := map[string]string{}
 	var src string
-	for _, t := range o.targets {
+	for _, t := range targets {
 		if t == externalTarget {
 			continue
 		}
@@ -144,7 +208,7 @@ type server struct {
 
 // startServer starts target t's binary on a free loopback port and waits
 // until it accepts connections.
-func startServer(ctx context.Context, o *options, t, bin, logPath string) (*server, error) {
+func startServer(ctx context.Context, o *options, t, bin, logPath string, m serverMode) (*server, error) {
 	if t == externalTarget {
 		return &server{name: t, addr: o.addr, path: o.path, pid: o.pid}, nil
 	}
@@ -158,7 +222,7 @@ func startServer(ctx context.Context, o *options, t, bin, logPath string) (*serv
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, spec.args(addr, o)...)
+	cmd := exec.Command(bin, spec.args(addr, o, m)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server must not outlive wsbench.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -10,6 +10,16 @@
 // connection, its status 0 and its size the request's plus the reply
 // fields; anything else counts as an error.
 //
+// Three more modes serve the other scenarios. Raw (Config.Raw): the echo
+// requests are binary frames of exactly Payload bytes, each reply must be
+// the same bytes. Rooms: CmdJoin makes a connection join Config.Room;
+// Publish makes the publisher connection (SetPublisher) send publish
+// requests whose payload carries the send time and a sequence number, and
+// every member counts the messages it receives, checks their order, and
+// records their delivery latency. Expiry (Config.ExpectClose): connections
+// closed by the server are expected, and each one's close time is kept
+// (Times).
+//
 //	caller goroutine                 gnet client loop k (owns its conns)
 //	Dial ──EnrollContext──────────►  OnOpen: send upgrade request
 //	                                 OnTraffic: 101 → open; frames → check
@@ -28,8 +38,10 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"slices"
@@ -67,6 +79,17 @@ type Config struct {
 	DialWorkers int
 	// DialTimeout bounds one dial. Zero means 5 s.
 	DialTimeout time.Duration
+	// Raw makes echo requests binary frames of exactly Payload bytes (at
+	// least 8: a sequence number, then filler) for a server in echo mode,
+	// which sends them back verbatim.
+	Raw bool
+	// Room is the room CmdJoin joins and the publisher publishes to. Zero
+	// means "r1".
+	Room string
+	// ExpectClose: the server is expected to close the connections (a
+	// heartbeat timeout). Its Close frames and closes are counted in
+	// Totals.Closed and not as errors or drops.
+	ExpectClose bool
 }
 
 // Commands for Broadcast; they can be or-ed.
@@ -78,6 +101,9 @@ const (
 	CmdPing
 	// CmdEchoOnce sends one echo request.
 	CmdEchoOnce
+	// CmdJoin sends one join request for Config.Room (its reply is
+	// counted in Totals.Joined).
+	CmdJoin
 )
 
 // Totals are the Engine's counters, summed over its loops.
@@ -93,6 +119,12 @@ type Totals struct {
 	Dropped         int64 // connections closed by the server or the network
 	InFlight        int64 // echo requests sent and not yet answered
 	Lost            int64 // requests in flight on a connection when it dropped
+	Joined          int64 // join requests answered with status 0
+	Published       int64 // publish requests sent
+	PublishAcks     int64 // publish requests answered with status 0
+	Deliveries      int64 // room messages received (from this engine's publisher)
+	WindowDelivered int64 // of them, messages of the publishes in the window (SetPublishWindow)
+	Closed          int64 // connections closed by the server (ExpectClose)
 	SourceAddrs     int   // distinct source addresses dialed from
 }
 
@@ -125,12 +157,19 @@ type Engine struct {
 	errCount map[string]int
 	nerrs    int
 	srcSet   map[int32]bool
+
+	pub     atomic.Pointer[conn] // the publisher connection
+	owed    atomic.Int64         // publishes asked for and not yet sent
+	pubSeq  atomic.Int64         // next publish sequence number
+	winFrom atomic.Int64         // publishes in [winFrom, winTo) are measured
+	winTo   atomic.Int64
 }
 
 // loopStats are one client loop's counters: written by that loop only,
 // read by anyone.
 type loopStats struct {
 	upgraded, hsErrors, replies, errors, pongs, pushes, dropped, inflight, lost atomic.Int64
+	joined, published, pubAcks, deliveries, winDelivered, closed                atomic.Int64
 	lat                                                                         hist.Histogram
 	_                                                                           [64]byte
 }
@@ -154,6 +193,10 @@ type conn struct {
 	inflight []slot
 	out      []byte
 	rng      uint64
+	lastPub  int64 // sequence number of the last room message received
+
+	// Times in ns since the engine's epoch, for Times.
+	sentAt, upgradedAt, closedAt atomic.Int64
 }
 
 type slot struct {
@@ -192,6 +235,12 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if cfg.Room == "" {
+		cfg.Room = "r1"
+	}
+	if cfg.Raw && cfg.Payload < rawSeqSize {
+		return nil, fmt.Errorf("loadgen: raw payload %d below %d bytes", cfg.Payload, rawSeqSize)
+	}
 	key := wsframe.NewKey(uint64(time.Now().UnixNano()))
 	e := &Engine{
 		cfg:    cfg,
@@ -204,6 +253,8 @@ func New(cfg Config) (*Engine, error) {
 
 		errCount: map[string]int{},
 	}
+	e.winFrom.Store(math.MaxInt64) // no window yet
+	e.winTo.Store(math.MaxInt64)
 	cli, err := gnet.NewClient(&events{e: e},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(cfg.Loops),
@@ -232,6 +283,9 @@ func (e *Engine) now() int64 { return int64(time.Since(e.epoch)) }
 
 // RequestSize returns the size of the echo request with sequence number seq.
 func (e *Engine) requestSize(seq uint64) int {
+	if e.cfg.Raw {
+		return e.cfg.Payload
+	}
 	return max(e.cfg.Payload, reqFixed+digits(seq))
 }
 
@@ -291,7 +345,7 @@ func (e *Engine) dialOne(ctx context.Context) {
 			e.noteErr("dial: " + err.Error())
 			return
 		}
-		cs := &conn{e: e, rng: uint64(e.seeds.Add(1))*0x9e3779b97f4a7c15 + 1}
+		cs := &conn{e: e, rng: uint64(e.seeds.Add(1))*0x9e3779b97f4a7c15 + 1, lastPub: -1}
 		gc, err := e.cli.EnrollContext(nc, cs) // closes nc in every case
 		if err != nil {
 			e.dialErrs.Add(1)
@@ -361,6 +415,76 @@ func (e *Engine) Drain(timeout time.Duration) int64 {
 	}
 }
 
+// SetPublisher makes the connection dialed last the publisher; it returns
+// false if that connection is not open.
+func (e *Engine) SetPublisher() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.conns) == 0 {
+		return false
+	}
+	cs := e.conns[len(e.conns)-1]
+	if cs.state.Load() != stOpen {
+		return false
+	}
+	e.pub.Store(cs)
+	return true
+}
+
+// Publish makes the publisher send n more publish requests to Config.Room
+// on its next wakeup. Each payload is {"t":T,"n":N,"p":"xxx…"}: T the send
+// time (ns since the engine started), N the publish's sequence number from
+// 0, padded to Payload bytes.
+func (e *Engine) Publish(n int) {
+	cs := e.pub.Load()
+	if cs == nil || n <= 0 {
+		return
+	}
+	e.owed.Add(int64(n))
+	_ = cs.gc.Wake(nil)
+}
+
+// Owed returns the publishes asked for and not yet sent.
+func (e *Engine) Owed() int64 { return e.owed.Load() }
+
+// NextPublish returns the sequence number the next publish will carry.
+func (e *Engine) NextPublish() int64 { return e.pubSeq.Load() }
+
+// SetPublishWindow makes the members measure the messages of the
+// publishes numbered from to to-1 (to < 0: no upper bound yet): their
+// latency is recorded and they count in Totals.WindowDelivered.
+func (e *Engine) SetPublishWindow(from, to int64) {
+	if to < 0 {
+		to = math.MaxInt64
+	}
+	e.winFrom.Store(from)
+	e.winTo.Store(to)
+}
+
+// ConnTimes are one connection's times, in ns since the engine started; 0
+// means not yet.
+type ConnTimes struct {
+	Sent     int64 // the last bytes written (the upgrade request, for a silent connection)
+	Upgraded int64 // handshake completed
+	Closed   int64 // closed by the server (ExpectClose) or dropped
+}
+
+// Times returns the times of every connection dialed.
+func (e *Engine) Times() []ConnTimes {
+	e.mu.Lock()
+	conns := slices.Clone(e.conns)
+	e.mu.Unlock()
+	out := make([]ConnTimes, len(conns))
+	for i, cs := range conns {
+		out[i] = ConnTimes{Sent: cs.sentAt.Load(), Upgraded: cs.upgradedAt.Load(), Closed: cs.closedAt.Load()}
+	}
+	return out
+}
+
+// Now returns the time in ns since the engine started, the clock of
+// ConnTimes.
+func (e *Engine) Now() int64 { return e.now() }
+
 // Totals sums the counters of every loop.
 func (e *Engine) Totals() Totals {
 	e.mu.Lock()
@@ -378,6 +502,12 @@ func (e *Engine) Totals() Totals {
 		t.Dropped += s.dropped.Load()
 		t.InFlight += s.inflight.Load()
 		t.Lost += s.lost.Load()
+		t.Joined += s.joined.Load()
+		t.Published += s.published.Load()
+		t.PublishAcks += s.pubAcks.Load()
+		t.Deliveries += s.deliveries.Load()
+		t.WindowDelivered += s.winDelivered.Load()
+		t.Closed += s.closed.Load()
 	}
 	return t
 }
@@ -443,6 +573,7 @@ type events struct {
 func (h *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cs := c.Context().(*conn)
 	cs.st = h.e.statsFor(c.EventLoop())
+	cs.sentAt.Store(h.e.now())
 	return h.e.req, gnet.None
 }
 
@@ -452,6 +583,9 @@ func (h *events) OnClose(c gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	was := cs.state.Swap(stClosed)
+	if was != stClosed && !h.e.closing.Load() {
+		cs.closedAt.CompareAndSwap(0, h.e.now())
+	}
 	if n := len(cs.inflight); n > 0 {
 		cs.st.inflight.Add(-int64(n))
 		cs.st.lost.Add(int64(n))
@@ -460,7 +594,9 @@ func (h *events) OnClose(c gnet.Conn, err error) gnet.Action {
 	if h.e.closing.Load() {
 		return gnet.None
 	}
-	if was == stOpen {
+	if was == stOpen && h.e.cfg.ExpectClose {
+		cs.st.closed.Add(1)
+	} else if was == stOpen {
 		cs.st.dropped.Add(1)
 		msg := "connection dropped"
 		if err != nil {
@@ -496,6 +632,7 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 		n = hn
+		cs.upgradedAt.Store(now)
 		cs.state.Store(stOpen)
 		cs.st.upgraded.Add(1)
 	}
@@ -516,12 +653,23 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 		switch h.OpCode {
 		case wsframe.OpText, wsframe.OpBinary:
-			cs.message(p, now)
+			if e.cfg.Raw {
+				cs.rawMessage(h.OpCode, p, now)
+			} else {
+				cs.message(p, now)
+			}
 		case wsframe.OpPong:
 			cs.st.pongs.Add(1)
 		case wsframe.OpPing:
 			cs.out = wsframe.AppendClient(cs.out, wsframe.OpPong, p, cs.mask())
 		case wsframe.OpClose:
+			if e.cfg.ExpectClose {
+				// Closed by the server: answer and count it (OnClose).
+				cs.closedAt.CompareAndSwap(0, now)
+				cs.out = wsframe.AppendClient(cs.out, wsframe.OpClose, p[:min(len(p), 2)], cs.mask())
+				action = gnet.Close
+				break
+			}
 			action = cs.fail(fmt.Sprintf("server sent close %q", p))
 		default:
 			action = cs.fail(fmt.Sprintf("unexpected opcode %d", h.OpCode))
@@ -532,10 +680,20 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 		if cmd := cs.pending.Swap(0); cmd != 0 {
 			cs.command(cmd, now)
 		}
+		if e.pub.Load() == cs {
+			if n := e.owed.Swap(0); n > 0 {
+				for range n {
+					cs.publish(now)
+				}
+			}
+		}
 	}
 	if len(cs.out) > 0 {
 		_, _ = c.Write(cs.out)
 		cs.out = cs.out[:0]
+		if action == gnet.None {
+			cs.sentAt.Store(now) // not a close answer
+		}
 	}
 	return action
 }
@@ -553,6 +711,9 @@ func (cs *conn) command(cmd uint32, now int64) {
 	}
 	if cmd&CmdEchoOnce != 0 {
 		cs.send(now)
+	}
+	if cmd&CmdJoin != 0 {
+		cs.join()
 	}
 	if cmd&CmdStartEcho != 0 {
 		for len(cs.inflight) < cs.e.cfg.Window {
@@ -578,6 +739,16 @@ func (cs *conn) send(now int64) {
 	cs.seq++
 	size := e.requestSize(seq)
 	mask := cs.mask()
+	if e.cfg.Raw {
+		cs.out = wsframe.AppendClientHeader(cs.out, wsframe.OpBinary, size, mask)
+		start := len(cs.out)
+		cs.out = binary.LittleEndian.AppendUint64(cs.out, seq)
+		cs.out = append(cs.out, e.filler[:size-rawSeqSize]...)
+		wsframe.Mask(cs.out[start:], mask)
+		cs.inflight = append(cs.inflight, slot{seq: seq, sent: now})
+		cs.st.inflight.Add(1)
+		return
+	}
 	cs.out = wsframe.AppendClientHeader(cs.out, wsframe.OpText, size, mask)
 	start := len(cs.out)
 	cs.out = append(cs.out, reqPrefix...)
@@ -594,6 +765,14 @@ func (cs *conn) send(now int64) {
 func (cs *conn) message(p []byte, now int64) {
 	seq, ok := parseSeqno(p)
 	if !ok {
+		if bytes.HasPrefix(p, messagePrefix) {
+			cs.delivery(p, now)
+			return
+		}
+		if bytes.HasPrefix(p, joinPrefix) || bytes.HasPrefix(p, publishPrefix) {
+			cs.roomReply(p)
+			return
+		}
 		if isPush(p) {
 			cs.st.pushes.Add(1)
 			return
@@ -612,6 +791,11 @@ func (cs *conn) message(p []byte, now int64) {
 		cs.st.errors.Add(1)
 		cs.e.noteErr(fmt.Sprintf("reply %d is %d bytes, want %d: %.120q", seq, len(p), want, p))
 	}
+	cs.answered(i, now)
+}
+
+// answered retires in-flight request i, answered at now.
+func (cs *conn) answered(i int, now int64) {
 	if cs.e.measuring.Load() {
 		cs.st.lat.Record(now - cs.inflight[i].sent)
 	}
@@ -622,6 +806,150 @@ func (cs *conn) message(p []byte, now int64) {
 	cs.st.replies.Add(1)
 	if cs.e.running.Load() {
 		cs.send(now)
+	}
+}
+
+// rawSeqSize is the sequence number at the front of a raw request.
+const rawSeqSize = 8
+
+// rawMessage checks one data message in raw mode: a binary copy of a
+// request in flight.
+func (cs *conn) rawMessage(op wsframe.OpCode, p []byte, now int64) {
+	e := cs.e
+	if op != wsframe.OpBinary || len(p) != e.cfg.Payload || !bytes.Equal(p[rawSeqSize:], e.filler[:len(p)-rawSeqSize]) {
+		cs.st.errors.Add(1)
+		e.noteErr(fmt.Sprintf("bad raw reply: opcode %d, %d bytes (want %d): %.40q", op, len(p), e.cfg.Payload, p))
+		return
+	}
+	seq := binary.LittleEndian.Uint64(p)
+	i := slices.IndexFunc(cs.inflight, func(s slot) bool { return s.seq == seq })
+	if i < 0 {
+		cs.st.errors.Add(1)
+		e.noteErr(fmt.Sprintf("raw reply %d not in flight", seq))
+		return
+	}
+	cs.answered(i, now)
+}
+
+// join appends a join request for the configured room.
+func (cs *conn) join() {
+	var b []byte
+	b = append(b, `{"cmd":"join","seqno":"j","data":{"room":`...)
+	b = strconv.AppendQuote(b, cs.e.cfg.Room)
+	b = append(b, "}}"...)
+	cs.out = wsframe.AppendClient(cs.out, wsframe.OpText, b, cs.mask())
+}
+
+// publish appends the next publish request.
+func (cs *conn) publish(now int64) {
+	e := cs.e
+	n := e.pubSeq.Load()
+	e.pubSeq.Store(n + 1)
+	var b []byte
+	b = append(b, `{"cmd":"publish","seqno":"`...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, `","data":{"room":`...)
+	b = strconv.AppendQuote(b, e.cfg.Room)
+	b = append(b, `,"notify_type":"bc","payload":`...)
+	b = AppendPayload(b, now, n, e.cfg.Payload)
+	b = append(b, "}}"...)
+	cs.out = wsframe.AppendClient(cs.out, wsframe.OpText, b, cs.mask())
+	cs.st.published.Add(1)
+}
+
+// AppendPayload appends a publish payload {"t":t,"n":n,"p":"xxx…"}, padded
+// with x to size bytes when the bare {"t":t,"n":n} is shorter.
+func AppendPayload(b []byte, t, n int64, size int) []byte {
+	start := len(b)
+	b = append(b, `{"t":`...)
+	b = strconv.AppendInt(b, t, 10)
+	b = append(b, `,"n":`...)
+	b = strconv.AppendInt(b, n, 10)
+	if pad := size - (len(b) - start) - len(`,"p":""}`); pad > 0 {
+		b = append(b, `,"p":"`...)
+		for range pad {
+			b = append(b, 'x')
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// ParsePayload returns t and n from a room message carrying a payload of
+// AppendPayload: {"cmd":"message","data":{…,"payload":{"t":t,"n":n…}}}.
+func ParsePayload(p []byte) (t, n int64, ok bool) {
+	i := bytes.Index(p, payloadKey)
+	if i < 0 {
+		return 0, 0, false
+	}
+	p = p[i+len(payloadKey):]
+	if t, p, ok = parseInt(p); !ok || !bytes.HasPrefix(p, nKey) {
+		return 0, 0, false
+	}
+	n, p, ok = parseInt(p[len(nKey):])
+	if !ok || len(p) == 0 || (p[0] != ',' && p[0] != '}') {
+		return 0, 0, false
+	}
+	return t, n, true
+}
+
+func parseInt(p []byte) (v int64, rest []byte, ok bool) {
+	i := 0
+	for i < len(p) && i < 18 && p[i] >= '0' && p[i] <= '9' {
+		v = v*10 + int64(p[i]-'0')
+		i++
+	}
+	return v, p[i:], i > 0
+}
+
+var (
+	messagePrefix = []byte(`{"cmd":"message","data":{`)
+	joinPrefix    = []byte(`{"cmd":"join","seqno":"`)
+	publishPrefix = []byte(`{"cmd":"publish","seqno":"`)
+	statusOK      = []byte(`","status":0,"msg":"ok"`)
+	payloadKey    = []byte(`"payload":{"t":`)
+	nKey          = []byte(`,"n":`)
+)
+
+// delivery counts one room message.
+func (cs *conn) delivery(p []byte, now int64) {
+	e := cs.e
+	t, n, ok := ParsePayload(p)
+	if !ok {
+		cs.st.errors.Add(1)
+		e.noteErr(fmt.Sprintf("bad room message %.160q", p))
+		return
+	}
+	if n <= cs.lastPub {
+		cs.st.errors.Add(1)
+		e.noteErr(fmt.Sprintf("room message %d after %d: duplicate or out of order", n, cs.lastPub))
+		return
+	}
+	cs.lastPub = n
+	cs.st.deliveries.Add(1)
+	if n >= e.winFrom.Load() && n < e.winTo.Load() {
+		cs.st.winDelivered.Add(1)
+		cs.st.lat.Record(now - t)
+	}
+}
+
+// roomReply checks the reply to a join or publish: status 0.
+func (cs *conn) roomReply(p []byte) {
+	join := bytes.HasPrefix(p, joinPrefix)
+	rest := p[len(publishPrefix):]
+	if join {
+		rest = p[len(joinPrefix):]
+	}
+	q := bytes.IndexByte(rest, '"')
+	if q < 0 || !bytes.HasPrefix(rest[q:], statusOK) {
+		cs.st.errors.Add(1)
+		cs.e.noteErr(fmt.Sprintf("room command failed: %.160q", p))
+		return
+	}
+	if join {
+		cs.st.joined.Add(1)
+	} else {
+		cs.st.pubAcks.Add(1)
 	}
 }
 

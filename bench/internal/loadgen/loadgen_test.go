@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -119,11 +120,14 @@ func TestEngineSourceAddress(t *testing.T) {
 
 func startWsloop(t *testing.T) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Config{
-		Addr:   "127.0.0.1:0",
-		Loops:  1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}, server.NewRouter())
+	return startWsloopWith(t, server.Config{Loops: 1}, server.NewRouter())
+}
+
+func startWsloopWith(t *testing.T, cfg server.Config, h server.Handler) *server.Server {
+	t.Helper()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,5 +152,135 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestPayload(t *testing.T) {
+	for _, size := range []int{0, 10, 20, 64, 300} {
+		b := AppendPayload([]byte("x"), 1234567890123, 42, size)
+		pl := b[1:]
+		if !json.Valid(pl) {
+			t.Fatalf("size %d: invalid JSON %s", size, pl)
+		}
+		if size > 25 && len(pl) != size {
+			t.Errorf("size %d: %d bytes: %s", size, len(pl), pl)
+		}
+		msg := []byte(`{"cmd":"message","data":{"room":"r1","from":"c7","payload":` + string(pl) + `}}`)
+		ts, n, ok := ParsePayload(msg)
+		if !ok || ts != 1234567890123 || n != 42 {
+			t.Errorf("ParsePayload(%s) = %d, %d, %v", msg, ts, n, ok)
+		}
+	}
+	for _, bad := range []string{
+		`{"cmd":"message","data":{"room":"r1","payload":1}}`,
+		`{"cmd":"message","data":{"payload":{"t":1}}}`,
+		`{"cmd":"message","data":{"payload":{"t":1,"n":}}}`,
+		`{"cmd":"message","data":{"payload":{"t":1,"n":2x}}}`,
+		`{"cmd":"message","data":{"payload":{"t":,"n":2}}}`,
+	} {
+		if _, _, ok := ParsePayload([]byte(bad)); ok {
+			t.Errorf("ParsePayload(%s) ok", bad)
+		}
+	}
+}
+
+// Raw mode against wsloop's echo handler: binary requests of exactly
+// Payload bytes, each reply checked byte for byte.
+func TestEngineRaw(t *testing.T) {
+	srv := startWsloopWith(t, server.Config{Loops: 1}, server.EchoHandler{})
+	e, err := New(Config{Addr: srv.Addr().String(), Loops: 2, Window: 4, Payload: 200, Raw: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	e.Dial(ctx, 10, nil)
+	if open := e.WaitHandshakes(ctx, 5*time.Second); open != 10 {
+		t.Fatalf("%d open, totals %+v", open, e.Totals())
+	}
+	e.StartEcho()
+	e.Measure(true)
+	e.Broadcast(CmdStartEcho)
+	waitFor(t, func() bool { return e.Totals().Replies >= 1000 })
+	e.StopEcho()
+	if left := e.Drain(5 * time.Second); left != 0 {
+		t.Fatalf("%d requests still in flight", left)
+	}
+	if tot := e.Totals(); tot.Errors != 0 || tot.Dropped != 0 || tot.Pushes != 0 {
+		errs, _ := e.Errors()
+		t.Fatalf("totals %+v, errors %q", tot, errs)
+	}
+	if _, err := New(Config{Addr: "127.0.0.1:1", Raw: true, Payload: 4}); err == nil {
+		t.Error("raw payload below the sequence number accepted")
+	}
+}
+
+// Rooms: members join, a publisher that is not a member publishes, every
+// member receives every message in order; the window counts only its
+// publishes.
+func TestEngineRooms(t *testing.T) {
+	srv := startWsloopWith(t, server.Config{Loops: 2, PublishRate: -1, RoomEventsMaxMembers: -1}, server.NewRouter())
+	e, err := New(Config{Addr: srv.Addr().String(), Loops: 2, Payload: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	const members = 12
+	e.Dial(ctx, members, nil)
+	if open := e.WaitHandshakes(ctx, 5*time.Second); open != members {
+		t.Fatalf("%d open", open)
+	}
+	e.Broadcast(CmdJoin)
+	waitFor(t, func() bool { return e.Totals().Joined == members })
+	e.Dial(ctx, 1, nil)
+	e.WaitHandshakes(ctx, 5*time.Second)
+	if !e.SetPublisher() {
+		t.Fatal("no publisher")
+	}
+	e.Publish(5) // before the window
+	waitFor(t, func() bool { return e.Totals().Deliveries == 5*members })
+	e.SetPublishWindow(e.NextPublish(), -1)
+	for range 4 {
+		e.Publish(5)
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, func() bool { return e.Owed() == 0 })
+	e.SetPublishWindow(5, e.NextPublish())
+	e.Publish(3) // after the window
+	waitFor(t, func() bool { return e.Totals().Deliveries == 28*members && e.Totals().PublishAcks == 28 })
+	tot := e.Totals()
+	if errs, _ := e.Errors(); tot.Errors != 0 || tot.Published != 28 || tot.WindowDelivered != 20*members {
+		t.Fatalf("totals %+v, errors %q", tot, errs)
+	}
+	if lat := e.Latency(); lat.Count() != 20*members || lat.Quantile(0.5) <= 0 {
+		t.Fatalf("latency count %d p50 %d", lat.Count(), lat.Quantile(0.5))
+	}
+}
+
+// Expiry: silent connections closed by the server are counted as closed,
+// not dropped, with their close times.
+func TestEngineExpectClose(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	srv := startWsloopWith(t, server.Config{Loops: 1, HeartbeatTimeout: timeout, Tick: 20 * time.Millisecond}, server.NewRouter())
+	e, err := New(Config{Addr: srv.Addr().String(), Loops: 1, ExpectClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	e.Dial(ctx, 5, nil)
+	if open := e.WaitHandshakes(ctx, 5*time.Second); open != 5 {
+		t.Fatalf("%d open", open)
+	}
+	waitFor(t, func() bool { return e.Totals().Closed == 5 })
+	if tot := e.Totals(); tot.Errors != 0 || tot.Dropped != 0 {
+		errs, _ := e.Errors()
+		t.Fatalf("totals %+v, errors %q", tot, errs)
+	}
+	for _, ct := range e.Times() {
+		if d := time.Duration(ct.Closed - ct.Sent); ct.Upgraded == 0 || d < timeout || d > timeout+time.Second {
+			t.Errorf("closed %v after the last write (timeout %v): %+v", d, timeout, ct)
+		}
 	}
 }

@@ -196,3 +196,35 @@ func ClockTicks() int64 {
 	})
 	return ticks
 }
+
+// ParseCPUModel returns the first "model name" of a /proc/cpuinfo text, or
+// "" if there is none.
+func ParseCPUModel(cpuinfo string) string {
+	for _, line := range strings.Split(cpuinfo, "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// CPUModel returns the processor's model name from /proc/cpuinfo ("" when
+// unknown).
+func CPUModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	return ParseCPUModel(string(b))
+}
+
+// KernelRelease returns the running kernel's release
+// (/proc/sys/kernel/osrelease; "" when unknown).
+func KernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

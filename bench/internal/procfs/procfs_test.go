@@ -121,3 +121,17 @@ func TestReadSelf(t *testing.T) {
 		t.Fatalf("ReadCPUTimes = %+v, %v", a, err)
 	}
 }
+
+func TestCPUModelAndKernel(t *testing.T) {
+	info := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n"
+	if got := ParseCPUModel(info); got != "AMD EPYC 7B13" {
+		t.Errorf("ParseCPUModel = %q", got)
+	}
+	if got := ParseCPUModel("processor\t: 0\n"); got != "" {
+		t.Errorf("ParseCPUModel without a model = %q", got)
+	}
+	if KernelRelease() == "" {
+		t.Error("no kernel release")
+	}
+	t.Logf("CPU %q, kernel %q", CPUModel(), KernelRelease())
+}

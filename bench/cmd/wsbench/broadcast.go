@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/wsloop/wsloop/bench/internal/loadgen"
+	"github.com/wsloop/wsloop/bench/internal/procfs"
+)
+
+// broadcastScenario: S subscribers join one room; one more connection, not
+// a member, publishes R messages a second into it. Each message carries its
+// send time and sequence number, so each subscriber measures its delivery
+// latency and notices gaps, duplicates and reordering.
+var broadcastScenario = &scenario{
+	name:         "broadcast",
+	about:        "room fan-out: one publisher, S subscribers; server CPU per delivery, delivery latency",
+	defaultConns: 2000,
+	run:          runBroadcast,
+	columns: []column{
+		{key: "deliveries_s", title: "deliveries/s", format: "%.0f"},
+		{key: "cpu_us", title: "server CPU µs/delivery", format: "%.3f", ratio: true},
+		{key: "p50_us", title: "p50 µs", format: "%.0f"},
+		{key: "p99_us", title: "p99 µs", format: "%.0f"},
+		{key: "p999_us", title: "p999 µs", format: "%.0f"},
+		{key: "missing", title: "missing", format: "%.0f"},
+		{key: "server_cpu_pct", title: "server CPU %", format: "%.1f"},
+		{key: "busy_pct", title: "machine busy %", format: "%.0f"},
+		{key: "rss_kib", title: "server RSS KiB", format: "%.0f"},
+		{key: "errors", title: "errors", format: "%.0f"},
+	},
+	describe: func(o *options, conns int) string {
+		return fmt.Sprintf("%d subscribers in one room, 1 publisher (not a member) at %g publishes/s, %d-byte payloads; %v warm-up, %v measured per round, up to %v to drain",
+			conns, o.rate, o.payload, o.warmup, o.duration, broadcastDrain)
+	},
+	mode: func(*options) serverMode {
+		return serverMode{rooms: true, heartbeat: defaultHeartbeat}
+	},
+	chart: []string{"cpu_us", "p99_us"},
+}
+
+// broadcastDrain bounds the wait, after the window, for the messages of
+// its publishes.
+const broadcastDrain = 10 * time.Second
+
+// bsnap is what is read at each end of the broadcast window.
+type bsnap struct {
+	at         time.Time
+	deliveries int64
+	srvTicks   uint64
+	selfTicks  uint64
+	cpu        procfs.CPUTimes
+}
+
+func takeBroadcastSnapshot(pid int, e *loadgen.Engine) (bsnap, error) {
+	s := bsnap{at: time.Now(), deliveries: e.Totals().Deliveries}
+	srv, err := procfs.ReadStat(pid)
+	if err != nil {
+		return s, fmt.Errorf("server stat: %w", err)
+	}
+	self, err := procfs.ReadStat(0)
+	if err != nil {
+		return s, err
+	}
+	s.cpu, err = procfs.ReadCPUTimes()
+	s.srvTicks, s.selfTicks = srv.CPUTicks(), self.CPUTicks()
+	return s, err
+}
+
+func runBroadcast(ctx context.Context, r *round) (metrics, error) {
+	label := r.label("broadcast")
+	e, err := r.newEngine(nil)
+	if err != nil {
+		return nil, err
+	}
+	open := r.dial(ctx, "broadcast")
+	if open == 0 {
+		errs, _ := e.Errors()
+		return nil, fmt.Errorf("no connection opened: %q", errs)
+	}
+	e.Broadcast(loadgen.CmdJoin)
+	joined := waitCount(ctx, 30*time.Second, func() int64 { return e.Totals().Joined }, open, func(n int64) {
+		r.prog.set("%s: joined %d/%d", label, n, open)
+	})
+	if joined < open {
+		errs, _ := e.Errors()
+		r.note("only %d of %d subscribers joined; first errors: %q", joined, open, errs)
+	}
+	if joined == 0 {
+		return nil, fmt.Errorf("no subscriber joined the room")
+	}
+	dialed := e.Totals().Dialed
+	e.Dial(ctx, 1, nil)
+	e.WaitHandshakes(ctx, 10*time.Second)
+	if e.Totals().Dialed != dialed+1 || !e.SetPublisher() {
+		errs, _ := e.Errors()
+		return nil, fmt.Errorf("the publisher did not connect: %q", errs)
+	}
+
+	stop := make(chan struct{})
+	paced := make(chan struct{})
+	go func() {
+		defer close(paced)
+		pace(e.Publish, r.o.rate, stop)
+	}()
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-paced
+	}()
+	line := func(phase string) func(time.Duration) string {
+		return func(el time.Duration) string {
+			t := e.Totals()
+			return fmt.Sprintf("%s: %s %.0fs, %d published, %d delivered", label, phase, el.Seconds(), t.Published, t.Deliveries)
+		}
+	}
+	if err := r.sleep(ctx, r.o.warmup, line("warm-up")); err != nil {
+		return nil, err
+	}
+	from := e.NextPublish()
+	e.SetPublishWindow(from, -1)
+	s0, err := takeBroadcastSnapshot(r.srv.pid, e)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.sleep(ctx, r.o.duration, line("measuring")); err != nil {
+		return nil, err
+	}
+	s1, err := takeBroadcastSnapshot(r.srv.pid, e)
+	if err != nil {
+		return nil, err
+	}
+	close(stop)
+	<-paced
+	waitUntil(ctx, 5*time.Second, func() bool { return e.Owed() == 0 })
+	to := e.NextPublish()
+	e.SetPublishWindow(from, to)
+	publishes := to - from
+	expected := publishes * joined
+	r.prog.set("%s: draining", label)
+	delivered := waitCount(ctx, broadcastDrain, func() int64 { return e.Totals().WindowDelivered }, expected, func(n int64) {
+		r.prog.set("%s: draining, %d/%d delivered", label, n, expected)
+	})
+	waitUntil(ctx, time.Second, func() bool { t := e.Totals(); return t.PublishAcks+t.Errors >= t.Published })
+	rss, _ := procfs.ReadRSS(r.srv.pid)
+
+	tot := e.Totals()
+	lat := e.Latency()
+	hz := float64(procfs.ClockTicks())
+	wall := s1.at.Sub(s0.at).Seconds()
+	deliveries := float64(s1.deliveries - s0.deliveries)
+	missing := max(expected-delivered, 0)
+	unacked := max(tot.Published-tot.PublishAcks, 0)
+	m := metrics{
+		"conns":          float64(open),
+		"subscribers":    float64(joined),
+		"publishes":      float64(publishes),
+		"deliveries_s":   deliveries / wall,
+		"server_cpu_pct": float64(s1.srvTicks-s0.srvTicks) / hz / wall * 100,
+		"lg_cpu_pct":     float64(s1.selfTicks-s0.selfTicks) / hz / wall * 100,
+		"busy_pct":       procfs.Busy(s0.cpu, s1.cpu) * 100,
+		"p50_us":         float64(lat.Quantile(0.5)) / 1e3,
+		"p99_us":         float64(lat.Quantile(0.99)) / 1e3,
+		"p999_us":        float64(lat.Quantile(0.999)) / 1e3,
+		"missing":        float64(missing),
+		"rss_kib":        float64(rss),
+		"errors":         float64(tot.Errors + tot.Dropped + tot.DialErrors + tot.HandshakeErrors + missing + unacked + (open - joined)),
+	}
+	if deliveries > 0 {
+		m["cpu_us"] = float64(s1.srvTicks-s0.srvTicks) / hz * 1e6 / deliveries
+	} else {
+		r.note("no message delivered in the measured window")
+	}
+	if publishes == 0 {
+		r.note("nothing published in the measured window")
+	}
+	if missing > 0 {
+		r.note("%d of %d messages (%d publishes × %d subscribers) not delivered %v after the window", missing, expected, publishes, joined, broadcastDrain)
+	}
+	if unacked > 0 {
+		r.note("%d of %d publishes not acknowledged with status 0", unacked, tot.Published)
+	}
+	if tot.Errors+tot.Dropped > 0 {
+		errs, n := e.Errors()
+		r.note("%d protocol errors, %d connections dropped; %d error events, first: %q", tot.Errors, tot.Dropped, n, errs)
+	}
+	if m["busy_pct"] >= 95 {
+		r.warn("machine saturated (%.0f%% busy): latency is bounded by the machine, compare server CPU µs/delivery", m["busy_pct"])
+	}
+	return m, nil
+}
+
+// pace asks for rate publishes a second, evenly spaced, until stop is
+// closed: the first at once, then whenever one is due (at most every
+// millisecond, several at once above 1000/s).
+func pace(publish func(n int), rate float64, stop <-chan struct{}) {
+	start := time.Now()
+	var asked int64
+	for {
+		due := int64(time.Since(start).Seconds()*rate) + 1
+		if due > asked {
+			publish(int(due - asked))
+			asked = due
+		}
+		next := start.Add(time.Duration(float64(asked) / rate * float64(time.Second)))
+		select {
+		case <-stop:
+			return
+		case <-time.After(max(time.Until(next), time.Millisecond)):
+		}
+	}
+}

@@ -1,0 +1,154 @@
+// Command gws is a peer of wsbench built with lxzan/gws the way its README
+// shows: a gws.Upgrader behind net/http, socket.ReadLoop on the
+// connection's goroutine, an event handler, and the JSON protocol of
+// peerproto (sonic).
+//
+//	gws --addr 127.0.0.1:9001 [--heartbeat-timeout 20s] [--echo]
+//
+// Replies are written with WriteMessage (gws serializes writes with its
+// own mutex). A room is a member list; a publish goes through
+// gws.NewBroadcaster, which frames the message once and queues one write
+// per member on that member's write queue. --heartbeat-timeout D sets a
+// read deadline of D on open, moved forward on every message and Ping.
+// --echo sends every data message back verbatim with its opcode.
+//
+// SIGINT or SIGTERM stops it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/lxzan/gws"
+
+	"github.com/wsloop/wsloop/bench/internal/peerproto"
+)
+
+func main() {
+	cfg := peerproto.Flags(flag.CommandLine, false)
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg); err != nil {
+		log.Printf("gws: %v", err)
+		os.Exit(1)
+	}
+}
+
+// serve runs the server until ctx is done.
+func serve(ctx context.Context, cfg *peerproto.Config) error {
+	h := &handler{cfg: *cfg}
+	up := gws.NewUpgrader(h, &gws.ServerOption{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		socket, err := up.Upgrade(w, r)
+		if err != nil {
+			return // the upgrader answered
+		}
+		socket.ReadLoop()
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Printf("gws: serving")
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close() // hijacked connections end when their clients go
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// handler is the gws event handler.
+type handler struct {
+	cfg   peerproto.Config
+	rooms peerproto.Rooms[*gws.Conn]
+}
+
+var _ gws.Event = (*handler)(nil)
+
+// client is one connection's state, kept in its gws session.
+type client struct {
+	h      *handler
+	socket *gws.Conn
+	id     string
+	joined []string // rooms, for leaving them on close; read goroutine only
+}
+
+var _ peerproto.Session = (*client)(nil)
+
+const sessionKey = "c"
+
+func (h *handler) alive(socket *gws.Conn) {
+	if h.cfg.HeartbeatTimeout > 0 {
+		_ = socket.SetReadDeadline(time.Now().Add(h.cfg.HeartbeatTimeout))
+	}
+}
+
+func (h *handler) OnOpen(socket *gws.Conn) {
+	socket.Session().Store(sessionKey, &client{h: h, socket: socket, id: peerproto.NewID()})
+	h.alive(socket)
+}
+
+func (h *handler) OnClose(socket *gws.Conn, err error) {
+	if v, ok := socket.Session().Load(sessionKey); ok {
+		c := v.(*client)
+		for _, room := range c.joined {
+			h.rooms.Leave(room, socket)
+		}
+	}
+}
+
+func (h *handler) OnPing(socket *gws.Conn, payload []byte) {
+	h.alive(socket)
+	_ = socket.WritePong(payload)
+}
+
+func (h *handler) OnPong(socket *gws.Conn, payload []byte) {}
+
+func (h *handler) OnMessage(socket *gws.Conn, message *gws.Message) {
+	defer message.Close()
+	h.alive(socket)
+	if h.cfg.Echo {
+		_ = socket.WriteMessage(message.Opcode, message.Bytes())
+		return
+	}
+	v, _ := socket.Session().Load(sessionKey)
+	if out := peerproto.Handle(message.Bytes(), v.(*client)); out != nil {
+		_ = socket.WriteMessage(gws.OpcodeText, out)
+	}
+}
+
+func (c *client) ID() string { return c.id }
+
+func (c *client) Join(room string) {
+	if c.h.rooms.Join(room, c.socket) {
+		c.joined = append(c.joined, room)
+	}
+}
+
+// Publish frames push once with a Broadcaster and queues it to every
+// member.
+func (c *client) Publish(room string, push []byte) {
+	members := c.h.rooms.Members(room)
+	if len(members) == 0 {
+		return
+	}
+	b := gws.NewBroadcaster(gws.OpcodeText, push)
+	for _, m := range members {
+		_ = b.Broadcast(m)
+	}
+	_ = b.Close()
+}
