@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/internal/sock"
 )
 
 // The cork (DESIGN §1). Everything a loop writes to a connection during one
@@ -31,7 +32,7 @@ type seg struct {
 }
 
 // iovMax is the most buffers one writev takes on Linux (UIO_MAXIOV).
-const iovMax = 1024
+const iovMax = sock.IOVMax
 
 // arenaKeep is the largest arena kept between wakeups; one burst of large
 // messages does not pin its memory.
@@ -112,20 +113,36 @@ func (l *loop) segBytes(sg *seg) []byte {
 }
 
 // write sends s's queued output: one write, or one writev per iovMax
-// segments. gnet keeps whatever the socket does not take (copying it); an
-// error closes the connection (OnClose runs inside the call).
-func (l *loop) write(s *Session) {
+// segments. When gnet holds nothing for the connection, the loop writes to
+// the socket itself (internal/sock: a raw system call, see there why) and
+// hands gnet only what the socket did not take; gnet keeps that (copying
+// it) and finishes it when the socket is writable. Otherwise everything
+// goes behind gnet's queue. A write error is left to gnet, which closes the
+// connection (OnClose runs inside the call).
+//
+// It reports whether the socket took everything (gnet holds nothing).
+func (l *loop) write(s *Session) (sent bool) {
 	first := &l.segs[s.head]
 	l.stats.bytesOut.Add(uint64(s.outLen))
+	direct := !l.srv.noDirect && s.gc.OutboundBuffered() == 0
 	if first.next == 0 {
-		_, _ = s.gc.Write(l.segBytes(first))
-		return
+		b := l.segBytes(first)
+		if direct {
+			n, err := sock.Write(s.gc.Fd(), b)
+			if err == nil && n == len(b) {
+				return true
+			}
+			b = b[n:]
+		}
+		_, _ = s.gc.Write(b)
+		return false
 	}
 	iov := l.iov[:0]
 	for i := s.head; i != 0; i = l.segs[i].next {
 		iov = append(iov, l.segBytes(&l.segs[i]))
 		if len(iov) == iovMax {
-			_, _ = s.gc.Writev(iov)
+			l.writev(s, iov, direct)
+			direct = false // what follows goes behind what gnet may now hold
 			iov = iov[:0]
 			if s.state == stateClosed {
 				break
@@ -133,10 +150,32 @@ func (l *loop) write(s *Session) {
 		}
 	}
 	if len(iov) > 0 && s.state != stateClosed {
-		_, _ = s.gc.Writev(iov)
+		sent = l.writev(s, iov, direct)
 	}
 	clear(iov[:cap(iov)])
 	l.iov = iov[:0]
+	return sent
+}
+
+// writev writes bs to s, directly first if direct (see write); it reports
+// whether the socket took everything.
+func (l *loop) writev(s *Session, bs [][]byte, direct bool) bool {
+	if direct {
+		n, iovecs, err := sock.Writev(s.gc.Fd(), bs, l.iovecs)
+		l.iovecs = iovecs
+		if err == nil {
+			for len(bs) > 0 && n >= len(bs[0]) {
+				n -= len(bs[0])
+				bs = bs[1:]
+			}
+			if len(bs) == 0 {
+				return true
+			}
+			bs[0] = bs[0][n:]
+		}
+	}
+	_, _ = s.gc.Writev(bs)
+	return false
 }
 
 // endWakeup writes every session's corked output, one write each, then
@@ -157,14 +196,15 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 			s := l.dirty[i]
 			l.dirty[i] = nil
 			s.dirty = false
+			sent := false // all of s's output went straight to the socket
 			if s.head != 0 {
 				if s.state != stateClosed {
-					l.write(s)
+					sent = l.write(s)
 				}
 				l.discard(s)
 			}
-			if s.state == stateClosed {
-				continue
+			if s.state == stateClosed || (sent && !s.shutWR) {
+				continue // nothing held for s: no bound to check
 			}
 			if ob := s.gc.OutboundBuffered(); ob > l.srv.cfg.MaxOutboundBytes &&
 				(l.srv.cfg.SlowConsumer == SlowClose || ob >= 2*l.srv.cfg.MaxOutboundBytes) {

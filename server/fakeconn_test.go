@@ -62,6 +62,7 @@ func handshakeFake(t testing.TB, h Handler) (*events, *fakeConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.noDirect = true
 	e := &events{srv: srv}
 	fc := &fakeConn{}
 	e.OnOpen(fc)

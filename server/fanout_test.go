@@ -16,6 +16,7 @@ func fakeRoom(t testing.TB, n int) (*loop, []*fakeConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv.noDirect = true
 	e := &events{srv: srv}
 	fcs := make([]*fakeConn, n)
 	join := clientFrame(0x81, []byte(`{"cmd":"join","seqno":"1","data":{"room":"r"}}`), true)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/mpsc"
@@ -70,6 +71,7 @@ type loop struct {
 	segs      []seg                  // the sessions' output chains; segs[0] unused
 	held      []*codec.PreparedFrame // shared frames the chains point into
 	iov       [][]byte               // writev scratch
+	iovecs    []unix.Iovec           // raw writev scratch
 	flushing  bool                   // in endWakeup
 
 	scratch []byte // encode scratch

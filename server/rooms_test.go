@@ -689,3 +689,25 @@ func TestLibraryRoomAPI(t *testing.T) {
 		t.Fatalf("Publish after Shutdown: %v", err)
 	}
 }
+
+// TestManyFramesOneDrain: more room frames for one member than one writev
+// takes (1024) queue up while its loop is busy; the next drain sends them
+// all, in order.
+func TestManyFramesOneDrain(t *testing.T) {
+	const n = 2500
+	srv, url := startServer(t, Config{Loops: 1, QueueSize: 4096}, userRouter())
+	m := newClient(t, url+"?user=m")
+	m.ok("join", map[string]any{"room": "r"})
+	release := blockLoop(t, (*srv.loops.Load())[0])
+	for i := 0; i < n; i++ {
+		if err := srv.PublishMessage("r", "test", i); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	release()
+	for i := 0; i < n; i++ {
+		if d := data(m.push("message")); d["payload"] != float64(i) {
+			t.Fatalf("message %d: %v", i, d)
+		}
+	}
+}

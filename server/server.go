@@ -37,6 +37,8 @@ type Server struct {
 
 	reg *rooms.Registry[Session]
 
+	noDirect bool // tests on fake connections: every write goes through gnet
+
 	leases *leaseTable // session leases of the HTTP API (lease.go)
 
 	cli   *gnet.Client
