@@ -48,6 +48,9 @@ type Server struct {
 	state atomic.Int32
 	seq   atomic.Uint64
 	conns atomic.Int64 // open sockets (OnOpen..OnClose)
+	// enrolling counts accepted sockets not yet handed to a loop; they count
+	// against MaxConns.
+	enrolling atomic.Int64
 
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*loop] // copy-on-write; index = loop id in session ids
@@ -168,6 +171,11 @@ func (s *Server) Serve() error {
 func (s *Server) acceptLoop() {
 	var delay time.Duration
 	var lastWarn time.Time
+	enroll := make(chan net.Conn, 64)
+	defer close(enroll)
+	for i := 0; i < 2*s.cfg.Loops; i++ {
+		go s.enroller(enroll)
+	}
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -191,11 +199,26 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		delay = 0
-		if s.conns.Load() >= int64(s.cfg.MaxConns) {
+		if s.conns.Load()+s.enrolling.Load() >= int64(s.cfg.MaxConns) {
 			s.refuse(c, "server full")
 			continue
 		}
-		if _, err := s.cli.Enroll(c); err != nil { // Enroll closes c in every case
+		s.enrolling.Add(1)
+		enroll <- c
+	}
+}
+
+// enroller hands accepted sockets to the event loops. gnet's Enroll waits
+// until the loop has registered the socket, a round trip to the loop; a
+// few enrollers keep that many round trips in flight, so that a reconnect
+// storm is accepted at the loops' pace rather than one round trip at a
+// time.
+func (s *Server) enroller(enroll <-chan net.Conn) {
+	var lastWarn time.Time
+	for c := range enroll {
+		_, err := s.cli.Enroll(c) // Enroll closes c in every case
+		s.enrolling.Add(-1)
+		if err != nil {
 			s.refused.Add(1)
 			if time.Since(lastWarn) > 5*time.Second {
 				lastWarn = time.Now()
