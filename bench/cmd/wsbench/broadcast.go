@@ -44,30 +44,6 @@ var broadcastScenario = &scenario{
 // its publishes.
 const broadcastDrain = 10 * time.Second
 
-// bsnap is what is read at each end of the broadcast window.
-type bsnap struct {
-	at         time.Time
-	deliveries int64
-	srvTicks   uint64
-	selfTicks  uint64
-	cpu        procfs.CPUTimes
-}
-
-func takeBroadcastSnapshot(pid int, e *loadgen.Engine) (bsnap, error) {
-	s := bsnap{at: time.Now(), deliveries: e.Totals().Deliveries}
-	srv, err := procfs.ReadStat(pid)
-	if err != nil {
-		return s, fmt.Errorf("server stat: %w", err)
-	}
-	self, err := procfs.ReadStat(0)
-	if err != nil {
-		return s, err
-	}
-	s.cpu, err = procfs.ReadCPUTimes()
-	s.srvTicks, s.selfTicks = srv.CPUTicks(), self.CPUTicks()
-	return s, err
-}
-
 func runBroadcast(ctx context.Context, r *round) (metrics, error) {
 	label := r.label("broadcast")
 	e, err := r.newEngine(nil)
@@ -123,14 +99,14 @@ func runBroadcast(ctx context.Context, r *round) (metrics, error) {
 	}
 	from := e.NextPublish()
 	e.SetPublishWindow(from, -1)
-	s0, err := takeBroadcastSnapshot(r.srv.pid, e)
+	s0, err := takeSnapshot(r.srv.pid, e.Totals().Deliveries)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.sleep(ctx, r.o.duration, line("measuring")); err != nil {
 		return nil, err
 	}
-	s1, err := takeBroadcastSnapshot(r.srv.pid, e)
+	s1, err := takeSnapshot(r.srv.pid, e.Totals().Deliveries)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +128,7 @@ func runBroadcast(ctx context.Context, r *round) (metrics, error) {
 	lat := e.Latency()
 	hz := float64(procfs.ClockTicks())
 	wall := s1.at.Sub(s0.at).Seconds()
-	deliveries := float64(s1.deliveries - s0.deliveries)
+	deliveries := float64(s1.count - s0.count)
 	missing := max(expected-delivered, 0)
 	unacked := max(tot.Published-tot.PublishAcks, 0)
 	m := metrics{

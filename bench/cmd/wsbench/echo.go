@@ -62,17 +62,19 @@ var pipelinedColumns = []column{
 	{key: "errors", title: "errors", format: "%.0f"},
 }
 
-// snapshot is what is read at each end of the measured window.
+// snapshot is what is read at each end of a measured window: the
+// scenario's running count (replies, deliveries), the server's and
+// wsbench's CPU ticks, and the machine's CPU times.
 type snapshot struct {
 	at        time.Time
-	replies   int64
+	count     int64
 	srvTicks  uint64
 	selfTicks uint64
 	cpu       procfs.CPUTimes
 }
 
-func takeSnapshot(pid int, e *loadgen.Engine) (snapshot, error) {
-	s := snapshot{at: time.Now(), replies: e.Totals().Replies}
+func takeSnapshot(pid int, count int64) (snapshot, error) {
+	s := snapshot{at: time.Now(), count: count}
 	srv, err := procfs.ReadStat(pid)
 	if err != nil {
 		return s, fmt.Errorf("server stat: %w", err)
@@ -109,7 +111,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	}); err != nil {
 		return nil, err
 	}
-	s0, err := takeSnapshot(r.srv.pid, e)
+	s0, err := takeSnapshot(r.srv.pid, e.Totals().Replies)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +121,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	}); err != nil {
 		return nil, err
 	}
-	s1, err := takeSnapshot(r.srv.pid, e)
+	s1, err := takeSnapshot(r.srv.pid, e.Totals().Replies)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +135,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	lat := e.Latency()
 	hz := float64(procfs.ClockTicks())
 	wall := s1.at.Sub(s0.at).Seconds()
-	msgs := float64(s1.replies - s0.replies)
+	msgs := float64(s1.count - s0.count)
 	m := metrics{
 		"conns":          float64(open),
 		"msgs_s":         msgs / wall,

@@ -19,14 +19,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"log"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -37,36 +32,14 @@ import (
 // writeWait bounds one write to a client.
 const writeWait = 10 * time.Second
 
-func main() {
-	cfg := peerproto.Flags(flag.CommandLine, false)
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg); err != nil {
-		log.Printf("gorilla: %v", err)
-		os.Exit(1)
-	}
-}
+func main() { peerproto.Main("gorilla", false, serve) }
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg *peerproto.Config) error {
 	s := &server{cfg: *cfg, upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.handle)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	log.Printf("gorilla: serving")
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close() // hijacked connections end when their clients go
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return peerproto.ServeHTTP(ctx, "gorilla", cfg.Addr, mux)
 }
 
 type server struct {

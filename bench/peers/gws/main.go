@@ -17,14 +17,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"log"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -32,16 +25,7 @@ import (
 	"github.com/wsloop/wsloop/bench/internal/peerproto"
 )
 
-func main() {
-	cfg := peerproto.Flags(flag.CommandLine, false)
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg); err != nil {
-		log.Printf("gws: %v", err)
-		os.Exit(1)
-	}
-}
+func main() { peerproto.Main("gws", false, serve) }
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg *peerproto.Config) error {
@@ -55,20 +39,7 @@ func serve(ctx context.Context, cfg *peerproto.Config) error {
 		}
 		socket.ReadLoop()
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
-	}
-	log.Printf("gws: serving")
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close() // hijacked connections end when their clients go
-	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return peerproto.ServeHTTP(ctx, "gws", cfg.Addr, mux)
 }
 
 // handler is the gws event handler.

@@ -31,15 +31,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -49,16 +46,7 @@ import (
 	"github.com/wsloop/wsloop/bench/internal/peerproto"
 )
 
-func main() {
-	cfg := peerproto.Flags(flag.CommandLine, true)
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg); err != nil {
-		log.Printf("naivegnet: %v", err)
-		os.Exit(1)
-	}
-}
+func main() { peerproto.Main("naivegnet", true, serve) }
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg *peerproto.Config) error {

@@ -20,13 +20,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"log"
 	"net/http"
-	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/lesismal/nbio/logging"
@@ -36,16 +32,7 @@ import (
 	"github.com/wsloop/wsloop/bench/internal/peerproto"
 )
 
-func main() {
-	cfg := peerproto.Flags(flag.CommandLine, true)
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg); err != nil {
-		log.Printf("nbio: %v", err)
-		os.Exit(1)
-	}
-}
+func main() { peerproto.Main("nbio", true, serve) }
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg *peerproto.Config) error {
