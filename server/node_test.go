@@ -53,3 +53,8 @@ func TestNodeClientJSON(t *testing.T) {
 	_, url := startServer(t, Config{MaxMessageSize: 2 << 20}, NewRouter())
 	nodeClient(t, "json", url)
 }
+
+func TestNodeClientRooms(t *testing.T) {
+	_, url := startServer(t, Config{}, NewRouter())
+	nodeClient(t, "rooms", url)
+}

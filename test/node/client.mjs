@@ -2,6 +2,8 @@
 // server/node_test.go as: node client.mjs <mode> <url>
 //   mode "echo": the server runs server.EchoHandler (wsloop --echo)
 //   mode "json": the server runs server.Router (the JSON protocol)
+//   mode "rooms": the same; two clients in one room (join, enter_room,
+//                 publish, members, exit_room)
 // It prints one line per check and exits non-zero on the first failure.
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
@@ -87,6 +89,46 @@ async function jsonChecks(ws) {
   console.log('ok unknown cmd 404');
 }
 
+// nextJSON returns the next message whose cmd is cmd, parsed.
+async function nextJSON(ws, cmd) {
+  for (;;) {
+    const m = JSON.parse((await ws.next()).data);
+    if (m.cmd === cmd) return m;
+  }
+}
+
+async function roomsChecks(ws) {
+  await nextJSON(ws, 'welcome');
+  const other = await open();
+  const otherSid = (await nextJSON(other, 'welcome')).data.sid;
+
+  ws.send('{"cmd":"join","seqno":"1","data":{"room":"lobby"}}');
+  let r = await nextJSON(ws, 'join');
+  if (r.status !== 0 || r.data.room !== 'lobby') fail(`join: ${JSON.stringify(r)}`);
+  other.send('{"cmd":"join","seqno":"1","data":{"room":"lobby","meta":{"nick":"node"}}}');
+  await nextJSON(other, 'join');
+  const enter = await nextJSON(ws, 'enter_room');
+  if (enter.seqno !== undefined || enter.data.user !== otherSid || enter.data.meta.nick !== 'node') fail(`enter_room: ${JSON.stringify(enter)}`);
+  console.log('ok join and enter_room');
+
+  other.send('{"cmd":"publish","seqno":"2","data":{"room":"lobby","notify_type":"bc","payload":{"text":"hi"}}}');
+  for (const c of [ws, other]) {
+    const m = await nextJSON(c, 'message');
+    if (m.seqno !== undefined || m.data.room !== 'lobby' || m.data.from !== otherSid || m.data.payload.text !== 'hi') fail(`message: ${JSON.stringify(m)}`);
+  }
+  console.log('ok publish reaches every member, the sender too');
+
+  ws.send('{"cmd":"members","seqno":"3","data":{"room":"lobby"}}');
+  r = await nextJSON(ws, 'members');
+  if (r.data.count !== 2 || r.data.members.length !== 2) fail(`members: ${JSON.stringify(r)}`);
+  console.log('ok members');
+
+  other.close(1000, 'done');
+  const exit = await nextJSON(ws, 'exit_room');
+  if (exit.data.user !== otherSid || exit.data.reason !== 'disconnect') fail(`exit_room: ${JSON.stringify(exit)}`);
+  console.log('ok exit_room on disconnect');
+}
+
 async function pingCheck(ws) {
   const payload = Buffer.from('are you there');
   const pong = new Promise((res) => ws.once('pong', res));
@@ -108,6 +150,7 @@ try {
   const ws = await open();
   if (mode === 'echo') await echoChecks(ws);
   else if (mode === 'json') await jsonChecks(ws);
+  else if (mode === 'rooms') await roomsChecks(ws);
   else fail(`unknown mode ${mode}`);
   await pingCheck(ws);
   await closeCheck(ws);
