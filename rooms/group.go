@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -31,7 +32,7 @@ type presence struct {
 
 func newGroup[T any](name string, loops int, room bool) *Group[T] {
 	g := &Group[T]{
-		name:   name,
+		name:   strings.Clone(name), // not a view of the request that created it
 		room:   room,
 		counts: make([]atomic.Int32, loops),
 		local:  make([]*local[T], loops),
