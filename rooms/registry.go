@@ -96,7 +96,7 @@ func (r *Registry[T]) attach(m mapOf, n counter, name string, room bool) *Group[
 	g := load[T](m, name)
 	if g == nil {
 		g = newGroup[T](name, r.loops, room)
-		m.Store(name, g)
+		m.Store(g.name, g) // the group's own copy of the name
 		n.Add(1)
 	}
 	g.shards++
