@@ -67,13 +67,6 @@ func (r *Registry[T]) Rooms() int { return int(r.nrooms.Load()) }
 // Safe for concurrent use.
 func (r *Registry[T]) Users() int { return int(r.nusers.Load()) }
 
-// RangeRooms calls fn for each room with members until fn returns false.
-// Safe for concurrent use; rooms that appear or empty meanwhile may be
-// missed or seen.
-func (r *Registry[T]) RangeRooms(fn func(*Group[T]) bool) {
-	r.rooms.Range(func(_, v any) bool { return fn(v.(*Group[T])) })
-}
-
 // mapOf and counter name the registry's two directories and their sizes.
 type (
 	mapOf   = *sync.Map

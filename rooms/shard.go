@@ -29,9 +29,6 @@ type Shard[T any] struct {
 	idx int
 }
 
-// Loop returns the shard's loop number. Safe for concurrent use.
-func (sh *Shard[T]) Loop() int { return sh.idx }
-
 // Join makes t a member of room name, as user (the presence key: a user id,
 // or any stable id of an anonymous connection), with meta (raw JSON, copied;
 // nil keeps the user's earlier meta). It returns the room, whether t joined
@@ -94,14 +91,6 @@ func (sh *Shard[T]) In(t *T, g *Group[T]) bool {
 		}
 	}
 	return false
-}
-
-// RoomsOf calls fn for each room t is in. fn must not join or leave.
-// Must be called on the connection's event loop.
-func (sh *Shard[T]) RoomsOf(t *T, fn func(g *Group[T])) {
-	for _, s := range sh.reg.member(t).rooms {
-		fn(s.l.g)
-	}
 }
 
 // Bind makes t one of user's connections (unbinding it from any earlier

@@ -242,7 +242,7 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 		l.held[i] = nil
 	}
 	l.held = l.held[:0]
-	l.flushing = false
+	l.flushing, l.active = false, false
 	return closeCur
 }
 

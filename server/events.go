@@ -40,6 +40,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	l := s.loop
+	l.active = true
 	b, _ := gc.Peek(-1)
 	l.now = l.srv.clock()
 	var n int
@@ -94,7 +95,11 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.leaveAll(s, s.cause) // exit_room to the rooms it was in
 		l.shard.Bind(s, "")
 	}
-	l.endWakeup(nil) // the exit_room events, unless a flush is running already
+	if !l.active {
+		// gnet closed it on its own (EOF, reset): send the exit_room events
+		// now. Inside a wakeup, the wakeup's own flush sends them.
+		l.endWakeup(nil)
+	}
 	return gnet.None
 }
 

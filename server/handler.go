@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/rooms"
 )
 
 // Handler receives a connection's events. Every method runs on the
@@ -93,11 +94,11 @@ func (c Cause) String() string {
 func (c Cause) ExitReason() string {
 	switch c {
 	case CauseTimeout:
-		return "timeout"
+		return rooms.ReasonTimeout
 	case CauseKick:
-		return "kick"
+		return rooms.ReasonKick
 	default:
-		return "disconnect"
+		return rooms.ReasonDisconnect
 	}
 }
 

@@ -73,6 +73,7 @@ type loop struct {
 	iov       [][]byte               // writev scratch
 	iovecs    []unix.Iovec           // raw writev scratch
 	flushing  bool                   // in endWakeup
+	active    bool                   // in a wakeup (OnTraffic, drain, tick) that ends with endWakeup
 
 	scratch []byte // encode scratch
 	reply   []byte // reply encode scratch
@@ -139,6 +140,7 @@ func (l *loop) enqueue(j job) error {
 
 // drain runs queued jobs. Runs on the loop.
 func (l *loop) drain() {
+	l.active = true
 	l.wake.Store(false) // before popping: a later push wakes us again
 	l.now = l.srv.clock()
 	for i := 0; i < maxDrain; i++ {
@@ -183,6 +185,7 @@ func (l *loop) run(j job) {
 
 // tick advances the timing wheel. Runs on the loop.
 func (l *loop) tick() {
+	l.active = true
 	l.tickWait.Store(false)
 	l.now = l.srv.clock()
 	l.wheel.Advance(l.now)

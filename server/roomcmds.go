@@ -146,7 +146,7 @@ func handlePublish(c *Context) {
 	if ptp {
 		err = l.sendTo(d.To, g, f)
 	} else {
-		err = l.srv.fanout(g, f, 0, l)
+		err = l.srv.fanout(roomJob(g, f, 0), l)
 	}
 	f.Release()
 	failQueued(c, err)
@@ -184,7 +184,7 @@ func handleSend(c *Context) {
 // known by) reaches that session.
 func (l *loop) sendTo(to string, room *group, f *codec.PreparedFrame) error {
 	if u := l.srv.reg.User(to); u != nil {
-		return l.srv.fanoutPtp(u, room, f, l)
+		return l.srv.fanout(userJob(u, room, f), l)
 	}
 	sid, err := ParseSID(to)
 	if err != nil {

@@ -106,49 +106,40 @@ func (l *loop) broadcast(f *codec.PreparedFrame) {
 	}
 }
 
-// fanout queues f for g's members on every loop that has some: delivered
-// at once on here (the caller's own loop, nil if none), one ring entry on
-// each other loop. The caller keeps its reference to f. A full ring is
-// reported (ErrQueueFull) after every other loop has been served.
+// fanout runs the delivery job j (jobGroup or jobPtp) on every loop where
+// j.group has members: at once on here (the caller's own loop, nil if
+// none), as one ring entry on each other loop. Each gets its own reference
+// to j.frame; the caller keeps its own. A full ring is reported
+// (ErrQueueFull) after every other loop has been served.
 // Safe for concurrent use.
-func (srv *Server) fanout(g *group, f *codec.PreparedFrame, except uint64, here *loop) error {
+func (srv *Server) fanout(j job, here *loop) error {
 	var err error
 	for i, l := range *srv.loops.Load() {
-		if g.OnLoop(i) == 0 {
+		if j.group.OnLoop(i) == 0 {
 			continue
 		}
+		j.frame.Retain()
 		if l == here {
-			l.deliver(g, f, except)
+			l.run(j) // releases the reference
 			continue
 		}
-		f.Retain()
-		if e := l.enqueue(job{kind: jobGroup, group: g, frame: f, sid: except}); e != nil {
-			f.Release()
+		if e := l.enqueue(j); e != nil {
+			j.frame.Release()
 			err = e
 		}
 	}
 	return err
 }
 
-// fanoutPtp queues f for user u's connections that are in room (nil: all
-// of them).
-func (srv *Server) fanoutPtp(u, room *group, f *codec.PreparedFrame, here *loop) error {
-	var err error
-	for i, l := range *srv.loops.Load() {
-		if u.OnLoop(i) == 0 {
-			continue
-		}
-		if l == here {
-			l.deliverPtp(u, room, f)
-			continue
-		}
-		f.Retain()
-		if e := l.enqueue(job{kind: jobPtp, group: u, room: room, frame: f}); e != nil {
-			f.Release()
-			err = e
-		}
-	}
-	return err
+// roomJob and userJob are the delivery jobs of fanout: f to g's members
+// except session except (0: none), and f to user u's connections that are
+// in room (nil: all of them).
+func roomJob(g *group, f *codec.PreparedFrame, except uint64) job {
+	return job{kind: jobGroup, group: g, frame: f, sid: except}
+}
+
+func userJob(u, room *group, f *codec.PreparedFrame) job {
+	return job{kind: jobPtp, group: u, room: room, frame: f}
 }
 
 // frameOf builds a prepared text frame from JSON text.
@@ -174,7 +165,7 @@ func (l *loop) join(s *Session, room string, meta []byte) (g *group, err error) 
 	if joined && first && l.roomEvents(g.Len()) {
 		l.scratch = rooms.AppendEnter(l.scratch[:0], room, user, meta)
 		f := frameOf(l.scratch)
-		err = l.srv.fanout(g, f, s.id, l)
+		err = l.srv.fanout(roomJob(g, f, s.id), l)
 		f.Release()
 	}
 	return g, err
@@ -211,7 +202,7 @@ func (l *loop) exitEvent(g *group, user, reason string) error {
 	}
 	l.scratch = rooms.AppendExit(l.scratch[:0], g.Name(), user, reason)
 	f := frameOf(l.scratch)
-	err := l.srv.fanout(g, f, 0, l)
+	err := l.srv.fanout(roomJob(g, f, 0), l)
 	f.Release()
 	return err
 }
@@ -260,7 +251,7 @@ func (l *loop) kick(room, user string) {
 	for _, s := range kicked {
 		l.sendShared(s, f.Bytes())
 		if _, last := l.shard.Leave(s, g, user); last && g.Len() > 0 && l.roomEvents(g.Len()) {
-			if err := l.srv.fanout(g, f, 0, l); err != nil {
+			if err := l.srv.fanout(roomJob(g, f, 0), l); err != nil {
 				l.srv.log.Warn("exit_room not queued", "room", room, "err", err)
 			}
 		}
@@ -314,7 +305,7 @@ func (srv *Server) Publish(room, cmd string, data any) error {
 	if err != nil {
 		return err
 	}
-	err = srv.fanout(g, f, 0, nil)
+	err = srv.fanout(roomJob(g, f, 0), nil)
 	f.Release()
 	return err
 }
@@ -335,7 +326,7 @@ func (srv *Server) PublishMessage(room, from string, payload any) error {
 	if err != nil {
 		return err
 	}
-	err = srv.fanout(g, f, 0, nil)
+	err = srv.fanout(roomJob(g, f, 0), nil)
 	f.Release()
 	return err
 }
@@ -355,7 +346,7 @@ func (srv *Server) SendUser(user, cmd string, data any) error {
 	if err != nil {
 		return err
 	}
-	err = srv.fanoutPtp(u, nil, f, nil)
+	err = srv.fanout(userJob(u, nil, f), nil)
 	f.Release()
 	return err
 }
@@ -375,7 +366,7 @@ func (srv *Server) SendMessage(user, from string, payload any) error {
 	if err != nil {
 		return err
 	}
-	err = srv.fanoutPtp(u, nil, f, nil)
+	err = srv.fanout(userJob(u, nil, f), nil)
 	f.Release()
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/rooms"
 	"github.com/wsloop/wsloop/timingwheel"
 )
 
@@ -244,6 +245,6 @@ func (s *Session) Join(room string, meta []byte) error {
 // user's last connection there. Must be called on the connection's event
 // loop.
 func (s *Session) Leave(room string) bool {
-	left, _ := s.loop.leave(s, room, "leave")
+	left, _ := s.loop.leave(s, room, rooms.ReasonLeave)
 	return left
 }
