@@ -11,12 +11,14 @@ import (
 func TestLayering(t *testing.T) {
 	const mod = "github.com/wsloop/wsloop/"
 	allowed := map[string][]string{ // package → packages of ours it may import
-		"codec":         {},
-		"timingwheel":   {},
-		"internal/mpsc": {},
-		"rooms":         {"codec"},
-		"server":        {"codec", "timingwheel", "rooms", "internal/"},
-		"cmd/wsloop":    {"server", "codec"},
+		"codec":          {},
+		"timingwheel":    {},
+		"internal/mpsc":  {},
+		"internal/sock":  {},
+		"internal/uring": {},
+		"rooms":          {"codec"},
+		"server":         {"codec", "timingwheel", "rooms", "internal/"},
+		"cmd/wsloop":     {"server", "codec"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
 	if err != nil {

@@ -6,7 +6,10 @@ import (
 	"bytes"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/internal/uring"
 )
 
 // TestEchoPathZeroAlloc: a warmed connection handles a JSON echo request,
@@ -70,5 +73,56 @@ func TestFanoutZeroAlloc(t *testing.T) {
 	}
 	if !bytes.HasSuffix(fcs[199].written, f.Bytes()) {
 		t.Fatal("last member did not get the frame")
+	}
+}
+
+// TestFanoutBatchedZeroAlloc: the same delivery with the members' output
+// leaving through the loop's io_uring ring, to real sockets.
+func TestFanoutBatchedZeroAlloc(t *testing.T) {
+	l, fcs := fakeRoom(t, 200)
+	if !uringWorks(l.srv.log) {
+		t.Skip("io_uring unavailable here")
+	}
+	r, err := uring.New(ringEntries, iovMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ring = r
+	t.Cleanup(func() { r.Close() })
+	peers := make([]int, len(fcs))
+	for i, fc := range fcs {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc.fd, peers[i] = fds[0], fds[1]
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	}
+	l.srv.noDirect = false
+	g := l.srv.reg.Room("r")
+	f := codec.NewPreparedFrame(codec.OpText, []byte(`{"cmd":"message","data":{"room":"r","from":"u","payload":"hello"}}`))
+	defer f.Release()
+	run := func() {
+		f.Retain()
+		l.run(job{kind: jobGroup, group: g, frame: f})
+		l.endWakeup(nil)
+	}
+	run()
+	if n := testing.AllocsPerRun(100, run); n != 0 {
+		t.Fatalf("batched fan-out to %d members allocates %.1f times per publish, want 0", len(fcs), n)
+	}
+	const runs = 102 // run above, AllocsPerRun's warm-up and its 100
+	if got := l.stats.uringSends.Load(); got != uint64(runs*len(fcs)) {
+		t.Fatalf("%d sends went through io_uring, want %d", got, runs*len(fcs))
+	}
+	buf := make([]byte, 64<<10)
+	for _, i := range []int{0, len(fcs) - 1} {
+		n, err := unix.Read(peers[i], buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := runs * len(f.Bytes()); n != want || !bytes.HasSuffix(buf[:n], f.Bytes()) {
+			t.Fatalf("member %d's socket got %d bytes, want %d frames (%d bytes): %q", i, n, runs, want, buf[:min(n, 200)])
+		}
 	}
 }

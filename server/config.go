@@ -155,6 +155,15 @@ type Config struct {
 	// value) or SlowClose.
 	SlowConsumer SlowPolicy
 
+	// NoIOUring makes every connection's output leave with its own send
+	// system call. By default, when one wakeup of a loop has output for
+	// several connections (a room message to the loop's members, a
+	// broadcast, heartbeat pings), the loop hands all those sends to the
+	// kernel with one io_uring submission, wherever the kernel allows
+	// io_uring (it may be disabled by sysctl or blocked by a container's
+	// seccomp policy: then wsloop logs it and sends one by one).
+	NoIOUring bool
+
 	// PublishRate limits the publish and send commands of one connection,
 	// per second; past it (and past PublishBurst) they get status 429. Zero
 	// means 50; negative means no limit.

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/sock"
+	"github.com/wsloop/wsloop/internal/uring"
 )
 
 // The cork (DESIGN §1). Everything a loop writes to a connection during one
@@ -192,30 +195,15 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 	}
 	l.flushing = true
 	for len(l.dirty) > 0 || len(l.closeList) > 0 {
-		for i := 0; i < len(l.dirty); i++ {
+		for i := 0; i < len(l.dirty); {
+			if l.ring != nil && len(l.dirty)-i >= minBatch {
+				i = l.flushBatch(i)
+				continue
+			}
 			s := l.dirty[i]
 			l.dirty[i] = nil
-			s.dirty = false
-			sent := false // all of s's output went straight to the socket
-			if s.head != 0 {
-				if s.state != stateClosed {
-					sent = l.write(s)
-				}
-				l.discard(s)
-			}
-			if s.state == stateClosed || (sent && !s.shutWR) {
-				continue // nothing held for s: no bound to check
-			}
-			if ob := s.gc.OutboundBuffered(); ob > l.srv.cfg.MaxOutboundBytes &&
-				(l.srv.cfg.SlowConsumer == SlowClose || ob >= 2*l.srv.cfg.MaxOutboundBytes) {
-				l.slow(s)
-			}
-			if s.shutWR && s.state == stateClosing && s.gc.OutboundBuffered() == 0 {
-				// The close frame has left: half-close so the client sees EOF
-				// after it, while its unread input is still drained (no RST).
-				s.shutWR = false
-				_ = unix.Shutdown(s.gc.Fd(), unix.SHUT_WR)
-			}
+			i++
+			l.flushOne(s)
 		}
 		l.dirty = l.dirty[:0]
 		for i := 0; i < len(l.closeList); i++ {
@@ -244,6 +232,168 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 	l.held = l.held[:0]
 	l.flushing, l.active = false, false
 	return closeCur
+}
+
+// flushOne writes s's queued output with its own system call (or hands it
+// to gnet), then checks what gnet holds for s.
+func (l *loop) flushOne(s *Session) {
+	s.dirty = false
+	sent := false // all of s's output went straight to the socket
+	if s.head != 0 {
+		if s.state != stateClosed {
+			sent = l.write(s)
+		}
+		l.discard(s)
+	}
+	l.afterFlush(s, sent)
+}
+
+// afterFlush enforces the outbound bound on what gnet holds for s after a
+// flush, and half-closes s once its close frame has left.
+func (l *loop) afterFlush(s *Session, sent bool) {
+	if s.state == stateClosed || (sent && !s.shutWR) {
+		return // nothing held for s: no bound to check
+	}
+	if ob := s.gc.OutboundBuffered(); ob > l.srv.cfg.MaxOutboundBytes &&
+		(l.srv.cfg.SlowConsumer == SlowClose || ob >= 2*l.srv.cfg.MaxOutboundBytes) {
+		l.slow(s)
+	}
+	if s.shutWR && s.state == stateClosing && s.gc.OutboundBuffered() == 0 {
+		// The close frame has left: half-close so the client sees EOF
+		// after it, while its unread input is still drained (no RST).
+		s.shutWR = false
+		_ = unix.Shutdown(s.gc.Fd(), unix.SHUT_WR)
+	}
+}
+
+// minBatch is the fewest sessions with output worth one io_uring
+// submission; a single session is cheaper with its own send.
+const minBatch = 2
+
+// batched is a session whose output is in the ring's current submission.
+type batched struct {
+	s    *Session
+	head int32 // its chain, still valid in l.segs until the end of the wakeup
+	n    int32 // bytes queued
+	slot int   // the ring entry
+}
+
+// flushBatch writes the output of l.dirty[i:] with one io_uring submission
+// (internal/uring: one system call instead of one per connection; see
+// there why). It takes the sessions that were on the list when it started,
+// as many as the ring holds; one that the ring cannot take (gnet already
+// holds output for it, or its chain is longer than one sendmsg) is flushed
+// on its own as before. What a socket does not take goes to gnet, exactly
+// as after a direct write. It returns the index after the last session it
+// handled.
+//
+// A session's chain is detached when it joins the submission: anything
+// queued for it meanwhile (an exit_room event from a connection closed by
+// a failed gnet write) forms a new chain and is flushed after this
+// submission, so its bytes keep their order.
+func (l *loop) flushBatch(i int) int {
+	r := l.ring
+	end := len(l.dirty)
+	b := l.batch[:0]
+	for ; i < end && !r.Full(); i++ {
+		s := l.dirty[i]
+		l.dirty[i] = nil
+		if s.head == 0 || s.state == stateClosed || s.gc.OutboundBuffered() != 0 {
+			l.flushOne(s)
+			continue
+		}
+		slot, ok := l.queue(s)
+		if !ok {
+			l.flushOne(s)
+			continue
+		}
+		s.dirty = false
+		l.stats.bytesOut.Add(uint64(s.outLen))
+		b = append(b, batched{s: s, head: s.head, n: s.outLen, slot: slot})
+		l.discard(s)
+	}
+	if len(b) > 0 {
+		l.stats.uringSubmits.Add(1)
+		l.stats.uringSends.Add(uint64(len(b)))
+	}
+	if err := r.Submit(); err != nil {
+		// Entries the kernel did not take report 0 bytes: their sessions'
+		// output goes to gnet below. Later wakeups send without the ring.
+		l.srv.log.Warn("io_uring submission failed; sending one system call per connection from now on", "loop", l.idx, "err", err)
+		l.ring = nil
+		defer r.Close()
+	}
+	for k := range b {
+		e := &b[k]
+		n, err := r.Result(e.slot)
+		switch {
+		case err == nil && n == int(e.n):
+			l.afterFlush(e.s, true)
+		case errors.Is(err, uring.ErrLost):
+			// How much left is unknown: the stream cannot go on.
+			l.closeSoon(e.s)
+		default:
+			// What the socket did not take (all of it after an error,
+			// which gnet then meets and closes the connection on).
+			if e.s.state != stateClosed {
+				l.rest(e.s, e.head, n)
+			}
+			l.afterFlush(e.s, false)
+		}
+		e.s = nil
+	}
+	r.Reset()
+	l.batch = b[:0]
+	return i
+}
+
+// queue puts s's chain into the ring: one send for one segment, one sendmsg
+// for several. It reports false when the ring cannot take it.
+func (l *loop) queue(s *Session) (int, bool) {
+	first := &l.segs[s.head]
+	if first.next == 0 {
+		return l.ring.Send(s.gc.Fd(), l.segBytes(first))
+	}
+	iov := l.iov[:0]
+	ok := true
+	for j := s.head; j != 0; j = l.segs[j].next {
+		if len(iov) == iovMax {
+			ok = false
+			break
+		}
+		iov = append(iov, l.segBytes(&l.segs[j]))
+	}
+	slot := 0
+	if ok {
+		slot, ok = l.ring.Sendmsg(s.gc.Fd(), iov)
+	}
+	clear(iov)
+	l.iov = iov[:0]
+	return slot, ok
+}
+
+// rest hands gnet the bytes of the chain at head after the first n, which
+// the socket took.
+func (l *loop) rest(s *Session, head int32, n int) {
+	iov := l.iov[:0]
+	for j := head; j != 0; j = l.segs[j].next {
+		b := l.segBytes(&l.segs[j])
+		if n >= len(b) {
+			n -= len(b)
+			continue
+		}
+		iov = append(iov, b[n:])
+		n = 0
+	}
+	switch len(iov) {
+	case 0:
+	case 1:
+		_, _ = s.gc.Write(iov[0])
+	default:
+		_, _ = s.gc.Writev(iov)
+	}
+	clear(iov)
+	l.iov = iov[:0]
 }
 
 // slow closes a connection that stopped reading: its unsent bytes passed

@@ -321,3 +321,29 @@ func (r *closeRecorder) next(t testing.TB) CloseReason {
 		return CloseReason{}
 	}
 }
+
+// sendPaths runs test twice: with the loops' io_uring batching (the
+// default) and with one system call per connection (Config.NoIOUring).
+// test returns its server; with batching, at least one submission must
+// have happened (unless this kernel refuses io_uring, which is logged).
+func sendPaths(t *testing.T, test func(t *testing.T, noIOUring bool) *Server) {
+	t.Run("io_uring", func(t *testing.T) {
+		srv := test(t, false)
+		if !srv.batchSends {
+			t.Log("io_uring unavailable here: the loops sent one system call per connection")
+			return
+		}
+		var submits uint64
+		for _, l := range *srv.loops.Load() {
+			submits += l.stats.uringSubmits.Load()
+		}
+		if submits == 0 {
+			t.Fatal("no io_uring submission happened")
+		}
+	})
+	t.Run("send", func(t *testing.T) {
+		if srv := test(t, true); srv.batchSends {
+			t.Fatal("NoIOUring set, but the loops batch with io_uring")
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/mpsc"
+	"github.com/wsloop/wsloop/internal/uring"
 	"github.com/wsloop/wsloop/rooms"
 	"github.com/wsloop/wsloop/timingwheel"
 )
@@ -72,6 +73,8 @@ type loop struct {
 	held      []*codec.PreparedFrame // shared frames the chains point into
 	iov       [][]byte               // writev scratch
 	iovecs    []unix.Iovec           // raw writev scratch
+	ring      *uring.Ring            // batched sends (flushBatch); nil: one system call per connection
+	batch     []batched              // the sessions in the ring's submission
 	flushing  bool                   // in endWakeup
 	active    bool                   // in a wakeup (OnTraffic, drain, tick) that ends with endWakeup
 
@@ -100,6 +103,8 @@ type loopStats struct {
 	slow         atomic.Uint64             // closed as too slow (1013)
 	dropped      atomic.Uint64             // server frames dropped for slow consumers
 	deliveries   atomic.Uint64             // room and user messages queued to a member
+	uringSubmits atomic.Uint64             // io_uring submissions (flushBatch)
+	uringSends   atomic.Uint64             // connection writes in them
 	closed       [closeSlots]atomic.Uint64 // by close code, see closeSlot
 }
 
@@ -119,8 +124,21 @@ func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	}
 	w.Advance(l.now)
 	l.wheel = w
+	if srv.batchSends {
+		r, err := uring.New(ringEntries, iovMax)
+		if err != nil {
+			srv.log.Warn("io_uring unavailable; sending one system call per connection", "loop", idx, "err", err)
+		} else {
+			l.ring = r
+		}
+	}
 	return l
 }
+
+// ringEntries is the most connections one io_uring submission sends to:
+// enough to spread one system call over hundreds of sends, and a small ring
+// (about 60 KiB per loop with its scratch).
+const ringEntries = 256
 
 // enqueue puts j on the ring and wakes the loop unless a wakeup is already
 // pending. Safe for concurrent use.

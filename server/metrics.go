@@ -45,7 +45,7 @@ type Collector struct {
 
 	conns, loopConns, accepted, refused, closed, msgsIn, msgsOut, bytesIn,
 	bytesOut, expired, ringFull, handshakeErr, slow, dropped, deliveries,
-	rooms, users, leases, leasesStarted, leasesExpired, leaseRefused *prometheus.Desc
+	uringSubmits, uringSends, rooms, users, leases, leasesStarted, leasesExpired, leaseRefused *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -72,6 +72,8 @@ func (s *Server) Collector() *Collector {
 		slow:         d("slow_consumer_closed_total", "Connections closed with 1013 because they did not read."),
 		dropped:      d("slow_consumer_dropped_total", "Server frames (room messages, events, pushes) dropped for connections past max_outbound_bytes."),
 		deliveries:   d("room_deliveries_total", "Room and user messages queued to a member connection."),
+		uringSubmits: d("io_uring_submits_total", "io_uring submissions: one system call for the output of several connections."),
+		uringSends:   d("io_uring_sends_total", "Connection writes made through io_uring submissions."),
 		rooms:        d("rooms", "Rooms with at least one member."),
 		users:        d("users_online", "Distinct users with at least one connection."),
 
@@ -86,14 +88,14 @@ func (s *Server) Collector() *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.conns, c.loopConns, c.accepted, c.refused, c.closed, c.msgsIn,
 		c.msgsOut, c.bytesIn, c.bytesOut, c.expired, c.ringFull, c.handshakeErr, c.slow, c.dropped,
-		c.deliveries, c.rooms, c.users, c.leases, c.leasesStarted, c.leasesExpired, c.leaseRefused} {
+		c.deliveries, c.uringSubmits, c.uringSends, c.rooms, c.users, c.leases, c.leasesStarted, c.leasesExpired, c.leaseRefused} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	var accepted, msgsIn, msgsOut, bytesIn, bytesOut, expired, ringFull, handshakeErr, slow, dropped, deliveries uint64
+	var accepted, msgsIn, msgsOut, bytesIn, bytesOut, expired, ringFull, handshakeErr, slow, dropped, deliveries, uringSubmits, uringSends uint64
 	var closed [closeSlots]uint64
 	for _, l := range *c.srv.loops.Load() {
 		st := &l.stats
@@ -109,6 +111,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		slow += st.slow.Load()
 		dropped += st.dropped.Load()
 		deliveries += st.deliveries.Load()
+		uringSubmits += st.uringSubmits.Load()
+		uringSends += st.uringSends.Load()
 		for i := range closed {
 			closed[i] += st.closed[i].Load()
 		}
@@ -129,6 +133,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.slow, slow)
 	counter(c.dropped, dropped)
 	counter(c.deliveries, deliveries)
+	counter(c.uringSubmits, uringSubmits)
+	counter(c.uringSends, uringSends)
 	ch <- prometheus.MustNewConstMetric(c.rooms, prometheus.GaugeValue, float64(c.srv.reg.Rooms()))
 	ch <- prometheus.MustNewConstMetric(c.users, prometheus.GaugeValue, float64(c.srv.reg.Users()))
 	lt := c.srv.leases

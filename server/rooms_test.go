@@ -169,14 +169,16 @@ func data(m map[string]any) map[string]any {
 // publish 20 messages each. Every member gets every message of its room
 // exactly once, in publish order per publisher, in the shape of DESIGN §3,
 // and nothing from other rooms.
-func TestRoomsFanout(t *testing.T) {
+func TestRoomsFanout(t *testing.T) { sendPaths(t, testRoomsFanout) }
+
+func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 	const (
 		nclients = 300
 		nrooms   = 10
 		pubs     = 3
 		perPub   = 20
 	)
-	_, url := startServer(t, Config{Loops: 3, PublishRate: -1}, userRouter())
+	srv, url := startServer(t, Config{Loops: 3, PublishRate: -1, NoIOUring: noIOUring}, userRouter())
 	clients := make([]*client, nclients)
 	var wg sync.WaitGroup
 	for w := 0; w < 10; w++ {
@@ -239,6 +241,7 @@ func TestRoomsFanout(t *testing.T) {
 		default:
 		}
 	}
+	return srv
 }
 
 // TestRoomPtpAndSend: ptp reaches only its target (all of the target
@@ -572,13 +575,16 @@ func slowRoom(t *testing.T, srv *Server, reader *client, n, size int) {
 	}
 }
 
-// TestSlowConsumerDrop: a member that stops reading has its unsent bytes
+// TestSlowConsumerDrop (one loop: the stalled member shares it with the
+// reader): a member that stops reading has its unsent bytes
 // held within MaxOutboundBytes (room frames beyond are dropped and
 // counted), while another member gets every message; the stalled one
 // stays open.
-func TestSlowConsumerDrop(t *testing.T) {
+func TestSlowConsumerDrop(t *testing.T) { sendPaths(t, testSlowConsumerDrop) }
+
+func testSlowConsumerDrop(t *testing.T, noIOUring bool) *Server {
 	const bound = 256 << 10
-	srv, url := startServer(t, Config{Loops: 2, MaxOutboundBytes: bound, SlowConsumer: SlowDrop}, userRouter())
+	srv, url := startServer(t, Config{Loops: 1, MaxOutboundBytes: bound, SlowConsumer: SlowDrop, NoIOUring: noIOUring}, userRouter())
 	stalled, sid := stalledMember(t, srv)
 	_ = stalled
 	reader := newClient(t, url+"?user=reader")
@@ -599,14 +605,17 @@ func TestSlowConsumerDrop(t *testing.T) {
 		t.Fatal("no frame was dropped for the stalled member")
 	}
 	t.Logf("stalled member: %d bytes held, %d frames dropped", n, dropped)
+	return srv
 }
 
 // TestSlowConsumerClose: under the close policy the stalled member is
 // closed with 1013 and OnClose sees CauseSlow; the other member gets every
 // message.
-func TestSlowConsumerClose(t *testing.T) {
+func TestSlowConsumerClose(t *testing.T) { sendPaths(t, testSlowConsumerClose) }
+
+func testSlowConsumerClose(t *testing.T, noIOUring bool) *Server {
 	rec := newCloseRecorder(userRouter())
-	srv, url := startServer(t, Config{Loops: 2, MaxOutboundBytes: 256 << 10, SlowConsumer: SlowClose}, rec)
+	srv, url := startServer(t, Config{Loops: 1, MaxOutboundBytes: 256 << 10, SlowConsumer: SlowClose, NoIOUring: noIOUring}, rec)
 	_, sid := stalledMember(t, srv)
 	reader := newClient(t, url+"?user=reader")
 	reader.ok("join", map[string]any{"room": "r"})
@@ -617,6 +626,7 @@ func TestSlowConsumerClose(t *testing.T) {
 	if _, open := backlogOf(t, srv, sid); open {
 		t.Fatal("stalled member still open")
 	}
+	return srv
 }
 
 // TestLibraryRoomAPI: Publish, SendUser, Broadcast, RoomMembers, Online,
@@ -690,24 +700,36 @@ func TestLibraryRoomAPI(t *testing.T) {
 	}
 }
 
-// TestManyFramesOneDrain: more room frames for one member than one writev
-// takes (1024) queue up while its loop is busy; the next drain sends them
-// all, in order.
-func TestManyFramesOneDrain(t *testing.T) {
+// TestManyFramesOneDrain: more room frames for each of two members than
+// one writev (or one io_uring entry) takes (1024) queue up while their loop
+// is busy; the next drain sends them all, in order.
+func TestManyFramesOneDrain(t *testing.T) { sendPaths(t, testManyFramesOneDrain) }
+
+func testManyFramesOneDrain(t *testing.T, noIOUring bool) *Server {
 	const n = 2500
-	srv, url := startServer(t, Config{Loops: 1, QueueSize: 4096}, userRouter())
-	m := newClient(t, url+"?user=m")
-	m.ok("join", map[string]any{"room": "r"})
+	srv, url := startServer(t, Config{Loops: 1, QueueSize: 4096, NoIOUring: noIOUring}, userRouter())
+	ms := []*client{newClient(t, url+"?user=m"), newClient(t, url+"?user=m2")}
+	for _, m := range ms {
+		m.ok("join", map[string]any{"room": "r"})
+	}
+	ms[0].push("enter_room")
 	release := blockLoop(t, (*srv.loops.Load())[0])
 	for i := 0; i < n; i++ {
 		if err := srv.PublishMessage("r", "test", i); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
+	// Then one message each: two chains of one frame, a batch.
 	release()
-	for i := 0; i < n; i++ {
-		if d := data(m.push("message")); d["payload"] != float64(i) {
-			t.Fatalf("message %d: %v", i, d)
+	if err := srv.PublishMessage("r", "test", n); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		for i := 0; i <= n; i++ {
+			if d := data(m.push("message")); d["payload"] != float64(i) {
+				t.Fatalf("message %d: %v", i, d)
+			}
 		}
 	}
+	return srv
 }

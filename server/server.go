@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/internal/uring"
 	"github.com/wsloop/wsloop/rooms"
 )
 
@@ -38,6 +39,9 @@ type Server struct {
 	reg *rooms.Registry[Session]
 
 	noDirect bool // tests on fake connections: every write goes through gnet
+	// batchSends: the loops send a wakeup's output with io_uring (cork.go,
+	// flushBatch); set by Serve when the kernel allows it.
+	batchSends bool
 
 	leases *leaseTable // session leases of the HTTP API (lease.go)
 
@@ -150,6 +154,7 @@ func (s *Server) Serve() error {
 	if !s.state.CompareAndSwap(stNew, stServing) {
 		return ErrServerClosed
 	}
+	s.batchSends = !s.cfg.NoIOUring && !s.noDirect && uringWorks(s.log)
 	if err := s.cli.Start(); err != nil {
 		s.state.Store(stClosed)
 		close(s.done)
@@ -157,11 +162,24 @@ func (s *Server) Serve() error {
 	}
 	go s.ticker()
 	go s.leases.run(s.stopTicker, s.cfg.Tick) // lease expiry; stops with the ticker at Shutdown
-	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Loops, "max_conns", s.cfg.MaxConns)
+	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Loops, "max_conns", s.cfg.MaxConns, "io_uring", s.batchSends)
 	close(s.ready)
 	s.acceptLoop()
 	<-s.done
 	return ErrServerClosed
+}
+
+// uringWorks reports whether this kernel lets the process use io_uring
+// (it may be missing, disabled by sysctl, or blocked by a seccomp policy,
+// as in containers by default).
+func uringWorks(log *slog.Logger) bool {
+	r, err := uring.New(1, 1)
+	if err != nil {
+		log.Info("io_uring unavailable; each connection's output leaves with its own system call", "err", err)
+		return false
+	}
+	_ = r.Close()
+	return true
 }
 
 // acceptLoop accepts on the Go runtime's poller and hands each socket to the
@@ -334,6 +352,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	close(s.stopTicker)
 	if stopErr := s.cli.Stop(); stopErr != nil {
 		s.log.Debug("event loops stopped", "err", stopErr)
+	}
+	for _, l := range *s.loops.Load() { // the loops have exited
+		if l.ring != nil {
+			_ = l.ring.Close()
+			l.ring = nil
+		}
 	}
 	if s.spare >= 0 {
 		_ = unix.Close(s.spare)

@@ -45,6 +45,7 @@ type settings struct {
 	QueueSize        int
 	MaxOutbound      int
 	SlowConsumer     string
+	IOUring          bool
 	PublishRate      float64
 	PublishBurst     int
 	RoomEventsMax    int
@@ -72,6 +73,7 @@ func defaults() settings {
 		QueueSize:        server.DefaultQueueSize,
 		MaxOutbound:      server.DefaultMaxOutboundBytes,
 		SlowConsumer:     "drop",
+		IOUring:          true,
 		PublishRate:      server.DefaultPublishRate,
 		RoomEventsMax:    server.DefaultRoomEventsMaxMembers,
 		MaxRooms:         server.DefaultMaxRoomsPerConn,
@@ -110,6 +112,7 @@ func flagSet(st *settings, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&st.QueueSize, "queue-size", st.QueueSize, "capacity of each event loop's job ring (room fan-out, pushes); a full ring answers 503")
 	fs.IntVar(&st.MaxOutbound, "max-outbound-bytes", st.MaxOutbound, "unsent bytes held per connection before the slow-consumer policy applies")
 	fs.StringVar(&st.SlowConsumer, "slow-consumer", st.SlowConsumer, "policy at max-outbound-bytes: drop (room frames dropped and counted) or close (1013)")
+	fs.BoolVar(&st.IOUring, "io-uring", st.IOUring, "send the output of many connections with one io_uring submission where the kernel allows it (false: one send per connection)")
 	fs.Float64Var(&st.PublishRate, "publish-rate", st.PublishRate, "publish and send commands per second per connection, 429 above it (0 = no limit)")
 	fs.IntVar(&st.PublishBurst, "publish-burst", st.PublishBurst, "publish and send commands a connection may issue at once (0 = twice the rate)")
 	fs.IntVar(&st.RoomEventsMax, "room-events-max-members", st.RoomEventsMax, "send enter_room/exit_room only while a room has at most this many connections (0 = never)")
@@ -292,6 +295,7 @@ func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
 		QueueSize:            st.QueueSize,
 		MaxOutboundBytes:     st.MaxOutbound,
 		SlowConsumer:         slow,
+		NoIOUring:            !st.IOUring,
 		PublishRate:          off(st.PublishRate),
 		PublishBurst:         st.PublishBurst,
 		RoomEventsMaxMembers: int(off(float64(st.RoomEventsMax))),

@@ -528,6 +528,7 @@ func TestServerConfig(t *testing.T) {
 		QueueSize:        10,
 		MaxOutbound:      11,
 		SlowConsumer:     "close",
+		IOUring:          true,
 		PublishRate:      0, // off
 		PublishBurst:     12,
 		RoomEventsMax:    13,
@@ -555,6 +556,7 @@ func TestServerConfig(t *testing.T) {
 		slow       string
 		rate       float64
 		eventsOff  bool
+		noIOUring  bool
 		lease      time.Duration // replaces base.LeaseTimeout when non-zero
 		body       int64         // replaces base.MaxAPIBody when non-zero
 		wantErr    string        // substring; "" means success
@@ -570,6 +572,7 @@ func TestServerConfig(t *testing.T) {
 		{name: "unknown slow-consumer policy", heartbeats: "none", slow: "block", wantErr: `"block"`},
 		{name: "negative publish rate", heartbeats: "none", rate: -1, wantErr: "must not be negative"},
 		{name: "room events off", heartbeats: "none", wantForms: server.HeartbeatNone, eventsOff: true},
+		{name: "io_uring off", heartbeats: "none", wantForms: server.HeartbeatNone, noIOUring: true},
 		{name: "negative lease timeout", heartbeats: "none", lease: -time.Second, wantErr: "lease-timeout"},
 		{name: "negative body size", heartbeats: "none", body: -1, wantErr: "max-api-body-size"},
 	}
@@ -591,6 +594,7 @@ func TestServerConfig(t *testing.T) {
 			if tt.body != 0 {
 				st.MaxAPIBody = tt.body
 			}
+			st.IOUring = !tt.noIOUring
 			wantEvents := 13
 			if tt.eventsOff {
 				st.RoomEventsMax, wantEvents = 0, -1
@@ -623,6 +627,7 @@ func TestServerConfig(t *testing.T) {
 				QueueSize:            10,
 				MaxOutboundBytes:     11,
 				SlowConsumer:         server.SlowClose,
+				NoIOUring:            tt.noIOUring,
 				PublishRate:          -1,
 				PublishBurst:         12,
 				RoomEventsMaxMembers: wantEvents,
