@@ -52,15 +52,22 @@ var targetSpecs = map[string]targetSpec{
 	"wsloop": {
 		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
 		path: "/ws",
-		args: wsloopArgs(false),
+		args: wsloopArgs(false, false),
 	},
 	// wsloop without heartbeats: no timer armed per connection, so the
 	// idle scenario shows what the timing wheel adds per connection.
 	"wsloop-nohb": {
 		pkg:         "github.com/wsloop/wsloop/cmd/wsloop",
 		path:        "/ws",
-		args:        wsloopArgs(true),
+		args:        wsloopArgs(true, false),
 		noHeartbeat: true,
+	},
+	// wsloop sending one system call per connection (--io-uring=false):
+	// the broadcast scenario shows what batching the sends buys.
+	"wsloop-nouring": {
+		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
+		path: "/ws",
+		args: wsloopArgs(false, true),
 	},
 	"naivegnet": {
 		pkg:  "github.com/wsloop/wsloop/bench/peers/naivegnet",
@@ -86,14 +93,17 @@ var targetSpecs = map[string]targetSpec{
 
 // wsloopArgs returns the command line builder of a wsloop target: address,
 // loops, quiet logs, no HTTP API, the heartbeat timeout (none with nohb),
-// then what the mode needs.
-func wsloopArgs(nohb bool) func(addr string, o *options, m serverMode) []string {
+// --io-uring=false with nouring, then what the mode needs.
+func wsloopArgs(nohb, nouring bool) func(addr string, o *options, m serverMode) []string {
 	return func(addr string, o *options, m serverMode) []string {
 		args := []string{"--addr", addr, "--loops", strconv.Itoa(o.serverLoops), "--log-level", "warn", "--http-addr", ""}
 		if nohb {
 			args = append(args, "--heartbeat-timeout", "-1s", "--heartbeats", "none")
 		} else {
 			args = append(args, "--heartbeat-timeout", m.heartbeat.String())
+		}
+		if nouring {
+			args = append(args, "--io-uring=false")
 		}
 		if m.raw {
 			args = append(args, "--echo")
