@@ -135,7 +135,12 @@ func TestFullSocketDoesNotBlock(t *testing.T) {
 	big := make([]byte, 1<<20)
 	var sent int
 	for round := 0; round < 4; round++ {
-		a, _ := r.Send(full, big)
+		var a int
+		if round%2 == 0 {
+			a, _ = r.Send(full, big)
+		} else {
+			a, _ = r.Sendmsg(full, [][]byte{big[:1<<19], big[1<<19:]})
+		}
 		b, _ := r.Send(ok, []byte("hi"))
 		if err := r.Submit(); err != nil {
 			t.Fatal(err)
