@@ -220,8 +220,8 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 		}
 		l.closeList = l.closeList[:0]
 	}
-	if cap(l.arena) > arenaKeep {
-		l.arena = nil
+	if cap(l.arena) > arenaKeep || l.dropArena {
+		l.arena, l.dropArena = nil, false
 	}
 	l.arena = l.arena[:0]
 	l.segs = l.segs[:1]
@@ -312,16 +312,17 @@ func (l *loop) flushBatch(i int) int {
 		b = append(b, batched{s: s, head: s.head, n: s.outLen, slot: slot})
 		l.discard(s)
 	}
-	if len(b) > 0 {
+	err := r.Submit()
+	if err == nil && len(b) > 0 {
 		l.stats.uringSubmits.Add(1)
 		l.stats.uringSends.Add(uint64(len(b)))
 	}
-	if err := r.Submit(); err != nil {
+	if err != nil {
 		// Entries the kernel did not take report 0 bytes: their sessions'
 		// output goes to gnet below. Later wakeups send without the ring.
 		l.srv.log.Warn("io_uring submission failed; sending one system call per connection from now on", "loop", l.idx, "err", err)
 		l.ring = nil
-		defer r.Close()
+		l.abandon(r)
 	}
 	for k := range b {
 		e := &b[k]
@@ -342,9 +343,24 @@ func (l *loop) flushBatch(i int) int {
 		}
 		e.s = nil
 	}
-	r.Reset()
+	if err == nil {
+		r.Reset()
+	}
 	l.batch = b[:0]
 	return i
+}
+
+// abandon keeps everything a broken ring's entries point at out of reuse,
+// for good: an entry whose outcome was lost might still be read by the
+// kernel. The ring (with the buffers it holds) is kept and never closed,
+// the frames this wakeup holds are never released, and the arena is
+// dropped instead of reused. It happens at most once per loop.
+func (l *loop) abandon(r *uring.Ring) {
+	l.brokenRing = r
+	for _, f := range l.held {
+		f.Retain()
+	}
+	l.dropArena = true
 }
 
 // queue puts s's chain into the ring: one send for one segment, one sendmsg
@@ -397,16 +413,19 @@ func (l *loop) rest(s *Session, head int32, n int) {
 }
 
 // slow closes a connection that stopped reading: its unsent bytes passed
-// the bound. Its queued output is dropped, the close frame (1013) joins
-// gnet's queue behind what is already there, and the socket closes at the
-// end of this wakeup.
+// the bound. Its queued output is dropped, the close frame (1013) goes
+// through the cork, behind whatever gnet already holds (and behind the
+// output of s that this wakeup's io_uring submission may still be handing
+// over), and the socket closes at the end of this wakeup.
 func (l *loop) slow(s *Session) {
 	if s.state == stateOpen {
 		s.state = stateClosing
 		s.setReason(CauseSlow, codec.StatusTryAgainLater, "client too slow")
 		l.stats.slow.Add(1)
 		l.discard(s)
-		_, _ = s.gc.Write(codec.AppendClose(l.scratch[:0], codec.StatusTryAgainLater, "client too slow"))
+		m := l.mark()
+		l.arena = codec.AppendClose(l.arena, codec.StatusTryAgainLater, "client too slow")
+		l.commit(s, m)
 	}
 	l.closeSoon(s)
 }

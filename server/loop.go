@@ -75,8 +75,13 @@ type loop struct {
 	iovecs    []unix.Iovec           // raw writev scratch
 	ring      *uring.Ring            // batched sends (flushBatch); nil: one system call per connection
 	batch     []batched              // the sessions in the ring's submission
-	flushing  bool                   // in endWakeup
-	active    bool                   // in a wakeup (OnTraffic, drain, tick) that ends with endWakeup
+	// brokenRing is a ring whose submission failed, kept (never closed or
+	// reset) with what its entries point at; dropArena: the arena goes
+	// with it (abandon).
+	brokenRing *uring.Ring
+	dropArena  bool
+	flushing   bool // in endWakeup
+	active     bool // in a wakeup (OnTraffic, drain, tick) that ends with endWakeup
 
 	scratch []byte // encode scratch
 	reply   []byte // reply encode scratch

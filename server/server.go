@@ -173,12 +173,10 @@ func (s *Server) Serve() error {
 // (it may be missing, disabled by sysctl, or blocked by a seccomp policy,
 // as in containers by default).
 func uringWorks(log *slog.Logger) bool {
-	r, err := uring.New(1, 1)
-	if err != nil {
+	if err := uring.Probe(); err != nil {
 		log.Info("io_uring unavailable; each connection's output leaves with its own system call", "err", err)
 		return false
 	}
-	_ = r.Close()
 	return true
 }
 

@@ -135,11 +135,15 @@ func New(entries, iovs int) (*Ring, error) {
 		return nil, fmt.Errorf("uring: entries %d: want a power of two in [1, 4096]", entries)
 	}
 	var p params
-	p.flags = setupSubmitAll | setupCoopTaskrun
-	fd, err := setup(entries, &p)
-	if err == unix.EINVAL { // kernel older than 5.19: no COOP_TASKRUN
-		p = params{}
-		fd, err = setup(entries, &p)
+	// COOP_TASKRUN needs Linux 5.19, SUBMIT_ALL 5.18: an older kernel
+	// rejects the flag (EINVAL), so fewer are tried.
+	var fd int
+	var err error
+	for _, flags := range []uint32{setupSubmitAll | setupCoopTaskrun, setupSubmitAll, 0} {
+		p = params{flags: flags}
+		if fd, err = setup(entries, &p); err != unix.EINVAL {
+			break
+		}
 	}
 	if err != nil {
 		if err == unix.ENOSYS || err == unix.EPERM || err == unix.EACCES {
@@ -312,9 +316,10 @@ func (r *Ring) Submit() error {
 	for r.done < r.n {
 		want := r.n - r.done
 		got, _, e := syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(want), enterGetEvents, 0, 0)
-		if e == 0 {
-			toSubmit -= int(got)
+		if e != 0 {
+			got = 0 // the raw call returns -1 with the errno
 		}
+		toSubmit -= int(got)
 		progress := r.reap()
 		switch {
 		case e == 0 || e == unix.EINTR || e == unix.EAGAIN || e == unix.EBUSY:
@@ -394,4 +399,36 @@ func (r *Ring) Reset() {
 		r.msgs[i].Iov = nil
 	}
 	r.n = 0
+}
+
+// Probe reports whether this kernel runs what Ring needs: it sets up a
+// small ring and sends over a socket pair with SEND and SENDMSG. Kernels
+// that have io_uring but not these operations (before 5.6, or sandboxes
+// that implement only some opcodes) fail here instead of later, send by
+// send.
+func Probe() error {
+	r, err := New(2, 2)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("uring: probe socket pair: %w", err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	msg := []byte("p")
+	a, _ := r.Send(fds[0], msg)
+	b, _ := r.Sendmsg(fds[0], [][]byte{msg})
+	if err := r.Submit(); err != nil {
+		return err
+	}
+	defer r.Reset()
+	for _, i := range []int{a, b} {
+		if n, err := r.Result(i); err != nil || n != 1 {
+			return fmt.Errorf("%w: a probe send returned %d, %v", ErrUnsupported, n, err)
+		}
+	}
+	return nil
 }

@@ -242,3 +242,12 @@ func BenchmarkSubmit64(b *testing.B) {
 		r.Reset()
 	}
 }
+
+func TestProbe(t *testing.T) {
+	if err := Probe(); err != nil {
+		if errors.Is(err, ErrUnsupported) {
+			t.Skipf("io_uring not available here: %v", err)
+		}
+		t.Fatal(err)
+	}
+}
