@@ -150,14 +150,25 @@ func TestDescriptorExhaustion(t *testing.T) {
 			for _, c := range held[:10] {
 				c.Close()
 			}
-			time.Sleep(200 * time.Millisecond)
+			// The server frees them once its loops have seen the closes; on
+			// a loaded machine that takes a moment, so a refusal is retried
+			// for a while.
 			var again []*websocket.Conn
-			for i := 0; i < 5; i++ {
-				c, _, err := d.Dial(url, nil)
-				if err != nil {
-					t.Fatalf("dial after freeing descriptors: %v", err)
+			deadline := time.Now().Add(10 * time.Second)
+			for len(again) < 5 {
+				c, resp, err := d.Dial(url, nil)
+				if err == nil {
+					again = append(again, c)
+					continue
 				}
-				again = append(again, c)
+				if time.Now().After(deadline) {
+					status := ""
+					if resp != nil {
+						status = resp.Status
+					}
+					t.Fatalf("dial after freeing descriptors: %v %s; stderr: %s", err, status, stderr.String())
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 			echoAll(again)
 			echoAll(held[10:])
