@@ -266,3 +266,34 @@ func waitIdle(t *testing.T, srv *Server) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestMetricsIOUring: a room message to two members of one loop is one
+// io_uring submission of two sends (none where io_uring is unavailable).
+func TestMetricsIOUring(t *testing.T) {
+	srv, url := startServer(t, Config{Loops: 1}, userRouter())
+	h := srv.HTTPHandler()
+	a, b := newClient(t, url+"?user=a"), newClient(t, url+"?user=b")
+	a.ok("join", map[string]any{"room": "r"})
+	b.ok("join", map[string]any{"room": "r"})
+	a.push("enter_room")
+	before := scrape(t, h)
+	if err := srv.PublishMessage("r", "test", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client{a, b} {
+		if d := data(c.push("message")); d["payload"] != "hello" {
+			t.Fatalf("message %v", d)
+		}
+	}
+	after := scrape(t, h)
+	wantSubmits, wantSends := 1.0, 2.0
+	if !srv.batchSends {
+		wantSubmits, wantSends = 0, 0
+	}
+	if got := after["wsloop_io_uring_submits_total"] - before["wsloop_io_uring_submits_total"]; got != wantSubmits {
+		t.Errorf("wsloop_io_uring_submits_total moved by %v, want %v", got, wantSubmits)
+	}
+	if got := after["wsloop_io_uring_sends_total"] - before["wsloop_io_uring_sends_total"]; got != wantSends {
+		t.Errorf("wsloop_io_uring_sends_total moved by %v, want %v", got, wantSends)
+	}
+}
