@@ -33,7 +33,10 @@
 // to all frames of one read, all pushes and room messages of one ring
 // drain) leaves in a single write (or writev) at the end of that wakeup.
 // Room frames are not copied: the connection's queue points into the
-// shared prepared frame (see cork.go).
+// shared prepared frame (see cork.go). When a wakeup has output for two or
+// more connections, their writes are made with one io_uring submission
+// (one entry per connection, completed inside the call) where the kernel
+// allows it; Config.NoIOUring turns that off.
 //
 // # Rooms
 //
