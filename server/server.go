@@ -231,7 +231,9 @@ func (s *Server) acceptLoop() {
 // time.
 func (s *Server) enroller(enroll <-chan net.Conn) {
 	var lastWarn time.Time
+	var localIP net.IP
 	for c := range enroll {
+		trimAddrs(c, &localIP)
 		_, err := s.cli.Enroll(c) // Enroll closes c in every case
 		s.enrolling.Add(-1)
 		if err != nil {
@@ -240,6 +242,28 @@ func (s *Server) enroller(enroll <-chan net.Conn) {
 				lastWarn = time.Now()
 				s.log.Warn("connection refused", "err", err, "conns", s.conns.Load())
 			}
+		}
+	}
+}
+
+// trimAddrs makes the two addresses gnet keeps for an enrolled socket (it
+// stores c's own LocalAddr and RemoteAddr) smaller. As net builds them, the
+// IP of each points into a 32-byte socket address that it keeps alive; the
+// remote IP becomes a 4-byte copy (IPv4), and the local one, the same for
+// every socket of a listener on one address, is shared through *last.
+// 56 bytes less per connection; nothing else holds these values.
+func trimAddrs(c net.Conn, last *net.IP) {
+	if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		if ip := la.IP.To4(); ip != nil {
+			if !ip.Equal(*last) {
+				*last = append(net.IP(nil), ip...)
+			}
+			la.IP = *last
+		}
+	}
+	if ra, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if ip := ra.IP.To4(); ip != nil {
+			ra.IP = append(net.IP(nil), ip...)
 		}
 	}
 }
