@@ -2,20 +2,11 @@
 
 package uring
 
-import (
-	"io"
-	"os"
-	"testing"
-)
+import "testing"
 
 func TestSubmitZeroAlloc(t *testing.T) {
 	r := newRing(t, 16, 16)
-	fds := make([]int, 8)
-	for i := range fds {
-		var p *os.File
-		fds[i], p = pair(t)
-		go io.Copy(io.Discard, p)
-	}
+	fds := drainedPairs(t, 8)
 	msg := []byte("hello")
 	bufs := [][]byte{msg, msg}
 	allocs := testing.AllocsPerRun(200, func() {

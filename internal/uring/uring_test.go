@@ -39,6 +39,19 @@ func pair(t testing.TB) (int, *os.File) {
 	return fds[0], f
 }
 
+// drainedPairs returns the sending ends of n socket pairs whose other
+// ends are read and discarded until the test ends.
+func drainedPairs(t testing.TB, n int) []int {
+	t.Helper()
+	fds := make([]int, n)
+	for i := range fds {
+		var p *os.File
+		fds[i], p = pair(t)
+		go io.Copy(io.Discard, p)
+	}
+	return fds
+}
+
 func TestNewRejectsBadSizes(t *testing.T) {
 	for _, n := range []int{0, 3, 8192} {
 		if _, err := New(n, 8); err == nil {
@@ -224,12 +237,7 @@ func TestBrokenRing(t *testing.T) {
 
 func BenchmarkSubmit64(b *testing.B) {
 	r := newRing(b, 64, 64)
-	fds := make([]int, 64)
-	for i := range fds {
-		var p *os.File
-		fds[i], p = pair(b)
-		go io.Copy(io.Discard, p)
-	}
+	fds := drainedPairs(b, 64)
 	msg := []byte("0123456789abcdef0123456789abcdef")
 	b.ReportAllocs()
 	for b.Loop() {
