@@ -685,8 +685,9 @@ func TestLibraryRoomAPI(t *testing.T) {
 		t.Fatalf("Online %d after b left", srv.Online())
 	}
 	a.c.Close()
-	rec.next(t)
-	for srv.Rooms() != 0 && time.Now().Before(deadline) {
+	rec.next(t) // OnClose runs before the session leaves its rooms and its user
+	deadline = time.Now().Add(2 * time.Second)
+	for (srv.Rooms() != 0 || srv.Online() != 0) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if srv.Rooms() != 0 || srv.Online() != 0 {
