@@ -24,8 +24,12 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := &Session{gc: gc, loop: l}
 	s.id = uint64(l.idx)<<56 | (srv.seq.Add(1)&0xFFFFFF)<<32 | uint64(uint32(fd))
 	l.put(fd, s)
-	gc.SetContext(s)
 	srv.conns.Add(1)
+	if tok, ok := gc.Context().(*enrollToken); ok {
+		tok.opened = true // see Server.enroller
+		srv.enrolling.Add(-1)
+	}
+	gc.SetContext(s)
 	l.stats.conns.Add(1)
 	l.stats.accepted.Add(1)
 	l.now = srv.clock()

@@ -229,13 +229,24 @@ func (s *Server) acceptLoop() {
 // few enrollers keep that many round trips in flight, so that a reconnect
 // storm is accepted at the loops' pace rather than one round trip at a
 // time.
+//
+// A socket stops counting as enrolling when OnOpen counts it as a
+// connection, on its loop: were the enroller to do it after Enroll
+// returns, a client could be answered, connect again and be refused as
+// over MaxConns before the enroller ran. OnOpen marks the enroller's token
+// (passed as the connection's first context); a socket gnet never opened
+// is uncounted here.
 func (s *Server) enroller(enroll <-chan net.Conn) {
 	var lastWarn time.Time
 	var localIP net.IP
+	tok := new(enrollToken)
 	for c := range enroll {
 		trimAddrs(c, &localIP)
-		_, err := s.cli.Enroll(c) // Enroll closes c in every case
-		s.enrolling.Add(-1)
+		tok.opened = false
+		_, err := s.cli.EnrollContext(c, tok) // closes c in every case; returns after OnOpen
+		if !tok.opened {
+			s.enrolling.Add(-1)
+		}
 		if err != nil {
 			s.refused.Add(1)
 			if time.Since(lastWarn) > 5*time.Second {
@@ -245,6 +256,10 @@ func (s *Server) enroller(enroll <-chan net.Conn) {
 		}
 	}
 }
+
+// enrollToken is an enroller's mark that OnOpen ran for the socket it is
+// enrolling (written on the loop before Enroll returns to the enroller).
+type enrollToken struct{ opened bool }
 
 // trimAddrs makes the two addresses gnet keeps for an enrolled socket (it
 // stores c's own LocalAddr and RemoteAddr) smaller. As net builds them, the

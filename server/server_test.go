@@ -356,3 +356,18 @@ func TestTrimAddrs(t *testing.T) {
 		t.Fatal("two sockets of one listener do not share their local IP")
 	}
 }
+
+// TestEnrollingCountedOnce: once a client has its handshake answer, its
+// socket counts as a connection and no longer as enrolling, so that a
+// server at MaxConns - 1 takes the next client (the enroller goroutine may
+// not have run yet; OnOpen does the accounting).
+func TestEnrollingCountedOnce(t *testing.T) {
+	const n = 20
+	srv, url := startServer(t, Config{MaxConns: n}, EchoHandler{})
+	for i := 0; i < n; i++ {
+		dial(t, url)
+		if e, c := srv.enrolling.Load(), srv.Count(); e != 0 || c != i+1 {
+			t.Fatalf("after %d handshakes: %d enrolling, %d connections", i+1, e, c)
+		}
+	}
+}
