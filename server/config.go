@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -272,35 +273,8 @@ func (c Config) normalize() (Config, error) {
 	if c.Loops < 0 || c.Loops > 255 {
 		return c, fmt.Errorf("server: Loops %d out of range 1..255", c.Loops)
 	}
-	if c.MaxConns == 0 {
-		c.MaxConns = defaultMaxConns()
-	}
-	if c.MaxConns < 0 {
-		return c, fmt.Errorf("server: MaxConns %d is negative", c.MaxConns)
-	}
-	if c.MaxMessageSize == 0 {
-		c.MaxMessageSize = DefaultMaxMessageSize
-	}
-	if c.MaxMessageSize < 0 {
-		return c, fmt.Errorf("server: MaxMessageSize %d is negative", c.MaxMessageSize)
-	}
-	if c.MaxHeaderSize == 0 {
-		c.MaxHeaderSize = DefaultMaxHeaderSize
-	}
-	if c.MaxHeaderSize < 256 {
-		return c, fmt.Errorf("server: MaxHeaderSize %d is below 256", c.MaxHeaderSize)
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.CloseTimeout == 0 {
-		c.CloseTimeout = DefaultCloseTimeout
-	}
-	if c.HeartbeatTimeout == 0 {
+	if c.HeartbeatTimeout == 0 { // negative: no heartbeat timeout
 		c.HeartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if c.PingInterval == 0 {
-		c.PingInterval = DefaultPingInterval
 	}
 	if c.Tick == 0 {
 		// Timeouts fire within one tick after they are due: an eighth of the
@@ -310,80 +284,54 @@ func (c Config) normalize() (Config, error) {
 			c.Tick = min(DefaultTick, max(10*time.Millisecond, c.HeartbeatTimeout/8))
 		}
 	}
-	if c.Tick < time.Millisecond {
-		return c, fmt.Errorf("server: Tick %v is below 1ms", c.Tick)
-	}
-	if c.HandshakeTimeout < 0 || c.CloseTimeout < 0 || c.PingInterval < 0 {
-		return c, fmt.Errorf("server: negative timeout")
-	}
-	if c.QueueSize == 0 {
-		c.QueueSize = DefaultQueueSize
-	}
-	if c.QueueSize < 0 {
-		return c, fmt.Errorf("server: QueueSize %d is negative", c.QueueSize)
-	}
-	if c.MaxOutboundBytes == 0 {
-		c.MaxOutboundBytes = DefaultMaxOutboundBytes
-	}
-	if c.MaxOutboundBytes < 0 {
-		return c, fmt.Errorf("server: MaxOutboundBytes %d is negative", c.MaxOutboundBytes)
-	}
-	if c.SlowConsumer > SlowClose {
-		return c, fmt.Errorf("server: unknown SlowConsumer policy %d", c.SlowConsumer)
-	}
-	if c.PublishRate == 0 {
+	if c.PublishRate == 0 { // negative: no limit
 		c.PublishRate = DefaultPublishRate
 	}
-	if c.PublishBurst == 0 {
-		c.PublishBurst = max(1, int(2*c.PublishRate))
-	}
-	if c.PublishBurst < 0 {
-		return c, fmt.Errorf("server: PublishBurst %d is negative", c.PublishBurst)
-	}
-	if c.RoomEventsMaxMembers == 0 {
+	if c.RoomEventsMaxMembers == 0 { // negative: no room events
 		c.RoomEventsMaxMembers = DefaultRoomEventsMaxMembers
-	}
-	if c.MaxRoomsPerConn == 0 {
-		c.MaxRoomsPerConn = DefaultMaxRoomsPerConn
-	}
-	if c.MaxRoomNameSize == 0 {
-		c.MaxRoomNameSize = DefaultMaxRoomNameSize
-	}
-	if c.MaxMetaSize == 0 {
-		c.MaxMetaSize = DefaultMaxMetaSize
-	}
-	if c.MaxRoomsPerConn < 0 || c.MaxRoomNameSize < 0 || c.MaxMetaSize < 0 {
-		return c, fmt.Errorf("server: negative MaxRoomsPerConn, MaxRoomNameSize or MaxMetaSize")
-	}
-	if c.ReadBufferSize == 0 {
-		c.ReadBufferSize = DefaultReadBufferSize
 	}
 	if c.Heartbeats == 0 {
 		c.Heartbeats = HeartbeatAll
 	}
-	if c.HeartbeatSignWindow == 0 {
-		c.HeartbeatSignWindow = DefaultHeartbeatSignWindow
+	// Zero means the default; negative is an error.
+	err := errors.Join(
+		orDefault(&c.MaxConns, defaultMaxConns(), "MaxConns"),
+		orDefault(&c.MaxMessageSize, DefaultMaxMessageSize, "MaxMessageSize"),
+		orDefault(&c.MaxHeaderSize, DefaultMaxHeaderSize, "MaxHeaderSize"),
+		orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout, "HandshakeTimeout"),
+		orDefault(&c.CloseTimeout, DefaultCloseTimeout, "CloseTimeout"),
+		orDefault(&c.PingInterval, DefaultPingInterval, "PingInterval"),
+		orDefault(&c.Tick, DefaultTick, "Tick"),
+		orDefault(&c.QueueSize, DefaultQueueSize, "QueueSize"),
+		orDefault(&c.MaxOutboundBytes, DefaultMaxOutboundBytes, "MaxOutboundBytes"),
+		orDefault(&c.PublishBurst, max(1, int(2*c.PublishRate)), "PublishBurst"),
+		orDefault(&c.MaxRoomsPerConn, DefaultMaxRoomsPerConn, "MaxRoomsPerConn"),
+		orDefault(&c.MaxRoomNameSize, DefaultMaxRoomNameSize, "MaxRoomNameSize"),
+		orDefault(&c.MaxMetaSize, DefaultMaxMetaSize, "MaxMetaSize"),
+		orDefault(&c.ReadBufferSize, DefaultReadBufferSize, "ReadBufferSize"),
+		orDefault(&c.ServerPingInterval, 0, "ServerPingInterval"), // zero: off
+		orDefault(&c.HeartbeatSignWindow, DefaultHeartbeatSignWindow, "HeartbeatSignWindow"),
+		orDefault(&c.MaxMissedPongs, DefaultMaxMissedPongs, "MaxMissedPongs"),
+		orDefault(&c.LeaseTimeout, DefaultLeaseTimeout, "LeaseTimeout"),
+		orDefault(&c.MaxAPIBodySize, DefaultMaxAPIBodySize, "MaxAPIBodySize"),
+	)
+	if err != nil {
+		return c, err
 	}
-	if c.MaxMissedPongs == 0 {
-		c.MaxMissedPongs = DefaultMaxMissedPongs
+	if c.MaxHeaderSize < 256 {
+		return c, fmt.Errorf("server: MaxHeaderSize %d is below 256", c.MaxHeaderSize)
 	}
-	if c.ServerPingInterval < 0 || c.HeartbeatSignWindow < 0 || c.MaxMissedPongs < 0 {
-		return c, fmt.Errorf("server: negative ServerPingInterval, HeartbeatSignWindow or MaxMissedPongs")
+	if c.Tick < time.Millisecond {
+		return c, fmt.Errorf("server: Tick %v is below 1ms", c.Tick)
+	}
+	if c.SlowConsumer > SlowClose {
+		return c, fmt.Errorf("server: unknown SlowConsumer policy %d", c.SlowConsumer)
 	}
 	if c.HeartbeatSecret != nil {
 		c.HeartbeatSecret = append([]byte(nil), c.HeartbeatSecret...)
 	}
 	if c.wheelSlots() > maxWheelSlots {
 		return c, fmt.Errorf("server: timeouts over %d ticks of %v; raise Tick", maxWheelSlots-3, c.Tick)
-	}
-	if c.LeaseTimeout == 0 {
-		c.LeaseTimeout = DefaultLeaseTimeout
-	}
-	if c.MaxAPIBodySize == 0 {
-		c.MaxAPIBodySize = DefaultMaxAPIBodySize
-	}
-	if c.LeaseTimeout < 0 || c.MaxAPIBodySize < 0 {
-		return c, fmt.Errorf("server: negative LeaseTimeout or MaxAPIBodySize")
 	}
 	if err := checkEndPoint(c.EndPoint); err != nil {
 		return c, err
@@ -392,6 +340,18 @@ func (c Config) normalize() (Config, error) {
 		c.Logger = slog.Default()
 	}
 	return c, nil
+}
+
+// orDefault sets *v to def when it is zero; a negative *v is an error
+// naming the field.
+func orDefault[T ~int | ~int64](v *T, def T, name string) error {
+	if *v == 0 {
+		*v = def
+	}
+	if *v < 0 {
+		return fmt.Errorf("server: %s %v is negative", name, *v)
+	}
+	return nil
 }
 
 // wheelSlots sizes each loop's timing wheel so that one revolution covers
