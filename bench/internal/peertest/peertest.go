@@ -346,3 +346,20 @@ func Heartbeat(t *testing.T, addr string, d time.Duration) {
 func Config(heartbeat time.Duration, echo bool) peerproto.Config {
 	return peerproto.Config{Loops: 2, HeartbeatTimeout: heartbeat, Echo: echo}
 }
+
+// Conformance runs the whole conformance test against a peer: the
+// protocol (the handshake arriving in pieces, then JSON echo, unknown
+// commands, bad JSON, Ping, join and publish fan-out answered as wsloop
+// answers them), echo mode, and the heartbeat timeout.
+func Conformance(t *testing.T, serve Serve) {
+	t.Run("protocol", func(t *testing.T) {
+		Protocol(t, Start(t, serve, Config(0, false)))
+	})
+	t.Run("raw echo", func(t *testing.T) {
+		Raw(t, Start(t, serve, Config(0, true)))
+	})
+	t.Run("heartbeat timeout", func(t *testing.T) {
+		d := 300 * time.Millisecond
+		Heartbeat(t, Start(t, serve, Config(d, false)), d)
+	})
+}
