@@ -56,16 +56,12 @@ func TestEchoModeZeroAlloc(t *testing.T) {
 // is built once per publish, outside).
 func TestFanoutZeroAlloc(t *testing.T) {
 	l, fcs := fakeRoom(t, 200)
-	g := l.srv.reg.Room("r")
-	f := codec.NewPreparedFrame(codec.OpText, []byte(`{"cmd":"message","data":{"room":"r","from":"u","payload":"hello"}}`))
-	defer f.Release()
+	f, publish := roomPublisher(t, l)
 	run := func() {
 		for _, fc := range fcs {
 			fc.written = fc.written[:0]
 		}
-		f.Retain()
-		l.run(job{kind: jobGroup, group: g, frame: f})
-		l.endWakeup(nil)
+		publish()
 	}
 	run()
 	if n := testing.AllocsPerRun(200, run); n != 0 {
@@ -99,14 +95,7 @@ func TestFanoutBatchedZeroAlloc(t *testing.T) {
 		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
 	}
 	l.srv.noDirect = false
-	g := l.srv.reg.Room("r")
-	f := codec.NewPreparedFrame(codec.OpText, []byte(`{"cmd":"message","data":{"room":"r","from":"u","payload":"hello"}}`))
-	defer f.Release()
-	run := func() {
-		f.Retain()
-		l.run(job{kind: jobGroup, group: g, frame: f})
-		l.endWakeup(nil)
-	}
+	f, run := roomPublisher(t, l)
 	run()
 	if n := testing.AllocsPerRun(100, run); n != 0 {
 		t.Fatalf("batched fan-out to %d members allocates %.1f times per publish, want 0", len(fcs), n)
@@ -124,5 +113,18 @@ func TestFanoutBatchedZeroAlloc(t *testing.T) {
 		if want := runs * len(f.Bytes()); n != want || !bytes.HasSuffix(buf[:n], f.Bytes()) {
 			t.Fatalf("member %d's socket got %d bytes, want %d frames (%d bytes): %q", i, n, runs, want, buf[:min(n, 200)])
 		}
+	}
+}
+
+// roomPublisher returns a room message frame and a function that delivers
+// it to room "r" on l as one ring job would, flush included.
+func roomPublisher(t *testing.T, l *loop) (*codec.PreparedFrame, func()) {
+	g := l.srv.reg.Room("r")
+	f := codec.NewPreparedFrame(codec.OpText, []byte(`{"cmd":"message","data":{"room":"r","from":"u","payload":"hello"}}`))
+	t.Cleanup(f.Release)
+	return f, func() {
+		f.Retain()
+		l.run(job{kind: jobGroup, group: g, frame: f})
+		l.endWakeup(nil)
 	}
 }
