@@ -312,12 +312,18 @@ func (l *loop) flushBatch(i int) int {
 		b = append(b, batched{s: s, head: s.head, n: s.outLen, slot: slot})
 		l.discard(s)
 	}
-	err := r.Submit()
-	if err == nil && len(b) > 0 {
+	// Counted before the kernel sends: whoever sees the bytes arrive sees
+	// the counters moved.
+	if len(b) > 0 {
 		l.stats.uringSubmits.Add(1)
 		l.stats.uringSends.Add(uint64(len(b)))
 	}
+	err := r.Submit()
 	if err != nil {
+		if len(b) > 0 { // the submission failed: it does not count
+			l.stats.uringSubmits.Add(^uint64(0))
+			l.stats.uringSends.Add(^uint64(len(b) - 1))
+		}
 		// Entries the kernel did not take report 0 bytes: their sessions'
 		// output goes to gnet below. Later wakeups send without the ring.
 		l.srv.log.Warn("io_uring submission failed; sending one system call per connection from now on", "loop", l.idx, "err", err)
