@@ -58,7 +58,8 @@ type Request struct {
 	Header []byte
 
 	// dup has a bit set for each single-valued header (Host, Key, Version)
-	// that occurred more than once.
+	// that occurred more than once, and for the headers that announce a
+	// request body.
 	dup uint8
 }
 
@@ -66,6 +67,7 @@ const (
 	dupHost uint8 = 1 << iota
 	dupKey
 	dupVersion
+	hasBody // a Transfer-Encoding header, or a Content-Length other than 0
 )
 
 // ParseRequest parses the HTTP/1.x request head at the start of b into r,
@@ -249,12 +251,18 @@ func (r *Request) setHeader(k, v []byte) {
 		if asciiEqualFold(k, "connection") && r.Connection == nil {
 			r.Connection = v
 		}
-	case len("sec-websocket-key"):
+	case len("sec-websocket-key"): // and len("transfer-encoding")
 		if asciiEqualFold(k, "sec-websocket-key") {
 			if r.Key != nil {
 				r.dup |= dupKey
 			}
 			r.Key = v
+		} else if asciiEqualFold(k, "transfer-encoding") {
+			r.dup |= hasBody
+		}
+	case len("content-length"):
+		if asciiEqualFold(k, "content-length") && !allZeros(v) {
+			r.dup |= hasBody
 		}
 	case len("sec-websocket-version"):
 		if asciiEqualFold(k, "sec-websocket-version") {
@@ -268,6 +276,16 @@ func (r *Request) setHeader(k, v []byte) {
 			r.Protocol = v
 		}
 	}
+}
+
+// allZeros reports whether v is a Content-Length of 0 ("0", "00", ...).
+func allZeros(v []byte) bool {
+	for _, c := range v {
+		if c != '0' {
+			return false
+		}
+	}
+	return len(v) > 0
 }
 
 // asciiEqualFold reports whether b equals s, ASCII case-insensitively. s must be
@@ -405,6 +423,8 @@ var (
 	errNotUpgrade       error = HandshakeError{Status: 400, Reason: "not a WebSocket upgrade request"}
 	errVersion          error = HandshakeError{Status: 426, Reason: "unsupported Sec-WebSocket-Version", Header: "Sec-WebSocket-Version: 13\r\n"}
 	errKey              error = HandshakeError{Status: 400, Reason: "missing or invalid Sec-WebSocket-Key"}
+	errUpgradeOther     error = HandshakeError{Status: 400, Reason: "ambiguous upgrade: Upgrade names a protocol other than websocket"}
+	errBody             error = HandshakeError{Status: 400, Reason: "an upgrade request must not have a body"}
 )
 
 // Check reports whether r is a valid WebSocket upgrade request (RFC 6455
@@ -418,6 +438,11 @@ var (
 //   - no "websocket" in Upgrade or no "upgrade" in Connection (ASCII
 //     case-insensitive, in comma-separated lists over any number of
 //     lines): 400, which is the answer to a plain HTTP request;
+//   - an Upgrade header (any of them) that names another protocol too
+//     ("websocket, h2c", or a second Upgrade line "h2c"): 400, since which
+//     protocol the connection speaks next would be ambiguous;
+//   - a Content-Length other than 0, or any Transfer-Encoding: 400; a GET
+//     upgrade has no body, and its bytes would be read as WebSocket frames;
 //   - Sec-WebSocket-Version missing, repeated or not 13: 426, with
 //     "Sec-WebSocket-Version: 13";
 //   - Sec-WebSocket-Key missing, repeated or not the base64 of 16 bytes: 400.
@@ -439,6 +464,10 @@ func (r *Request) Check() error {
 		return errHost
 	case !r.isUpgrade():
 		return errNotUpgrade
+	case r.upgradesOther():
+		return errUpgradeOther
+	case r.dup&hasBody != 0:
+		return errBody
 	case r.dup&dupVersion != 0 || string(r.Version) != "13":
 		return errVersion
 	case r.dup&dupKey != 0 || !validKey(r.Key):
@@ -468,6 +497,30 @@ func (r *Request) isUpgrade() bool {
 		}
 	}
 	return upgrade && connection
+}
+
+// upgradesOther reports whether an Upgrade header names a protocol other
+// than websocket.
+func (r *Request) upgradesOther() bool {
+	for rest := r.Header; len(rest) > 0; {
+		var k, v []byte
+		k, v, rest = nextHeader(rest)
+		if !asciiEqualFold(k, "upgrade") {
+			continue
+		}
+		for len(v) > 0 {
+			elem := v
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				elem, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			if elem = bytes.Trim(elem, " \t"); len(elem) > 0 && !asciiEqualFold(elem, "websocket") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hasProduct reports whether the comma-separated Upgrade list v holds

@@ -127,8 +127,12 @@ Upgrade: websocket
 		path: "/ws",
 	},
 	{
-		name: "Upgrade list with versions",
-		in:   minimalUpgrade("Upgrade: h2c/1, WebSocket"),
+		name: "Upgrade websocket twice",
+		in:   minimalUpgrade("Upgrade: WebSocket, websocket", "upgrade: websocket"),
+	},
+	{
+		name: "Content-Length 0",
+		in:   minimalUpgrade("Content-Length: 0"),
 	},
 	{
 		name: "absolute-form target",
@@ -172,6 +176,11 @@ Upgrade: websocket
 	{name: "no Upgrade", in: minimalUpgrade("Upgrade:"), status: 400},
 	{name: "Upgrade not websocket", in: minimalUpgrade("Upgrade: h2c"), status: 400},
 	{name: "Upgrade websocketx", in: minimalUpgrade("Upgrade: websocketx"), status: 400},
+	{name: "Upgrade list with another protocol", in: minimalUpgrade("Upgrade: h2c/1, WebSocket"), status: 400},
+	{name: "second Upgrade h2c", in: minimalUpgrade("upgrade: h2c"), status: 400},
+	{name: "Content-Length body", in: minimalUpgrade("Content-Length: 6"), status: 400},
+	{name: "empty Content-Length", in: minimalUpgrade("Content-Length: "), status: 400},
+	{name: "chunked body", in: minimalUpgrade("Transfer-Encoding: chunked"), status: 400},
 	{name: "no Connection", in: minimalUpgrade("Connection:"), status: 400},
 	{name: "Connection keep-alive", in: minimalUpgrade("Connection: keep-alive"), status: 400},
 	{name: "Connection upgraded", in: minimalUpgrade("Connection: upgraded"), status: 400},

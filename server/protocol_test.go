@@ -109,6 +109,10 @@ func TestHandshakeRejections(t *testing.T) {
 		{"wrong path", strings.Replace(upgradeRequest, "GET /ws ", "GET /other ", 1), "404", ""},
 		{"head too large", "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2000) + "\r\n\r\n", "431", ""},
 		{"garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello\r\n\r\n", "400", ""},
+		// A body's bytes would otherwise be read as WebSocket frames.
+		{"body with Content-Length", strings.Replace(upgradeRequest, "\r\n\r\n", "\r\nContent-Length: 6\r\n\r\n", 1) + "foobar", "400", ""},
+		{"chunked body", strings.Replace(upgradeRequest, "\r\n\r\n", "\r\nTransfer-Encoding: chunked\r\n\r\n", 1) + "6\r\nfoobar\r\n0\r\n\r\n", "400", ""},
+		{"Upgrade websocket and h2c", strings.Replace(upgradeRequest, "\r\n\r\n", "\r\nUpgrade: h2c\r\n\r\n", 1), "400", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
