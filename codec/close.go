@@ -2,6 +2,7 @@ package codec
 
 import (
 	"encoding/binary"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -48,15 +49,20 @@ const maxCloseReason = MaxControlPayload - 2
 
 // AppendClose appends a whole close frame (server side, unmasked) carrying
 // code and reason to dst and returns the extended slice. A reason longer than
-// 123 bytes is cut to fit, at a UTF-8 sequence boundary; reason should be
-// valid UTF-8. Code 0 or StatusNoStatusRcvd gives a close frame with an empty
-// payload and reason is ignored.
+// 123 bytes is cut to fit, at a UTF-8 sequence boundary. A reason that is not
+// valid UTF-8 has each run of invalid bytes replaced by U+FFFD first, so the frame
+// never carries a reason a client must refuse (RFC 6455 §8.1). Code 0 or
+// StatusNoStatusRcvd gives a close frame with an empty payload and reason is
+// ignored.
 //
-// 0 allocations when dst has FrameSize(125) bytes of spare capacity. Safe for
-// concurrent use on distinct buffers.
+// 0 allocations when dst has FrameSize(125) bytes of spare capacity and
+// reason is valid UTF-8. Safe for concurrent use on distinct buffers.
 func AppendClose(dst []byte, code StatusCode, reason string) []byte {
 	if code == 0 || code == StatusNoStatusRcvd {
 		return AppendFrame(dst, OpClose, true, nil)
+	}
+	if !utf8.ValidString(reason) {
+		reason = strings.ToValidUTF8(reason, "\uFFFD")
 	}
 	if len(reason) > maxCloseReason {
 		i := maxCloseReason

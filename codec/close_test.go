@@ -66,6 +66,21 @@ func TestAppendClose(t *testing.T) {
 	}
 }
 
+// TestAppendCloseInvalidUTF8: a reason that is not UTF-8 never reaches the
+// wire as it is (a client would have to fail the connection).
+func TestAppendCloseInvalidUTF8(t *testing.T) {
+	for _, reason := range []string{"bad \xff byte", "\xc3", strings.Repeat("\xff", 200), strings.Repeat("é", 60) + "\xe2\x82"} {
+		f := AppendClose(nil, StatusPolicyViolation, reason)
+		code, got, err := ParseClose(f[2:])
+		if err != nil || code != StatusPolicyViolation {
+			t.Fatalf("AppendClose(%q): ParseClose = %d %q %v", reason, code, got, err)
+		}
+		if len(f) > FrameSize(MaxControlPayload) || !strings.Contains(string(got), "\uFFFD") {
+			t.Fatalf("AppendClose(%q) = %q, want the invalid bytes replaced, within 125 bytes", reason, got)
+		}
+	}
+}
+
 func TestAppendCloseTruncatesOnRuneBoundary(t *testing.T) {
 	for _, unit := range []string{"a", "é", "世", "🙂"} {
 		for pad := range 4 {

@@ -49,19 +49,24 @@ const maxJSONDepth = 64
 // any value. UTF-8 validity of skipped strings and of Data is not checked
 // here: the frame layer checks every text message.
 //
-// The errors, in order of precedence: ErrBadJSON or ErrJSONTooDeep when p
-// is not such a JSON object (e is then zeroed); otherwise the first of
-// ErrDuplicateKey, ErrBadCmd and ErrBadSeqno in message order, then
-// ErrMissingCmd. On those later errors the fields that were valid stay
-// set, so that the 400 reply can echo Seqno (and Cmd).
+// The errors, in order of precedence: ErrBadJSON when p is not such a JSON
+// object (e is then zeroed); ErrJSONTooDeep when it nests deeper than 64
+// levels (the rest of p is not read; the fields read before the deep value
+// stay set); otherwise the first of ErrDuplicateKey, ErrBadCmd and
+// ErrBadSeqno in message order, then ErrMissingCmd. On every error but
+// ErrBadJSON the fields that were valid stay set, so that the 400 reply can
+// echo Seqno (and Cmd).
 //
 // Must be called on the connection's event loop. p is not modified; e's
 // fields are valid only as long as p is.
 func (e *Envelope) Decode(p []byte) error {
 	*e = Envelope{}
 	err := e.decode(p)
-	if err == ErrBadJSON || err == ErrJSONTooDeep {
+	if err == ErrBadJSON {
 		*e = Envelope{}
+		return err
+	}
+	if err == ErrJSONTooDeep {
 		return err
 	}
 	if err == nil && len(e.Cmd) == 0 {
@@ -160,6 +165,33 @@ func (e *Envelope) decode(p []byte) (semantic error) {
 		return ErrBadJSON
 	}
 	return semantic
+}
+
+// CheckJSON reports whether p is exactly one JSON value (whitespace around
+// it allowed) that can be written into a text frame as it is: valid JSON
+// throughout, arrays and objects nested at most 64 deep, and valid UTF-8.
+// It returns nil, ErrBadJSON, ErrJSONTooDeep or ErrInvalidUTF8. Servers use
+// it on raw JSON handed to them by code they do not control before framing
+// it, since a text frame that is not UTF-8 makes a conforming client fail
+// its connection (RFC 6455 §8.1).
+//
+// It does not allocate. Safe for concurrent use.
+func CheckJSON(p []byte) error {
+	i := skipJSONSpace(p, 0)
+	if i == len(p) {
+		return ErrBadJSON
+	}
+	end, err := skipJSONValue(p, i, 0)
+	if err != nil {
+		return err
+	}
+	if skipJSONSpace(p, end) != len(p) {
+		return ErrBadJSON
+	}
+	if !utf8.Valid(p) {
+		return ErrInvalidUTF8
+	}
+	return nil
 }
 
 // jsonWhite marks the four JSON whitespace bytes.

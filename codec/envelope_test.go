@@ -110,9 +110,11 @@ var envelopeCases = []envelopeCase{
 	{name: "bad unicode escape", in: `{"cmd":"x","data":"\u12G4"}`, err: ErrBadJSON},
 	{name: "bad escape in key", in: `{"cmd":"x","\q":1}`, err: ErrBadJSON},
 	{name: "comment", in: `{"cmd":"x" /* c */}`, err: ErrBadJSON},
-	{name: "too deep", in: `{"cmd":"x","data":` + nestedArrays(64) + `}`, err: ErrJSONTooDeep},
-	{name: "too deep in skipped key", in: `{"cmd":"x","other":{"a":` + nestedArrays(63) + `}}`, err: ErrJSONTooDeep},
-	{name: "too deep and truncated", in: `{"cmd":"x","data":` + strings.Repeat("[", 100), err: ErrJSONTooDeep},
+	{name: "too deep", in: `{"cmd":"x","seqno":"7","data":` + nestedArrays(64) + `}`, err: ErrJSONTooDeep, cmd: "x", seqno: `"7"`},
+	{name: "too deep in skipped key", in: `{"cmd":"x","other":{"a":` + nestedArrays(63) + `}}`, err: ErrJSONTooDeep, cmd: "x"},
+	{name: "too deep and truncated", in: `{"cmd":"x","data":` + strings.Repeat("[", 100), err: ErrJSONTooDeep, cmd: "x"},
+	{name: "too deep before cmd", in: `{"seqno":3,"data":` + nestedArrays(64) + `,"cmd":"x"}`, err: ErrJSONTooDeep, seqno: "3"},
+	{name: "too deep objects", in: `{"cmd":"x","seqno":1,"data":` + strings.Repeat(`{"a":`, 64) + "1" + strings.Repeat("}", 64) + `}`, err: ErrJSONTooDeep, cmd: "x", seqno: "1"},
 	{name: "bad JSON wins over bad cmd", in: `{"cmd":1,"data":}`, err: ErrBadJSON},
 
 	// Valid JSON, not a valid envelope.
@@ -381,6 +383,33 @@ func checkAppendString(t *testing.T, s string) {
 	}
 }
 
+func TestCheckJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in  string
+		err error
+	}{
+		{`{"a":[1,"x",true,null]}`, nil},
+		{` "héllo" `, nil},
+		{`-1.5e3`, nil},
+		{`null`, nil},
+		{nestedArrays(64), nil},
+		{nestedArrays(65), ErrJSONTooDeep},
+		{``, ErrBadJSON},
+		{`  `, ErrBadJSON},
+		{`{"a":1`, ErrBadJSON},
+		{`1 2`, ErrBadJSON},
+		{`{"a":1}}`, ErrBadJSON},
+		{`"\u00e9"`, nil},
+		{"\"\xff\"", ErrInvalidUTF8},
+		{"{\"\xc3\":1}", ErrInvalidUTF8},
+		{"\"\xed\xa0\x80\"", ErrInvalidUTF8}, // a UTF-16 surrogate encoded in UTF-8
+	} {
+		if err := CheckJSON([]byte(tc.in)); err != tc.err {
+			t.Errorf("CheckJSON(%q) = %v, want %v", tc.in, err, tc.err)
+		}
+	}
+}
+
 func FuzzEnvelope(f *testing.F) {
 	for _, tc := range envelopeCases {
 		f.Add([]byte(tc.in))
@@ -388,6 +417,11 @@ func FuzzEnvelope(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p []byte) {
 		checkEnvelopeAgainstJSON(t, p)
 		checkAppendString(t, string(p))
+		if err := CheckJSON(p); err == nil && (!json.Valid(p) || !utf8.Valid(p)) {
+			t.Fatalf("CheckJSON accepted %q", p)
+		} else if err == ErrBadJSON && json.Valid(p) {
+			t.Fatalf("CheckJSON(%q) = ErrBadJSON; encoding/json says it is valid", p)
+		}
 	})
 }
 

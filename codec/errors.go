@@ -96,7 +96,8 @@ var (
 	ErrBadJSON = errors.New("codec: malformed JSON")
 	// ErrJSONTooDeep is returned by Envelope.Decode when arrays and objects
 	// are nested more than 64 deep, counting the envelope itself; the rest of
-	// the message is not read. Reply msg: "malformed JSON".
+	// the message is not read, but the cmd and seqno read before the deep
+	// value are kept. Reply msg: "too deeply nested".
 	ErrJSONTooDeep = errors.New("codec: JSON nested too deep")
 	// ErrMissingCmd is returned by Envelope.Decode when a valid object has no
 	// "cmd" key, or its value is the empty string. Reply msg: "missing cmd".
