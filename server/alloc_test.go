@@ -13,25 +13,50 @@ import (
 )
 
 // TestEchoPathZeroAlloc: a warmed connection handles a JSON echo request,
-// from the bytes gnet hands over to the reply written, without allocating.
+// from the bytes gnet hands over to the reply written, without allocating;
+// as a text message and as a binary one (checked for UTF-8 by the Router).
 func TestEchoPathZeroAlloc(t *testing.T) {
-	e, fc := openFake(t, NewRouter())
-	frame := clientFrame(0x81, []byte(`{"cmd":"echo","seqno":"42","data":{"text":"hello, 64 bytes of json payload"}}`), true)
+	for _, op := range []byte{0x81, 0x82} {
+		run, written := echoPath(t, op)
+		run()
+		if n := testing.AllocsPerRun(1000, run); n != 0 {
+			t.Fatalf("echo path (opcode %#x) allocates %.1f times per message, want 0", op, n)
+		}
+		want := `{"cmd":"echo","seqno":"42","status":0,"msg":"ok","data":{"text":"hello, 64 bytes of json payload"}}`
+		if _, p := (&rawConn{t: t, buf: *written}).readFrame(); string(p) != want {
+			t.Fatalf("reply %s", p)
+		}
+	}
+}
+
+// echoPath returns a function that hands one JSON echo request, in a frame
+// with first byte b0, to a warmed fake connection, and the bytes it wrote.
+func echoPath(tb testing.TB, b0 byte) (func(), *[]byte) {
+	e, fc := openFake(tb, NewRouter())
+	frame := clientFrame(b0, []byte(`{"cmd":"echo","seqno":"42","data":{"text":"hello, 64 bytes of json payload"}}`), true)
 	buf := make([]byte, len(frame))
-	run := func() {
+	return func() {
 		copy(buf, frame) // the decoder unmasks in place
 		fc.written = fc.written[:0]
 		fc.traffic(e, buf)
-	}
-	run()
-	if n := testing.AllocsPerRun(1000, run); n != 0 {
-		t.Fatalf("echo path allocates %.1f times per message, want 0", n)
-	}
-	want := `{"cmd":"echo","seqno":"42","status":0,"msg":"ok","data":{"text":"hello, 64 bytes of json payload"}}`
-	if rc := (&rawConn{t: t, buf: fc.written}); true {
-		if _, p := rc.readFrame(); string(p) != want {
-			t.Fatalf("reply %s", p)
-		}
+	}, &fc.written
+}
+
+// BenchmarkEchoPath is the JSON echo path on one core, from the bytes gnet
+// hands over to the reply written (no socket): a text request, and the
+// same request as a binary message, which the Router also checks for UTF-8.
+func BenchmarkEchoPath(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		b0   byte
+	}{{"text", 0x81}, {"binary", 0x82}} {
+		b.Run(tc.name, func(b *testing.B) {
+			run, _ := echoPath(b, tc.b0)
+			b.ReportAllocs()
+			for b.Loop() {
+				run()
+			}
+		})
 	}
 }
 

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 
@@ -210,14 +213,23 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiErr)
 		if errors.As(err, &mbe) {
 			return nil, tooLarge
 		}
-		return nil, badRequest("cannot read the request body: %v", err)
+		a.srv.log.Debug("HTTP API body unreadable", "method", r.Method, "path", r.URL.Path, "err", err)
+		return nil, badRequest("cannot read the request body")
 	}
 	return body, nil
 }
 
-// decode unmarshals a JSON object body into v with sonic. An empty body is
-// an empty object when optional is set.
-func decode(body []byte, v any, optional bool) *apiErr {
+// decode unmarshals a JSON object body into v. An empty body is an empty
+// object when optional is set. The body is held to the rules of a WebSocket
+// message: valid UTF-8, valid JSON nested at most 64 deep, no key twice
+// (keys equal but for case count as the same key, since the fields are
+// matched without regard to case). A refusal says which field and what is
+// wrong with it, in words of its own; the parser's detail goes to the
+// debug log.
+//
+// encoding/json rather than sonic: the admin API is not a hot path, and its
+// errors name the field and the type that was expected.
+func (a *api) decode(body []byte, v any, optional bool) *apiErr {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 && optional {
 		return nil
@@ -225,11 +237,110 @@ func decode(body []byte, v any, optional bool) *apiErr {
 	if len(body) == 0 || body[0] != '{' {
 		return badRequest("the request body must be a JSON object")
 	}
-	if err := sonic.ConfigStd.Unmarshal(body, v); err != nil {
-		msg, _, _ := strings.Cut(err.Error(), "\n")
-		return badRequest("invalid JSON: %s", strings.TrimSpace(msg))
+	var fail *apiErr
+	var detail error
+	switch err := codec.CheckJSON(body); {
+	case err == codec.ErrInvalidUTF8:
+		fail = badRequest("the request body is not valid UTF-8")
+	case err == codec.ErrJSONTooDeep:
+		fail = badRequest("the request body is nested too deeply (64 levels at most)")
+	case err != nil:
+		fail, detail = badRequest("malformed JSON"), err
+	default:
+		if key, dup := duplicateKey(body); dup {
+			fail = badRequest("duplicate key %q", shortKey(key))
+		} else if err := json.Unmarshal(body, v); err != nil {
+			fail, detail = badRequest("%s", jsonProblem(err)), err
+		}
 	}
-	return nil
+	if fail != nil && detail != nil {
+		a.srv.log.Debug("HTTP API body refused", "msg", fail.msg, "err", detail)
+	}
+	return fail
+}
+
+// duplicateKey returns the first top-level key of the JSON object body
+// that repeats an earlier one, ASCII case aside; body is valid JSON.
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	seen := make(map[string]bool, 8)
+	var skip json.RawMessage
+	for dec.More() {
+		t, err := dec.Token()
+		key, ok := t.(string)
+		if err != nil || !ok {
+			return "", false
+		}
+		folded := strings.ToLower(key)
+		if seen[folded] {
+			return key, true
+		}
+		seen[folded] = true
+		if err := dec.Decode(&skip); err != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// shortKey cuts a key quoted back to the client to 64 bytes.
+func shortKey(k string) string {
+	if len(k) <= 64 {
+		return k
+	}
+	i := 64
+	for i > 0 && !utf8.RuneStart(k[i]) {
+		i--
+	}
+	return k[:i] + "…"
+}
+
+// jsonProblem describes an unmarshalling error in the API's own words:
+// the field and what was wrong with it.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		got, _, _ := strings.Cut(te.Value, " ")
+		return fmt.Sprintf("%s: %s where %s was expected", shortKey(te.Field), jsonKind(got), typeKind(te.Type))
+	}
+	return "the request body does not fit this endpoint"
+}
+
+// jsonKind names a JSON value kind as encoding/json reports it ("number").
+func jsonKind(k string) string {
+	switch k {
+	case "string", "number":
+		return "a " + k
+	case "array", "object":
+		return "an " + k
+	case "bool":
+		return "true or false"
+	}
+	return k
+}
+
+// typeKind names the JSON kind a Go type is read from.
+func typeKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
 }
 
 // writeJSON writes v, marshalled with sonic, with status.
@@ -262,6 +373,10 @@ func fromServer(err error) *apiErr {
 		return &apiErr{http.StatusNotFound, "no such session"}
 	case errors.Is(err, ErrUnknownLease):
 		return &apiErr{http.StatusNotFound, "unknown or expired conn_id"}
+	case errors.Is(err, ErrInvalidUTF8):
+		return badRequest("text is not valid UTF-8")
+	case errors.Is(err, ErrInvalidJSON):
+		return badRequest("not one valid JSON value")
 	}
 	return &apiErr{http.StatusInternalServerError, err.Error()}
 }
@@ -367,7 +482,7 @@ type sessionEndData struct {
 // POST /api/session/start {user?} → {conn_id, websocket_info:{auth_body, wss_link}, timeout}.
 func (a *api) sessionStart(r *http.Request, body []byte) (any, *apiErr) {
 	var req sessionStartRequest
-	if e := decode(body, &req, true); e != nil {
+	if e := a.decode(body, &req, true); e != nil {
 		return nil, e
 	}
 	if req.User != "" {
@@ -397,7 +512,7 @@ func (a *api) sessionStart(r *http.Request, body []byte) (any, *apiErr) {
 // POST /api/session/heartbeat {conn_id} → {}; 404 for an unknown or expired one.
 func (a *api) sessionHeartbeat(_ *http.Request, body []byte) (any, *apiErr) {
 	var req connIDRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if req.ConnID == "" {
@@ -412,7 +527,7 @@ func (a *api) sessionHeartbeat(_ *http.Request, body []byte) (any, *apiErr) {
 // POST /api/session/batch-heartbeat {conn_ids} → {failed_conn_ids}.
 func (a *api) sessionBatchHeartbeat(_ *http.Request, body []byte) (any, *apiErr) {
 	var req connIDsRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if req.ConnIDs == nil {
@@ -428,7 +543,7 @@ func (a *api) sessionBatchHeartbeat(_ *http.Request, body []byte) (any, *apiErr)
 // POST /api/session/end {conn_id} → {closed}; the lease's connections get close 1000 "lease ended".
 func (a *api) sessionEnd(_ *http.Request, body []byte) (any, *apiErr) {
 	var req connIDRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if req.ConnID == "" {
@@ -444,16 +559,16 @@ func (a *api) sessionEnd(_ *http.Request, body []byte) (any, *apiErr) {
 // ---- server API ----
 
 type publishRequest struct {
-	Room    string                 `json:"room"`
-	User    string                 `json:"user"`
-	Payload sonic.NoCopyRawMessage `json:"payload"`
-	From    string                 `json:"from"`
-	Cmd     string                 `json:"cmd"`
+	Room    string          `json:"room"`
+	User    string          `json:"user"`
+	Payload json.RawMessage `json:"payload"`
+	From    string          `json:"from"`
+	Cmd     string          `json:"cmd"`
 }
 
 type broadcastRequest struct {
-	Cmd  string                 `json:"cmd"`
-	Data sonic.NoCopyRawMessage `json:"data"`
+	Cmd  string          `json:"cmd"`
+	Data json.RawMessage `json:"data"`
 }
 
 type disconnectRequest struct {
@@ -495,7 +610,7 @@ type onlineData struct {
 // command sends); with cmd, the event {"cmd":cmd,"data":payload}.
 func (a *api) publish(_ *http.Request, body []byte) (any, *apiErr) {
 	var req publishRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if e := a.checkName("room", req.Room); e != nil {
@@ -525,7 +640,7 @@ func (a *api) publish(_ *http.Request, body []byte) (any, *apiErr) {
 // the event {"cmd":cmd,"data":payload}.
 func (a *api) send(_ *http.Request, body []byte) (any, *apiErr) {
 	var req publishRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if e := a.checkName("user", req.User); e != nil {
@@ -554,7 +669,7 @@ func (a *api) send(_ *http.Request, body []byte) (any, *apiErr) {
 // {"cmd":cmd,"data":data}; cmd defaults to "broadcast".
 func (a *api) broadcast(_ *http.Request, body []byte) (any, *apiErr) {
 	var req broadcastRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if len(req.Data) == 0 {
@@ -577,7 +692,7 @@ func (a *api) broadcast(_ *http.Request, body []byte) (any, *apiErr) {
 // reason (default "disconnected by server").
 func (a *api) disconnect(_ *http.Request, body []byte) (any, *apiErr) {
 	var req disconnectRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if (req.User == "") == (req.SID == "") {
@@ -617,7 +732,7 @@ func (a *api) disconnect(_ *http.Request, body []byte) (any, *apiErr) {
 // stay open); they and the room get exit_room with reason "kick".
 func (a *api) kick(_ *http.Request, body []byte) (any, *apiErr) {
 	var req kickRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	if e := a.checkName("room", req.Room); e != nil {
@@ -641,7 +756,7 @@ func (a *api) online(*http.Request, []byte) (any, *apiErr) {
 // POST /api/members {room, limit?} → RoomInfo.
 func (a *api) members(_ *http.Request, body []byte) (any, *apiErr) {
 	var req membersRequest
-	if e := decode(body, &req, false); e != nil {
+	if e := a.decode(body, &req, false); e != nil {
 		return nil, e
 	}
 	return a.roomInfo(req.Room, req.Limit)

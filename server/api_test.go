@@ -498,11 +498,11 @@ func TestAPIErrors(t *testing.T) {
 		status             int
 		msg                string
 	}{
-		{"POST", "/api/publish", `{"room":"r",`, 400, "invalid JSON"},
-		{"POST", "/api/publish", `{"room":"r","payload":1} {}`, 400, "invalid JSON"},
+		{"POST", "/api/publish", `{"room":"r",`, 400, "malformed JSON"},
+		{"POST", "/api/publish", `{"room":"r","payload":1} {}`, 400, "malformed JSON"},
 		{"POST", "/api/publish", `[1]`, 400, "must be a JSON object"},
 		{"POST", "/api/publish", ``, 400, "must be a JSON object"},
-		{"POST", "/api/publish", `{"room":1,"payload":1}`, 400, "invalid JSON"},
+		{"POST", "/api/publish", `{"room":1,"payload":1}`, 400, "room: a number where a string was expected"},
 		{"POST", "/api/publish", `{"payload":1}`, 400, "room required"},
 		{"POST", "/api/publish", `{"room":"r"}`, 400, "payload required"},
 		{"POST", "/api/publish", `{"room":"` + long + `","payload":1}`, 400, "room longer than 256 bytes"},
@@ -519,11 +519,17 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/members", `{}`, 400, "room required"},
 		{"POST", "/api/members", `{"room":"r","limit":-1}`, 400, "limit"},
 		{"GET", "/api/rooms/r/members?limit=x", ``, 400, "limit"},
-		{"POST", "/api/session/start", `{"user":5}`, 400, "invalid JSON"},
+		{"POST", "/api/session/start", `{"user":5}`, 400, "user: a number where a string was expected"},
 		{"POST", "/api/session/heartbeat", `{}`, 400, "conn_id required"},
 		{"POST", "/api/session/heartbeat", `{"conn_id":"nope"}`, 404, "unknown or expired conn_id"},
 		{"POST", "/api/session/batch-heartbeat", `{}`, 400, "conn_ids required"},
-		{"POST", "/api/session/batch-heartbeat", `{"conn_ids":"a"}`, 400, "invalid JSON"},
+		{"POST", "/api/session/batch-heartbeat", `{"conn_ids":"a"}`, 400, "conn_ids: a string where an array was expected"},
+		{"POST", "/api/disconnect", `{"user":"a","code":1.5}`, 400, "code: a number where a whole number was expected"},
+		{"POST", "/api/publish", `{"room":"r","payload":1,"room":"s"}`, 400, `duplicate key "room"`},
+		{"POST", "/api/publish", `{"room":"r","payload":1,"Room":"s"}`, 400, `duplicate key "Room"`},
+		{"POST", "/api/publish", `{"room":"r","payload":{"a":1,"a":2},"\u0072oom":"s"}`, 400, `duplicate key "room"`},
+		{"POST", "/api/publish", "{\"room\":\"r\",\"payload\":\"\xff\"}", 400, "not valid UTF-8"},
+		{"POST", "/api/broadcast", `{"data":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, 400, "nested too deeply"},
 		{"POST", "/api/session/end", `{"conn_id":"nope"}`, 404, "unknown or expired conn_id"},
 		{"POST", "/api/publish", `{"room":"r","payload":"` + strings.Repeat("x", 1024) + `"}`, 413, "over 1024 bytes"},
 		{"GET", "/api/publish", ``, 405, "takes POST"},
@@ -534,6 +540,13 @@ func TestAPIErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		res := api.fail(tt.method, tt.path, tt.body, tt.status, tt.msg)
+		// A 400 says what is wrong in the API's words: no parser internals,
+		// no piece of the body beyond a field name.
+		if m, _ := res.body["message"].(string); tt.status == 400 &&
+			(len(m) > 80 || strings.ContainsAny(m, "\n\t") || strings.Contains(strings.ToLower(m), "json:") ||
+				strings.Contains(m, "offset") || strings.Contains(m, "payload\"")) {
+			t.Errorf("%s %s %.40q: message %q is not a short message of the API's own", tt.method, tt.path, tt.body, m)
+		}
 		if tt.status == 405 {
 			if allow := res.header.Get("Allow"); allow == "" || !strings.Contains(tt.msg, allow) {
 				t.Errorf("%s %s: Allow %q", tt.method, tt.path, allow)

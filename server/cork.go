@@ -419,19 +419,22 @@ func (l *loop) rest(s *Session, head int32, n int) {
 }
 
 // slow closes a connection that stopped reading: its unsent bytes passed
-// the bound. Its queued output is dropped, the close frame (1013) goes
-// through the cork, behind whatever gnet already holds (and behind the
-// output of s that this wakeup's io_uring submission may still be handing
-// over), and the socket closes at the end of this wakeup.
+// the bound. What this wakeup queued for it is dropped, nothing more is
+// queued for it (it is closing), and the close frame (1013 "client too
+// slow") goes next: right behind the bytes already handed to the socket
+// layer (the kernel's buffer and gnet's), which cannot be taken back
+// without cutting a frame in two, and behind the output of s that this
+// wakeup's io_uring submission may still be handing over. Then the usual
+// closing handshake: a half-close once the frame has left, the socket
+// closed when the client answers or after CloseTimeout. A client that
+// reads again therefore sees the close frame with its code and reason, and
+// the memory held for it stays bounded (at most the bound plus one wakeup's
+// output, for at most CloseTimeout).
 func (l *loop) slow(s *Session) {
-	if s.state == stateOpen {
-		s.state = stateClosing
-		s.setReason(CauseSlow, codec.StatusTryAgainLater, "client too slow")
-		l.stats.slow.Add(1)
-		l.discard(s)
-		m := l.mark()
-		l.arena = codec.AppendClose(l.arena, codec.StatusTryAgainLater, "client too slow")
-		l.commit(s, m)
+	if s.state != stateOpen {
+		return
 	}
-	l.closeSoon(s)
+	l.stats.slow.Add(1)
+	l.discard(s)
+	l.closeWith(s, codec.StatusTryAgainLater, "client too slow", CauseSlow)
 }

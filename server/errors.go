@@ -29,6 +29,19 @@ var (
 	// or closed.
 	ErrClosed = errors.New("server: session closed")
 
+	// ErrInvalidUTF8 is returned by the calls that send text (Push,
+	// Publish, Broadcast, SendUser, Session.WriteMessage with codec.OpText,
+	// Context.OKRaw, Session.Close, ...) when what they were handed is not
+	// valid UTF-8. Nothing was sent: a text frame that is not UTF-8 makes
+	// browsers and other conforming clients fail the connection.
+	ErrInvalidUTF8 = errors.New("server: text is not valid UTF-8")
+
+	// ErrInvalidJSON is returned by the calls that send raw JSON (values
+	// wrapped by RawJSON, Context.OKRaw, Session.Join's meta) when it is not
+	// one valid JSON value nested at most 64 deep. Nothing was sent. The
+	// error wraps codec.ErrBadJSON or codec.ErrJSONTooDeep.
+	ErrInvalidJSON = errors.New("server: not one valid JSON value")
+
 	// ErrUnknownLease is returned by the session-lease calls of the HTTP
 	// API for a conn_id that names no live lease (never issued, ended or
 	// expired).

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/codec"
 )
@@ -70,6 +72,9 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	l := s.loop
 	srv := e.srv
 	wasOpen := s.state == stateOpen || s.state == stateClosing
+	if s.cause == 0 && s.state == stateOpen {
+		l.lastWords(s, gc)
+	}
 	if s.cause == 0 {
 		text := "connection closed"
 		if err != nil {
@@ -105,6 +110,60 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.endWakeup(nil)
 	}
 	return gnet.None
+}
+
+// lastWordsMax bounds what lastWords reads from a closed connection.
+const lastWordsMax = 64 << 10
+
+// lastWords looks for a close frame that the client sent just before its
+// connection went. gnet closes a connection as soon as a write to it fails
+// or the kernel reports a reset, before reading what arrived ahead of the
+// reset: a client that sends its close frame and closes its socket at once
+// (with unread input, which makes the kernel answer with a reset) could
+// otherwise be counted as gone without a close frame (1006). The socket is
+// still open here; lastWords reads what it holds, without blocking and at
+// most lastWordsMax bytes, and records the code of the first close frame
+// in it. Data messages found on the way are not dispatched: there is no
+// one left to answer. Runs on the loop, only for a connection that ended
+// without a known cause.
+func (l *loop) lastWords(s *Session, gc gnet.Conn) {
+	buf := l.tailBuf[:0]
+	if b, _ := gc.Peek(-1); len(b) > 0 {
+		buf = append(buf, b...)
+	}
+	defer func() { l.tailBuf = buf[:0] }()
+	read := 0
+	for {
+		off := 0
+		for {
+			n, m, err := s.dec.Decode(buf[off:])
+			off += n
+			if err != nil {
+				return
+			}
+			if m.OpCode == 0 {
+				break
+			}
+			if m.OpCode == codec.OpClose {
+				code, reason, _ := codec.ParseClose(m.Payload) // validated by the decoder
+				s.setReason(CauseClient, code, string(reason))
+				return
+			}
+		}
+		buf = buf[:copy(buf, buf[off:])] // an incomplete header or control frame
+		if read >= lastWordsMax {
+			return
+		}
+		if cap(buf)-len(buf) < 4<<10 {
+			buf = slices.Grow(buf, 4<<10)
+		}
+		n, err := unix.Read(gc.Fd(), buf[len(buf):cap(buf)])
+		if err != nil || n <= 0 {
+			return
+		}
+		buf = buf[:len(buf)+n]
+		read += n
+	}
 }
 
 // gnetLogger routes gnet's own logs into slog (gnet's info chatter at debug).

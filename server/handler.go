@@ -48,9 +48,12 @@ var _ Handler = BuiltinHandler{}
 // frame-layer benchmarks.
 type EchoHandler struct{ BuiltinHandler }
 
-// OnMessage writes p back as one frame of the same opcode.
+// OnMessage writes p back as one frame of the same opcode. A text message
+// is valid UTF-8 here: the frame layer closed the connection (1007) if not.
 func (EchoHandler) OnMessage(s *Session, op codec.OpCode, p []byte) {
-	s.WriteMessage(op, p)
+	if s.state == stateOpen {
+		s.writeFrame(op, p)
+	}
 }
 
 var _ Handler = EchoHandler{}

@@ -84,6 +84,7 @@ type loop struct {
 	active     bool // in a wakeup (OnTraffic, drain, tick) that ends with endWakeup
 
 	scratch []byte // encode scratch
+	tailBuf []byte // lastWords' read buffer
 	reply   []byte // reply encode scratch
 	pong    []byte // ping data scratch
 	req     codec.Request

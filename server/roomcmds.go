@@ -84,7 +84,7 @@ func handleJoin(c *Context) {
 		return // closing
 	}
 	l.scratch = roomReply(l.scratch[:0], d.Room, g.UserCount())
-	c.OKRaw(l.scratch)
+	c.reply(c.env.Cmd, 0, "ok", l.scratch)
 }
 
 // roomReply appends {"room":room,"count":n}.

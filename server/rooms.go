@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/rooms"
@@ -297,15 +298,13 @@ func (srv *Server) Publish(room, cmd string, data any) error {
 	if err := srv.serving(); err != nil {
 		return err
 	}
-	g := srv.reg.Room(room)
-	if g == nil {
-		return nil
-	}
 	f, err := encodePush(cmd, data)
 	if err != nil {
 		return err
 	}
-	err = srv.fanout(roomJob(g, f, 0), nil)
+	if g := srv.reg.Room(room); g != nil {
+		err = srv.fanout(roomJob(g, f, 0), nil)
+	}
 	f.Release()
 	return err
 }
@@ -318,15 +317,13 @@ func (srv *Server) PublishMessage(room, from string, payload any) error {
 	if err := srv.serving(); err != nil {
 		return err
 	}
-	g := srv.reg.Room(room)
-	if g == nil {
-		return nil
-	}
 	f, err := encodeMessage(room, from, payload)
 	if err != nil {
 		return err
 	}
-	err = srv.fanout(roomJob(g, f, 0), nil)
+	if g := srv.reg.Room(room); g != nil {
+		err = srv.fanout(roomJob(g, f, 0), nil)
+	}
 	f.Release()
 	return err
 }
@@ -338,15 +335,13 @@ func (srv *Server) SendUser(user, cmd string, data any) error {
 	if err := srv.serving(); err != nil {
 		return err
 	}
-	u := srv.reg.User(user)
-	if u == nil {
-		return nil
-	}
 	f, err := encodePush(cmd, data)
 	if err != nil {
 		return err
 	}
-	err = srv.fanout(userJob(u, nil, f), nil)
+	if u := srv.reg.User(user); u != nil {
+		err = srv.fanout(userJob(u, nil, f), nil)
+	}
 	f.Release()
 	return err
 }
@@ -358,15 +353,13 @@ func (srv *Server) SendMessage(user, from string, payload any) error {
 	if err := srv.serving(); err != nil {
 		return err
 	}
-	u := srv.reg.User(user)
-	if u == nil {
-		return nil
-	}
 	f, err := encodeMessage("", from, payload)
 	if err != nil {
 		return err
 	}
-	err = srv.fanout(userJob(u, nil, f), nil)
+	if u := srv.reg.User(user); u != nil {
+		err = srv.fanout(userJob(u, nil, f), nil)
+	}
 	f.Release()
 	return err
 }
@@ -381,6 +374,9 @@ func (srv *Server) Kick(room, user string) error {
 // DisconnectUser closes every connection of user with code and reason.
 // Safe for concurrent use.
 func (srv *Server) DisconnectUser(user string, code codec.StatusCode, reason string) error {
+	if !utf8.ValidString(reason) {
+		return ErrInvalidUTF8
+	}
 	return srv.onUserLoops(user, func(l *loop) {
 		u := l.srv.reg.User(user)
 		if u == nil {

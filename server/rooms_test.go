@@ -615,7 +615,9 @@ func TestSlowConsumerClose(t *testing.T) { sendPaths(t, testSlowConsumerClose) }
 
 func testSlowConsumerClose(t *testing.T, noIOUring bool) *Server {
 	rec := newCloseRecorder(userRouter())
-	srv, url := startServer(t, Config{Loops: 1, MaxOutboundBytes: 256 << 10, SlowConsumer: SlowClose, NoIOUring: noIOUring}, rec)
+	// The close frame waits behind what the stalled member's socket holds:
+	// it is closed after CloseTimeout.
+	srv, url := startServer(t, Config{Loops: 1, MaxOutboundBytes: 256 << 10, SlowConsumer: SlowClose, NoIOUring: noIOUring, CloseTimeout: 200 * time.Millisecond}, rec)
 	_, sid := stalledMember(t, srv)
 	reader := newClient(t, url+"?user=reader")
 	reader.ok("join", map[string]any{"room": "r"})

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 
@@ -64,7 +65,7 @@ var _ Handler = (*Router)(nil)
 // NewRouter returns a Router with the built-in commands registered.
 func NewRouter() *Router {
 	r := &Router{handlers: make(map[string]HandlerFunc), welcome: true}
-	r.Handle("echo", func(c *Context) { c.OKRaw(c.Data) })
+	r.Handle("echo", func(c *Context) { c.reply(c.env.Cmd, 0, "ok", c.Data) })
 	r.Handle("join", handleJoin)
 	r.Handle("leave", handleLeave)
 	r.Handle("publish", handlePublish)
@@ -148,7 +149,18 @@ func (r *Router) OnClose(s *Session, reason CloseReason) {
 }
 
 // OnMessage implements Handler: it decodes the envelope and dispatches.
+//
+// Binary messages carry the same JSON as text messages and are held to the
+// same rules: one that is not valid UTF-8 closes the connection with 1007
+// "invalid UTF-8 in message", as a text message would at the frame layer.
+// Nothing a client sends can therefore put bytes that are not UTF-8 into the
+// text frames other clients receive (data, payload and meta are copied into
+// them as sent).
 func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
+	if op == codec.OpBinary && !utf8.Valid(p) {
+		s.loop.closeWith(s, codec.StatusInvalidPayload, invalidUTF8Message, CauseProtocol)
+		return
+	}
 	c := &s.loop.ctx
 	c.reset(s)
 	err := c.env.Decode(p)
@@ -169,9 +181,15 @@ func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
 	}
 }
 
+// invalidUTF8Message is the close reason for a binary message that is not
+// UTF-8 (a text one gets the frame layer's codec.ErrInvalidUTF8).
+const invalidUTF8Message = "invalid UTF-8 in message"
+
 // envelopeErrorText is the reply msg for an envelope decoding error.
 func envelopeErrorText(err error) string {
 	switch {
+	case errors.Is(err, codec.ErrJSONTooDeep):
+		return "too deeply nested"
 	case errors.Is(err, codec.ErrMissingCmd):
 		return "missing cmd"
 	case errors.Is(err, codec.ErrBadCmd):
@@ -265,20 +283,37 @@ func (c *Context) OK(data any) {
 	c.reply(c.env.Cmd, 0, "ok", raw)
 }
 
-// OKRaw replies with status 0 and data as given (it must be one JSON value;
-// nil omits "data"). It allocates nothing.
-func (c *Context) OKRaw(data []byte) { c.reply(c.env.Cmd, 0, "ok", data) }
+// OKRaw replies with status 0 and data as given (one JSON value; nil omits
+// "data"). It allocates nothing. Data that is not one valid JSON value in
+// valid UTF-8 is not sent: the request is answered with status 500
+// "internal error" instead, the fault is logged, and OKRaw returns
+// ErrInvalidJSON or ErrInvalidUTF8.
+func (c *Context) OKRaw(data []byte) error { return c.replyRaw(c.env.Cmd, 0, "ok", data) }
 
 // Fail replies with a non-zero status and a message.
 func (c *Context) Fail(status int, msg string) { c.reply(c.env.Cmd, status, msg, nil) }
 
 // Reply replies with another cmd than the request's (as "ping" answers
-// "pong"), a status, a message and raw JSON data.
-func (c *Context) Reply(cmd string, status int, msg string, data []byte) {
+// "pong"), a status, a message and raw JSON data (nil omits "data"). Data
+// is checked as OKRaw checks it.
+func (c *Context) Reply(cmd string, status int, msg string, data []byte) error {
 	l := c.s.loop
 	l.scratch = append(l.scratch[:0], cmd...)
 	n := len(l.scratch)
-	c.reply(l.scratch[:n:n], status, msg, data)
+	return c.replyRaw(l.scratch[:n:n], status, msg, data)
+}
+
+// replyRaw is reply for data from the handler, which is checked first.
+func (c *Context) replyRaw(cmd []byte, status int, msg string, data []byte) error {
+	if len(data) > 0 {
+		if err := checkRaw(data); err != nil {
+			c.s.loop.srv.log.Error("reply data refused", "cmd", c.Cmd, "sid", c.s.id, "err", err)
+			c.reply(cmd, StatusInternal, "internal error", nil)
+			return err
+		}
+	}
+	c.reply(cmd, status, msg, data)
+	return nil
 }
 
 func (c *Context) reply(cmd []byte, status int, msg string, data []byte) {

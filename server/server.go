@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -501,6 +502,9 @@ func (s *Server) Broadcast(cmd string, data any) error {
 // Disconnect closes session sid with a close frame carrying code and reason.
 // Safe for concurrent use.
 func (s *Server) Disconnect(sid uint64, code codec.StatusCode, reason string) error {
+	if !utf8.ValidString(reason) {
+		return ErrInvalidUTF8
+	}
 	l, err := s.loopFor(sid)
 	if err != nil {
 		return err

@@ -279,7 +279,7 @@ func TestCloseCodesFromHandler(t *testing.T) {
 // client is unaffected.
 func TestSlowReaderBounded(t *testing.T) {
 	rec := newCloseRecorder(EchoHandler{})
-	srv, url := startServer(t, Config{MaxOutboundBytes: 256 << 10}, rec)
+	srv, url := startServer(t, Config{MaxOutboundBytes: 256 << 10, CloseTimeout: 200 * time.Millisecond}, rec)
 	other := dial(t, url)
 	rc := dialRaw(t, srv, true)
 	payload := bytes.Repeat([]byte("x"), 16<<10)

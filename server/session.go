@@ -1,8 +1,10 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 	"github.com/panjf2000/gnet/v2"
@@ -174,15 +176,24 @@ func (s *Session) Open() bool { return s.state == stateOpen }
 
 // WriteMessage queues one frame with opcode op and payload p. It leaves with
 // everything else written to this connection in the same wakeup, in one
-// write. p may be reused as soon as WriteMessage returns.
+// write. p may be reused as soon as WriteMessage returns. A text message
+// (codec.OpText) that is not valid UTF-8 is not sent: ErrInvalidUTF8.
 // Must be called on the connection's event loop.
 func (s *Session) WriteMessage(op codec.OpCode, p []byte) error {
 	if s.state != stateOpen {
 		return ErrClosed
 	}
+	if op == codec.OpText && !utf8.Valid(p) {
+		return ErrInvalidUTF8
+	}
+	s.writeFrame(op, p)
+	return nil
+}
+
+// writeFrame queues one frame, unchecked: p is known to be valid for op.
+func (s *Session) writeFrame(op codec.OpCode, p []byte) {
 	s.loop.appendFrame(s, op, p)
 	s.loop.stats.msgsOut.Add(1)
-	return nil
 }
 
 // WriteText is WriteMessage with codec.OpText.
@@ -211,16 +222,47 @@ func (s *Session) pushEncoded(cmd string, data []byte) {
 	l.stats.msgsOut.Add(1)
 }
 
+// jsonAPI is sonic with strings validated: a Go string holding bytes that
+// are not UTF-8 is written with U+FFFD in their place, as encoding/json does.
+var jsonAPI = sonic.Config{ValidateString: true}.Froze()
+
 // marshal encodes v with sonic; values wrapped by RawJSON pass through
-// unchanged and nil stays nil (the "data" key is then omitted).
+// unchanged once checkRaw has passed them, and nil stays nil (the "data" key
+// is then omitted). Whatever it returns may go into a text frame: valid
+// UTF-8 (ErrInvalidUTF8 otherwise: json.Marshaler output, json.RawMessage
+// among it, is copied as it is).
 func marshal(v any) ([]byte, error) {
 	switch d := v.(type) {
 	case nil:
 		return nil, nil
 	case rawJSON:
-		return d, nil
+		if len(d) == 0 {
+			return nil, nil
+		}
+		return d, checkRaw(d)
 	}
-	return sonic.Marshal(v)
+	raw, err := jsonAPI.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(raw) {
+		return nil, ErrInvalidUTF8
+	}
+	return raw, nil
+}
+
+// checkRaw checks raw JSON handed to the server by its caller before it
+// goes into a text frame: ErrInvalidUTF8, ErrInvalidJSON (wrapping the
+// codec's reason) or nil.
+func checkRaw(b []byte) error {
+	switch err := codec.CheckJSON(b); err {
+	case nil:
+		return nil
+	case codec.ErrInvalidUTF8:
+		return ErrInvalidUTF8
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+	}
 }
 
 // rawJSON marks bytes that are already JSON.
@@ -236,6 +278,11 @@ func RawJSON(b []byte) any { return rawJSON(b) }
 // enough, see Config.RoomEventsMaxMembers). Joining a room twice changes
 // nothing but the meta. Must be called on the connection's event loop.
 func (s *Session) Join(room string, meta []byte) error {
+	if len(meta) > 0 {
+		if err := checkRaw(meta); err != nil {
+			return err
+		}
+	}
 	_, err := s.loop.join(s, room, meta)
 	return err
 }

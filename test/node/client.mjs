@@ -4,6 +4,12 @@
 //   mode "json": the server runs server.Router (the JSON protocol)
 //   mode "rooms": the same; two clients in one room (join, enter_room,
 //                 publish, members, exit_room)
+//   mode "utf8": the same; a receiver in room "lobby" that prints
+//                "SID <sid>" and then takes every push the Go test makes
+//                other clients and the library cause (some of them from
+//                bytes that are not UTF-8) until a "done" push; it fails on
+//                any frame ws refuses. Then every reply kind, asked for
+//                with binary JSON, and a binary message that is not UTF-8.
 // It prints one line per check and exits non-zero on the first failure.
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
@@ -129,6 +135,80 @@ async function roomsChecks(ws) {
   console.log('ok exit_room on disconnect');
 }
 
+// utf8Checks: Node's ws fails the connection (1007, an 'error' event) on a
+// text frame that is not UTF-8, so every push and reply it takes here is
+// proof that none reached it.
+async function utf8Checks(ws) {
+  let failed = null;
+  ws.on('error', (e) => { failed = `ws error: ${e.message}`; });
+  ws.on('close', (code, reason) => { failed = failed || `closed ${code} ${reason}`; });
+  const sid = (await nextJSON(ws, 'welcome')).data.sid;
+  ws.send('{"cmd":"join","seqno":"1","data":{"room":"lobby"}}');
+  await nextJSON(ws, 'join');
+  console.log(`SID ${sid}`);
+
+  // Pushes, until the Go test says done.
+  const got = {};
+  for (;;) {
+    const m = JSON.parse((await ws.next()).data);
+    if (m.cmd === 'done') break;
+    const key = m.cmd === 'message' ? `message:${m.data.room === undefined ? 'send' : 'room'}:${JSON.stringify(m.data.payload)}` : m.cmd;
+    got[key] = m.data;
+  }
+  if (failed) fail(failed);
+  const want = {
+    enter_room: (d) => d.meta && d.meta.nick === 'bín',
+    exit_room: (d) => d.reason === 'leave',
+    'message:room:"héllo"': (d) => d.room === 'lobby',
+    'message:room:"ptp ü"': (d) => d.room === 'lobby',
+    'message:send:"send ß"': () => true,
+    note: (d) => d.t === 'a\ufffdb',
+    news: (d) => d === 'x\ufffd',
+    api: (d) => d.v === 'ok ✓',
+  };
+  for (const [k, ok] of Object.entries(want)) {
+    if (!got[k] || !ok(got[k])) fail(`push ${k}: ${JSON.stringify(got[k])}; got ${Object.keys(got).join(', ')}`);
+  }
+  const extra = Object.keys(got).filter((k) => !(k in want));
+  if (extra.length) fail(`unexpected pushes: ${extra.join(', ')}`);
+  console.log('ok every push arrived, none with bytes that are not UTF-8');
+
+  // Replies, to requests sent as binary JSON.
+  const bin = (o) => ws.send(Buffer.from(typeof o === 'string' ? o : JSON.stringify(o)), { binary: true });
+  const replies = [
+    [{ cmd: 'echo', seqno: 'e', data: { t: 'é' } }, (r) => r.status === 0 && r.data.t === 'é'],
+    [{ cmd: 'join', seqno: 'j', data: { room: 'zimmer-ä' } }, (r) => r.status === 0 && r.data.room === 'zimmer-ä'],
+    [{ cmd: 'members', seqno: 'm', data: { room: 'lobby' } }, (r) => r.status === 0 && r.data.count === 1],
+    [{ cmd: 'publish', seqno: 'p', data: { room: 'nobody', payload: 'ø' } }, (r) => r.status === 0],
+    [{ cmd: 'send', seqno: 's', data: { to: 'nobody', payload: 'ø' } }, (r) => r.status === 0],
+    [{ cmd: 'leave', seqno: 'l', data: { room: 'zimmer-ä' } }, (r) => r.status === 0],
+    [{ cmd: 'ping', seqno: 'g' }, (r) => r.cmd === 'pong' && r.status === 0],
+    [{ cmd: 'nöpe', seqno: 'n' }, (r) => r.status === 404 && r.cmd === 'nöpe'],
+    [{ cmd: 'join', seqno: 'b', data: 5 }, (r) => r.status === 400],
+    ['{"cmd":"echo","seqno":"d","data":' + '['.repeat(64) + ']'.repeat(64) + '}', (r) => r.status === 400 && r.msg === 'too deeply nested' && r.seqno === 'd'],
+    ['{"cmd":"echo","seqno":"x",', (r) => r.status === 400 && r.msg === 'malformed JSON'],
+  ];
+  for (const [req, ok] of replies) {
+    bin(req);
+    let r;
+    do { r = JSON.parse((await ws.next()).data); } while (r.seqno === undefined && r.status === undefined);
+    if (!ok(r)) fail(`reply to ${typeof req === 'string' ? req.slice(0, 40) : JSON.stringify(req)}: ${JSON.stringify(r)}`);
+  }
+  if (failed) fail(failed);
+  console.log('ok every reply kind, to binary JSON requests');
+
+  // A binary message that is not UTF-8 closes its sender with 1007.
+  const bad = await open();
+  await nextJSON(bad, 'welcome');
+  const closed = new Promise((res) => bad.once('close', (code, reason) => res({ code, reason: reason.toString() })));
+  bad.send(Buffer.concat([Buffer.from('{"cmd":"echo","data":"'), Buffer.from([0xff]), Buffer.from('"}')]), { binary: true });
+  const c = await closed;
+  if (c.code !== 1007 || c.reason !== 'invalid UTF-8 in message') fail(`bad sender closed with ${c.code} ${c.reason}`);
+  console.log('ok a binary message that is not UTF-8 closes its sender with 1007');
+  ws.removeAllListeners('close');
+  ws.removeAllListeners('error');
+}
+
 async function pingCheck(ws) {
   const payload = Buffer.from('are you there');
   const pong = new Promise((res) => ws.once('pong', res));
@@ -151,6 +231,7 @@ try {
   if (mode === 'echo') await echoChecks(ws);
   else if (mode === 'json') await jsonChecks(ws);
   else if (mode === 'rooms') await roomsChecks(ws);
+  else if (mode === 'utf8') await utf8Checks(ws);
   else fail(`unknown mode ${mode}`);
   await pingCheck(ws);
   await closeCheck(ws);
