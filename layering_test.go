@@ -16,9 +16,10 @@ func TestLayering(t *testing.T) {
 		"internal/mpsc":  {},
 		"internal/sock":  {},
 		"internal/uring": {},
-		"rooms":          {"codec"},
-		"server":         {"codec", "timingwheel", "rooms", "internal/"},
-		"cmd/wsloop":     {"server", "codec"},
+		"protocol":       {},
+		"rooms":          {},
+		"server":         {"codec", "protocol", "timingwheel", "rooms", "internal/"},
+		"cmd/wsloop":     {"server", "codec", "protocol"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
 	if err != nil {

@@ -15,11 +15,8 @@
 // place from the same inbound bytes (resuming while it is incomplete),
 // Request.Check turns a bad one into a HandshakeError with the HTTP status
 // to answer (400, 405, 426), and AppendAccept or AppendReject writes the
-// response. After it, wsloop's JSON protocol rides in text messages:
-// Envelope.Decode splits {"cmd","seqno","data"} into raw slices without
-// copying or allocating (a small validating scanner; sonic binds data later,
-// in the handler that wants it), and AppendReply / AppendPush write replies
-// and pushes with the keys in protocol order.
+// response. What the messages carry is not this package's business:
+// wsloop's JSON protocol is package protocol.
 //
 // The package works on byte slices only: it imports no network library and
 // none of wsloop's packages, and it never reads or writes a connection.

@@ -27,11 +27,7 @@ func Example() {
 			}
 		}
 	}
-	fmt.Println(string(rooms.AppendMessage(nil, "lobby", "alice", []byte(`"hi"`))))
-	fmt.Println(string(rooms.AppendExit(nil, "lobby", "bob", rooms.ReasonTimeout)))
 	// Output:
 	// loop 0 delivers to alice
 	// loop 1 delivers to bob
-	// {"cmd":"message","data":{"room":"lobby","from":"alice","payload":"hi"}}
-	// {"cmd":"exit_room","data":{"room":"lobby","user":"bob","reason":"timeout"}}
 }

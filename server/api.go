@@ -20,6 +20,7 @@ import (
 	"github.com/bytedance/sonic"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // The HTTP API under /api/ (DESIGN §4, README "HTTP API"): end-point
@@ -239,10 +240,10 @@ func (a *api) decode(body []byte, v any, optional bool) *apiErr {
 	}
 	var fail *apiErr
 	var detail error
-	switch err := codec.CheckJSON(body); {
-	case err == codec.ErrInvalidUTF8:
+	switch err := protocol.CheckJSON(body); {
+	case err == protocol.ErrInvalidUTF8:
 		fail = badRequest("the request body is not valid UTF-8")
-	case err == codec.ErrJSONTooDeep:
+	case err == protocol.ErrJSONTooDeep:
 		fail = badRequest("the request body is nested too deeply (64 levels at most)")
 	case err != nil:
 		fail, detail = badRequest("malformed JSON"), err

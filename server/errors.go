@@ -39,7 +39,7 @@ var (
 	// ErrInvalidJSON is returned by the calls that send raw JSON (values
 	// wrapped by RawJSON, Context.OKRaw, Session.Join's meta) when it is not
 	// one valid JSON value nested at most 64 deep. Nothing was sent. The
-	// error wraps codec.ErrBadJSON or codec.ErrJSONTooDeep.
+	// error wraps protocol.ErrBadJSON or protocol.ErrJSONTooDeep.
 	ErrInvalidJSON = errors.New("server: not one valid JSON value")
 
 	// ErrUnknownLease is returned by the session-lease calls of the HTTP

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsloop/wsloop/protocol"
 	"github.com/wsloop/wsloop/server"
 )
 
@@ -27,7 +28,7 @@ func Example() {
 			Name string `json:"name"`
 		}
 		if err := c.Bind(&req); err != nil || req.Name == "" {
-			c.Fail(server.StatusBadRequest, "name required")
+			c.Fail(protocol.StatusBadRequest, "name required")
 			return
 		}
 		app, _ := c.Get("app")

@@ -2,7 +2,7 @@ package server
 
 import (
 	"github.com/wsloop/wsloop/codec"
-	"github.com/wsloop/wsloop/rooms"
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // Handler receives a connection's events. Every method runs on the
@@ -97,11 +97,11 @@ func (c Cause) String() string {
 func (c Cause) ExitReason() string {
 	switch c {
 	case CauseTimeout:
-		return rooms.ReasonTimeout
+		return protocol.ReasonTimeout
 	case CauseKick:
-		return rooms.ReasonKick
+		return protocol.ReasonKick
 	default:
-		return rooms.ReasonDisconnect
+		return protocol.ReasonDisconnect
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // TestHeartbeatExpiryAtScale: 2 000 silent clients and 2 000 heartbeating
@@ -179,12 +181,12 @@ func TestSignedPing(t *testing.T) {
 	now := time.Now().Unix()
 	c, _ := dialRouter(t, url)
 
-	writeText(t, c, ping("tok", now, SignPing(secret, "tok", now)))
+	writeText(t, c, ping("tok", now, protocol.Sign(secret, "tok", now)))
 	if got := readText(t, c); !strings.HasPrefix(got, `{"cmd":"pong","seqno":"p","status":0,"msg":"ok","data":{"timestamp":`) {
 		t.Fatalf("good signed ping: %s", got)
 	}
 	// A timestamp sent as a string signs the same digits.
-	writeText(t, c, strings.Replace(ping("tok", now, SignPing(secret, "tok", now)), `"timestamp":`+strconv.FormatInt(now, 10), `"timestamp":"`+strconv.FormatInt(now, 10)+`"`, 1))
+	writeText(t, c, strings.Replace(ping("tok", now, protocol.Sign(secret, "tok", now)), `"timestamp":`+strconv.FormatInt(now, 10), `"timestamp":"`+strconv.FormatInt(now, 10)+`"`, 1))
 	if got := readText(t, c); !strings.Contains(got, `"status":0`) {
 		t.Fatalf("string timestamp: %s", got)
 	}
@@ -193,9 +195,9 @@ func TestSignedPing(t *testing.T) {
 		t.Fatalf("unsigned ping: %s", got)
 	}
 	rejections := []struct{ req, msg string }{
-		{ping("tok", now, SignPing([]byte("wrong"), "tok", now)), "bad sign"},
-		{ping("tok", now-3600, SignPing(secret, "tok", now-3600)), "stale timestamp"},
-		{ping("other", now, SignPing(secret, "tok", now)), "bad sign"},
+		{ping("tok", now, protocol.Sign([]byte("wrong"), "tok", now)), "bad sign"},
+		{ping("tok", now-3600, protocol.Sign(secret, "tok", now-3600)), "stale timestamp"},
+		{ping("other", now, protocol.Sign(secret, "tok", now)), "bad sign"},
 	}
 	for i, r := range rejections {
 		writeText(t, c, r.req)
@@ -212,7 +214,7 @@ func TestSignedPing(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		writeText(t, c2, rejections[0].req)
 		readText(t, c2)
-		writeText(t, c2, ping("tok", now, SignPing(secret, "tok", now)))
+		writeText(t, c2, ping("tok", now, protocol.Sign(secret, "tok", now)))
 		readText(t, c2)
 	}
 }
@@ -227,7 +229,7 @@ func TestSignedPingDoesNotRefresh(t *testing.T) {
 	start := time.Now()
 	for time.Since(start) < 2*timeout {
 		now := time.Now().Unix()
-		good.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"t","timestamp":`+strconv.FormatInt(now, 10)+`,"sign":"`+SignPing(secret, "t", now)+`"}}`), true))
+		good.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"t","timestamp":`+strconv.FormatInt(now, 10)+`,"sign":"`+protocol.Sign(secret, "t", now)+`"}}`), true))
 		if time.Since(start) < timeout/2 { // fewer than three: not closed for bad signs
 			bad.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"t","timestamp":1,"sign":"00"}}`), true))
 		}

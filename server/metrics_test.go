@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/wsloop/wsloop/rooms"
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // scrape fetches /metrics and returns value by "name" or "name{label=value}".
@@ -144,7 +144,7 @@ func TestMetricsRoomsDropsRingFull(t *testing.T) {
 	// A room message of n bytes on the wire; floor(maxOut/n) of them fit
 	// in one wakeup's output for a member, the rest are dropped.
 	payload := `"` + strings.Repeat("x", 200) + `"`
-	frame := len(rooms.AppendMessage(nil, "r", "", []byte(payload)))
+	frame := len(protocol.AppendMessage(nil, "r", "", []byte(payload)))
 	frame += 2 + 2 // header with a 16-bit length
 	fit := maxOut / frame
 	if fit < 1 || fit >= 16 {

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // TestBinaryMessagesHeldToUTF8: the JSON endpoint reads binary messages as
@@ -122,7 +123,7 @@ func TestLibraryRefusesInvalidText(t *testing.T) {
 		t.Fatalf("OKRaw with invalid data answered %s", got)
 	}
 	writeText(t, c, `{"cmd":"reply","seqno":"2"}`)
-	if res := <-onLoop; !errors.Is(res.err, ErrInvalidJSON) || !errors.Is(res.err, codec.ErrBadJSON) {
+	if res := <-onLoop; !errors.Is(res.err, ErrInvalidJSON) || !errors.Is(res.err, protocol.ErrBadJSON) {
 		t.Errorf("Reply with bad JSON: %v", res.err)
 	}
 	if got := readText(t, c); got != `{"cmd":"other","seqno":"2","status":500,"msg":"internal error"}` {

@@ -2,12 +2,9 @@ package server
 
 import (
 	"errors"
-	"strconv"
-
-	"github.com/bytedance/sonic"
 
 	"github.com/wsloop/wsloop/codec"
-	"github.com/wsloop/wsloop/rooms"
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // The Router's room commands (DESIGN §3): join, leave, publish, send,
@@ -17,44 +14,19 @@ import (
 // the total.
 const membersListed = 1000
 
-type joinData struct {
-	Room string                 `json:"room"`
-	Meta sonic.NoCopyRawMessage `json:"meta"`
-}
-
-type roomData struct {
-	Room string `json:"room"`
-}
-
-type publishData struct {
-	Room       string                 `json:"room"`
-	Payload    sonic.NoCopyRawMessage `json:"payload"`
-	NotifyType string                 `json:"notify_type"`
-	To         string                 `json:"to"`
-}
-
-type sendData struct {
-	To      string                 `json:"to"`
-	Payload sonic.NoCopyRawMessage `json:"payload"`
-}
-
 // bindRoom binds the request's data into v and checks the room name; it
 // answers the client itself (400) and returns false on a bad request.
 func bindRoom(c *Context, v any, room *string) bool {
 	if err := c.Bind(v); err != nil {
-		c.Fail(StatusBadRequest, "data must be an object with a room")
+		c.Fail(protocol.StatusBadRequest, "data must be an object with a room")
 		return false
 	}
 	return checkName(c, "room", *room)
 }
 
 func checkName(c *Context, field, name string) bool {
-	if name == "" {
-		c.Fail(StatusBadRequest, field+" required")
-		return false
-	}
-	if len(name) > c.s.loop.srv.cfg.MaxRoomNameSize {
-		c.Fail(StatusBadRequest, field+" too long")
+	if msg := protocol.CheckName(field, name, c.s.loop.srv.cfg.MaxRoomNameSize); msg != "" {
+		c.Fail(protocol.StatusBadRequest, msg)
 		return false
 	}
 	return true
@@ -62,7 +34,7 @@ func checkName(c *Context, field, name string) bool {
 
 // handleJoin: {room, meta?} → {room, count}; enter_room to the others.
 func handleJoin(c *Context) {
-	var d joinData
+	var d protocol.JoinData
 	if !bindRoom(c, &d, &d.Room) {
 		return
 	}
@@ -70,7 +42,7 @@ func handleJoin(c *Context) {
 	var meta []byte
 	if len(d.Meta) > 0 && string(d.Meta) != "null" {
 		if len(d.Meta) > l.srv.cfg.MaxMetaSize {
-			c.Fail(StatusTooLarge, "meta too large")
+			c.Fail(protocol.StatusTooLarge, "meta too large")
 			return
 		}
 		meta = d.Meta
@@ -78,69 +50,60 @@ func handleJoin(c *Context) {
 	g, err := l.join(c.s, d.Room, meta)
 	switch {
 	case errors.Is(err, ErrTooManyRooms):
-		c.Fail(StatusForbidden, "too many rooms")
+		c.Fail(protocol.StatusForbidden, "too many rooms")
 		return
 	case g == nil:
 		return // closing
 	}
-	l.scratch = roomReply(l.scratch[:0], d.Room, g.UserCount())
+	l.scratch = protocol.AppendRoomReply(l.scratch[:0], d.Room, g.UserCount())
 	c.reply(c.env.Cmd, 0, "ok", l.scratch)
-}
-
-// roomReply appends {"room":room,"count":n}.
-func roomReply(dst []byte, room string, n int) []byte {
-	dst = append(dst, `{"room":`...)
-	dst = codec.AppendString(dst, room)
-	dst = append(dst, `,"count":`...)
-	dst = strconv.AppendInt(dst, int64(n), 10)
-	return append(dst, '}')
 }
 
 // handleLeave: {room}; exit_room (leave) to the others.
 func handleLeave(c *Context) {
-	var d roomData
+	var d protocol.RoomData
 	if !bindRoom(c, &d, &d.Room) {
 		return
 	}
-	left, _ := c.s.loop.leave(c.s, d.Room, rooms.ReasonLeave)
+	left, _ := c.s.loop.leave(c.s, d.Room, protocol.ReasonLeave)
 	if !left {
-		c.Fail(StatusBadRequest, "not a member of the room")
+		c.Fail(protocol.StatusBadRequest, "not a member of the room")
 	}
 }
 
 // handlePublish: {room, payload, notify_type: "bc"|"ptp", to?}. The reply
 // comes after the message is queued to every loop with members.
 func handlePublish(c *Context) {
-	var d publishData
+	var d protocol.PublishData
 	if !bindRoom(c, &d, &d.Room) {
 		return
 	}
 	if len(d.Payload) == 0 {
-		c.Fail(StatusBadRequest, "payload required")
+		c.Fail(protocol.StatusBadRequest, "payload required")
 		return
 	}
 	ptp := false
 	switch d.NotifyType {
-	case "", "bc":
-	case "ptp":
+	case "", protocol.NotifyBroadcast:
+	case protocol.NotifyPtp:
 		if !checkName(c, "to", d.To) {
 			return
 		}
 		ptp = true
 	default:
-		c.Fail(StatusBadRequest, `notify_type must be "bc" or "ptp"`)
+		c.Fail(protocol.StatusBadRequest, `notify_type must be "bc" or "ptp"`)
 		return
 	}
 	l := c.s.loop
 	if !l.allow(c.s) {
-		c.Fail(StatusRateLimited, "publish rate limit")
+		c.Fail(protocol.StatusRateLimited, "publish rate limit")
 		return
 	}
 	g := l.srv.reg.Room(d.Room)
 	if g == nil {
 		return // nobody to tell
 	}
-	l.scratch = rooms.AppendMessage(l.scratch[:0], d.Room, c.s.key(), d.Payload)
+	l.scratch = protocol.AppendMessage(l.scratch[:0], d.Room, c.s.key(), d.Payload)
 	f := frameOf(l.scratch)
 	var err error
 	if ptp {
@@ -155,24 +118,24 @@ func handlePublish(c *Context) {
 // handleSend: {to, payload} → message (no room) to every connection of the
 // user to.
 func handleSend(c *Context) {
-	var d sendData
+	var d protocol.SendData
 	if err := c.Bind(&d); err != nil {
-		c.Fail(StatusBadRequest, "data must be an object with to and payload")
+		c.Fail(protocol.StatusBadRequest, "data must be an object with to and payload")
 		return
 	}
 	if !checkName(c, "to", d.To) {
 		return
 	}
 	if len(d.Payload) == 0 {
-		c.Fail(StatusBadRequest, "payload required")
+		c.Fail(protocol.StatusBadRequest, "payload required")
 		return
 	}
 	l := c.s.loop
 	if !l.allow(c.s) {
-		c.Fail(StatusRateLimited, "send rate limit")
+		c.Fail(protocol.StatusRateLimited, "send rate limit")
 		return
 	}
-	l.scratch = rooms.AppendMessage(l.scratch[:0], "", c.s.key(), d.Payload)
+	l.scratch = protocol.AppendMessage(l.scratch[:0], "", c.s.key(), d.Payload)
 	f := frameOf(l.scratch)
 	err := l.sendTo(d.To, nil, f)
 	f.Release()
@@ -218,15 +181,15 @@ func failQueued(c *Context, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrQueueFull):
-		c.Fail(StatusUnavailable, "server busy, try again")
+		c.Fail(protocol.StatusUnavailable, "server busy, try again")
 	default:
-		c.Fail(StatusUnavailable, err.Error())
+		c.Fail(protocol.StatusUnavailable, err.Error())
 	}
 }
 
 // handleMembers: {room} → {room, count, conns, members:[{user, conns, meta}]}.
 func handleMembers(c *Context) {
-	var d roomData
+	var d protocol.RoomData
 	if !bindRoom(c, &d, &d.Room) {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/protocol"
 	"github.com/wsloop/wsloop/rooms"
 )
 
@@ -164,7 +165,7 @@ func (l *loop) join(s *Session, room string, meta []byte) (g *group, err error) 
 	user := s.key()
 	g, joined, first := l.shard.Join(s, room, user, meta)
 	if joined && first && l.roomEvents(g.Len()) {
-		l.scratch = rooms.AppendEnter(l.scratch[:0], room, user, meta)
+		l.scratch = protocol.AppendEnter(l.scratch[:0], room, user, meta)
 		f := frameOf(l.scratch)
 		err = l.srv.fanout(roomJob(g, f, s.id), l)
 		f.Release()
@@ -201,7 +202,7 @@ func (l *loop) exitEvent(g *group, user, reason string) error {
 	if !l.roomEvents(g.Len()) || g.Len() == 0 {
 		return nil
 	}
-	l.scratch = rooms.AppendExit(l.scratch[:0], g.Name(), user, reason)
+	l.scratch = protocol.AppendExit(l.scratch[:0], g.Name(), user, reason)
 	f := frameOf(l.scratch)
 	err := l.srv.fanout(roomJob(g, f, 0), l)
 	f.Release()
@@ -214,7 +215,7 @@ func (l *loop) leaveAll(s *Session, cause Cause) {
 	if s.ext == nil || s.ext.member.Rooms() == 0 {
 		return
 	}
-	reason := rooms.ReasonLeave
+	reason := protocol.ReasonLeave
 	if cause != 0 {
 		reason = cause.ExitReason()
 	}
@@ -246,7 +247,7 @@ func (l *loop) kick(room, user string) {
 	if len(kicked) == 0 {
 		return
 	}
-	l.scratch = rooms.AppendExit(l.scratch[:0], room, user, rooms.ReasonKick)
+	l.scratch = protocol.AppendExit(l.scratch[:0], room, user, protocol.ReasonKick)
 	f := frameOf(l.scratch)
 	l.hold(f)
 	for _, s := range kicked {
@@ -456,7 +457,7 @@ func encodeMessage(room, from string, payload any) (*codec.PreparedFrame, error)
 		return nil, fmt.Errorf("server: marshal message payload: %w", err)
 	}
 	bp := pushBufs.Get().(*[]byte)
-	*bp = rooms.AppendMessage((*bp)[:0], room, from, raw)
+	*bp = protocol.AppendMessage((*bp)[:0], room, from, raw)
 	f := frameOf(*bp)
 	pushBufs.Put(bp)
 	return f, nil

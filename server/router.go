@@ -1,20 +1,15 @@
 package server
 
 import (
-	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"runtime/debug"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // HandlerFunc handles one request. It runs on the connection's event loop
@@ -130,13 +125,8 @@ func (r *Router) OnOpen(s *Session, req *codec.Request) error {
 		// The data goes in the reply scratch: pushEncoded encodes into
 		// l.scratch, and no reply is being built during OnOpen.
 		l := s.loop
-		data := append(l.reply[:0], `{"sid":"`...)
-		data = strconv.AppendUint(data, s.id, 10)
-		data = append(data, `","ping_interval":`...)
-		data = strconv.AppendInt(data, int64(l.srv.cfg.PingInterval/time.Second), 10)
-		data = append(data, '}')
-		l.reply = data
-		s.pushEncoded("welcome", data)
+		l.reply = protocol.AppendWelcome(l.reply[:0], s.id, int64(l.srv.cfg.PingInterval/time.Second))
+		s.pushEncoded("welcome", l.reply)
 	}
 	return nil
 }
@@ -166,7 +156,7 @@ func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
 	err := c.env.Decode(p)
 	c.Seqno, c.Data = c.env.Seqno, c.env.Data
 	if err != nil {
-		c.reply(c.env.Cmd, StatusBadRequest, envelopeErrorText(err), nil)
+		c.reply(c.env.Cmd, protocol.StatusBadRequest, protocol.ErrorText(err), nil)
 		return
 	}
 	rt, ok := r.routes[string(c.env.Cmd)]
@@ -185,23 +175,6 @@ func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
 // UTF-8 (a text one gets the frame layer's codec.ErrInvalidUTF8).
 const invalidUTF8Message = "invalid UTF-8 in message"
 
-// envelopeErrorText is the reply msg for an envelope decoding error.
-func envelopeErrorText(err error) string {
-	switch {
-	case errors.Is(err, codec.ErrJSONTooDeep):
-		return "too deeply nested"
-	case errors.Is(err, codec.ErrMissingCmd):
-		return "missing cmd"
-	case errors.Is(err, codec.ErrBadCmd):
-		return "invalid cmd"
-	case errors.Is(err, codec.ErrBadSeqno):
-		return "invalid seqno"
-	case errors.Is(err, codec.ErrDuplicateKey):
-		return "duplicate key"
-	}
-	return "malformed JSON"
-}
-
 func (r *Router) call(c *Context, fn HandlerFunc) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -213,19 +186,6 @@ func (r *Router) call(c *Context, fn HandlerFunc) {
 	}()
 	fn(c)
 }
-
-// Status codes of replies (DESIGN §3).
-const (
-	StatusOK              = 0
-	StatusBadRequest      = 400
-	StatusUnauthenticated = 401
-	StatusForbidden       = 403
-	StatusNotFound        = 404
-	StatusTooLarge        = 413
-	StatusRateLimited     = 429
-	StatusInternal        = 500
-	StatusUnavailable     = 503 // a loop's queue was full: try again
-)
 
 // Context is one request being handled. It is reused for the next request
 // of the same loop: c and every slice in it are valid only until the
@@ -240,7 +200,7 @@ type Context struct {
 	Data []byte
 
 	s       *Session
-	env     codec.Envelope
+	env     protocol.Envelope
 	replied bool
 	vals    []ctxVal
 }
@@ -308,7 +268,7 @@ func (c *Context) replyRaw(cmd []byte, status int, msg string, data []byte) erro
 	if len(data) > 0 {
 		if err := checkRaw(data); err != nil {
 			c.s.loop.srv.log.Error("reply data refused", "cmd", c.Cmd, "sid", c.s.id, "err", err)
-			c.reply(cmd, StatusInternal, "internal error", nil)
+			c.reply(cmd, protocol.StatusInternal, "internal error", nil)
 			return err
 		}
 	}
@@ -326,7 +286,7 @@ func (c *Context) reply(cmd []byte, status int, msg string, data []byte) {
 		return
 	}
 	l := s.loop
-	l.reply = codec.AppendReply(l.reply[:0], cmd, c.Seqno, status, msg, data)
+	l.reply = protocol.AppendReply(l.reply[:0], cmd, c.Seqno, status, msg, data)
 	l.appendFrame(s, codec.OpText, l.reply)
 	l.stats.msgsOut.Add(1)
 }
@@ -377,10 +337,15 @@ func (c *Context) Close(code codec.StatusCode, reason string) {
 func handlePing(c *Context) {
 	l := c.s.loop
 	if secret := l.srv.cfg.HeartbeatSecret; len(secret) > 0 {
-		if status, msg := checkPingSign(c, secret, l.srv.cfg.HeartbeatSignWindow); status != 0 {
+		var p protocol.SignedPing
+		status, msg := protocol.StatusBadRequest, "online_token and timestamp required"
+		if c.Bind(&p) == nil {
+			status, msg = p.Check(secret, time.Now(), l.srv.cfg.HeartbeatSignWindow)
+		}
+		if status != protocol.StatusOK {
 			c.s.notAlive = true
 			c.Fail(status, msg)
-			if status == StatusUnauthenticated {
+			if status == protocol.StatusUnauthenticated {
 				if c.s.badSigns++; c.s.badSigns >= maxBadSigns {
 					c.Close(codec.StatusPolicyViolation, "bad heartbeat signature")
 				}
@@ -389,62 +354,11 @@ func handlePing(c *Context) {
 		}
 		c.s.badSigns = 0
 	}
-	buf := append(l.pong[:0], `{"timestamp":`...)
-	buf = strconv.AppendInt(buf, time.Now().UnixMilli(), 10)
-	buf = append(buf, '}')
-	l.pong = buf
-	c.reply(pongCmd, 0, "ok", buf)
+	l.pong = protocol.AppendPong(l.pong[:0], time.Now().UnixMilli())
+	c.reply(pongCmd, 0, "ok", l.pong)
 }
 
 var pongCmd = []byte("pong")
 
 // maxBadSigns rejected signed pings in a row close the connection.
 const maxBadSigns = 3
-
-// signedPing is the data of a signed ping command.
-type signedPing struct {
-	OnlineToken string          `json:"online_token"`
-	Timestamp   json.RawMessage `json:"timestamp"`
-	Sign        string          `json:"sign"`
-}
-
-// checkPingSign verifies a signed ping: sign must be the lower- or
-// upper-case hex of HMAC-SHA256(secret, online_token + "." + timestamp),
-// timestamp Unix seconds (a JSON number or a string of digits) within window
-// of the server clock. It returns status 0 when the ping is good.
-func checkPingSign(c *Context, secret []byte, window time.Duration) (int, string) {
-	var p signedPing
-	if err := c.Bind(&p); err != nil || p.OnlineToken == "" || len(p.Timestamp) == 0 {
-		return StatusBadRequest, "online_token and timestamp required"
-	}
-	ts := bytes.Trim(p.Timestamp, `"`)
-	sec, err := strconv.ParseInt(string(ts), 10, 64)
-	if err != nil {
-		return StatusBadRequest, "timestamp must be Unix seconds"
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(p.OnlineToken))
-	mac.Write([]byte{'.'})
-	mac.Write(ts)
-	want := mac.Sum(nil)
-	got, err := hex.DecodeString(p.Sign)
-	if err != nil || !hmac.Equal(got, want) {
-		return StatusUnauthenticated, "bad sign"
-	}
-	if d := time.Since(time.Unix(sec, 0)); d > window || d < -window {
-		return StatusUnauthenticated, "stale timestamp"
-	}
-	return 0, ""
-}
-
-// SignPing returns the sign a client puts in a signed ping command: the hex
-// HMAC-SHA256 of onlineToken + "." + timestamp under secret. It is what
-// Config.HeartbeatSecret verifies; clients in other languages compute the
-// same.
-func SignPing(secret []byte, onlineToken string, timestamp int64) string {
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(onlineToken))
-	mac.Write([]byte{'.'})
-	mac.Write(strconv.AppendInt(nil, timestamp, 10))
-	return hex.EncodeToString(mac.Sum(nil))
-}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/uring"
+	"github.com/wsloop/wsloop/protocol"
 	"github.com/wsloop/wsloop/rooms"
 )
 
@@ -525,7 +526,7 @@ func encodePush(cmd string, data any) (*codec.PreparedFrame, error) {
 		return nil, fmt.Errorf("server: marshal %s data: %w", cmd, err)
 	}
 	bp := pushBufs.Get().(*[]byte)
-	*bp = codec.AppendPush((*bp)[:0], cmd, raw)
+	*bp = protocol.AppendPush((*bp)[:0], cmd, raw)
 	f := codec.NewPreparedFrame(codec.OpText, *bp)
 	pushBufs.Put(bp)
 	return f, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/protocol"
 )
 
 func TestRouterEchoAndErrors(t *testing.T) {
@@ -54,7 +55,7 @@ func TestRouterMiddlewareAndHandlers(t *testing.T) {
 	r.Use(func(next HandlerFunc) HandlerFunc {
 		return func(c *Context) {
 			if c.Cmd != "login" && c.Session().UserID() == "" {
-				c.Fail(StatusUnauthenticated, "login first")
+				c.Fail(protocol.StatusUnauthenticated, "login first")
 				return
 			}
 			c.Set("mw", "seen")
@@ -66,7 +67,7 @@ func TestRouterMiddlewareAndHandlers(t *testing.T) {
 			User string `json:"user"`
 		}
 		if err := c.Bind(&req); err != nil || req.User == "" {
-			c.Fail(StatusBadRequest, "user required")
+			c.Fail(protocol.StatusBadRequest, "user required")
 			return
 		}
 		c.Session().SetUserID(req.User)

@@ -10,7 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsloop/wsloop/codec"
-	"github.com/wsloop/wsloop/rooms"
+	"github.com/wsloop/wsloop/protocol"
 	"github.com/wsloop/wsloop/timingwheel"
 )
 
@@ -217,7 +217,7 @@ func (s *Session) Close(code codec.StatusCode, reason string) error {
 // pushEncoded writes {"cmd":cmd,"data":data} as a text frame.
 func (s *Session) pushEncoded(cmd string, data []byte) {
 	l := s.loop
-	l.scratch = codec.AppendPush(l.scratch[:0], cmd, data)
+	l.scratch = protocol.AppendPush(l.scratch[:0], cmd, data)
 	l.appendFrame(s, codec.OpText, l.scratch)
 	l.stats.msgsOut.Add(1)
 }
@@ -255,10 +255,10 @@ func marshal(v any) ([]byte, error) {
 // goes into a text frame: ErrInvalidUTF8, ErrInvalidJSON (wrapping the
 // codec's reason) or nil.
 func checkRaw(b []byte) error {
-	switch err := codec.CheckJSON(b); err {
+	switch err := protocol.CheckJSON(b); err {
 	case nil:
 		return nil
-	case codec.ErrInvalidUTF8:
+	case protocol.ErrInvalidUTF8:
 		return ErrInvalidUTF8
 	default:
 		return fmt.Errorf("%w: %w", ErrInvalidJSON, err)
@@ -292,6 +292,6 @@ func (s *Session) Join(room string, meta []byte) error {
 // user's last connection there. Must be called on the connection's event
 // loop.
 func (s *Session) Leave(room string) bool {
-	left, _ := s.loop.leave(s, room, rooms.ReasonLeave)
+	left, _ := s.loop.leave(s, room, protocol.ReasonLeave)
 	return left
 }

@@ -1,9 +1,10 @@
 // Package peerproto is the part of wsloop's JSON protocol that every peer
 // server of the benchmark suite shares, so that the peers differ only in
-// their network and frame layers: the envelope types, decoded and encoded
-// with sonic the way an application would (sonic.Unmarshal into a struct,
+// their network and frame layers: the envelope, decoded and encoded with
+// sonic the way an application would (sonic.Unmarshal into a struct,
 // sonic.Marshal of the reply), the command dispatch, a room registry, and
-// the flags every peer takes.
+// the flags every peer takes. The data of the commands, the status codes
+// and the name checks are wsloop's own (package protocol).
 //
 //	frame layer (gnet, gorilla, gws, nbio)        peerproto
 //	text message ──────────────────────────────►  Handle(p, sess)
@@ -36,6 +37,8 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
+
+	"github.com/wsloop/wsloop/protocol"
 )
 
 // Request is a client request.
@@ -52,18 +55,6 @@ type Reply struct {
 	Status int                    `json:"status"`
 	Msg    string                 `json:"msg"`
 	Data   sonic.NoCopyRawMessage `json:"data,omitempty"`
-}
-
-// RoomData is the data of a join request.
-type RoomData struct {
-	Room string `json:"room"`
-}
-
-// PublishData is the data of a publish request.
-type PublishData struct {
-	Room       string                 `json:"room"`
-	Payload    sonic.NoCopyRawMessage `json:"payload"`
-	NotifyType string                 `json:"notify_type"`
 }
 
 // Push is a server-initiated message (no seqno).
@@ -96,7 +87,7 @@ func Handle(p []byte, s Session) []byte {
 	var req Request
 	var rep Reply
 	if err := sonic.Unmarshal(p, &req); err != nil {
-		rep = Reply{Cmd: req.Cmd, Status: 400, Msg: "bad request"}
+		rep = Reply{Cmd: req.Cmd, Status: protocol.StatusBadRequest, Msg: "bad request"}
 	} else {
 		rep = Reply{Cmd: req.Cmd, Seqno: req.Seqno, Msg: "ok"}
 		switch req.Cmd {
@@ -107,7 +98,7 @@ func Handle(p []byte, s Session) []byte {
 		case "publish":
 			publish(&req, &rep, s)
 		default:
-			rep.Status, rep.Msg = 404, "unknown cmd"
+			rep.Status, rep.Msg = protocol.StatusNotFound, "unknown cmd"
 		}
 	}
 	out, err := sonic.Marshal(&rep)
@@ -118,33 +109,36 @@ func Handle(p []byte, s Session) []byte {
 }
 
 func join(req *Request, rep *Reply, s Session) {
-	var d RoomData
+	var d protocol.RoomData
 	if err := sonic.Unmarshal(req.Data, &d); err != nil {
-		rep.Status, rep.Msg = 400, "data must be an object with a room"
+		rep.Status, rep.Msg = protocol.StatusBadRequest, "data must be an object with a room"
 		return
 	}
-	if d.Room == "" {
-		rep.Status, rep.Msg = 400, "room required"
+	if msg := protocol.CheckName("room", d.Room, maxName); msg != "" {
+		rep.Status, rep.Msg = protocol.StatusBadRequest, msg
 		return
 	}
 	s.Join(d.Room)
 }
 
+// maxName bounds room names, as wsloop's default does.
+const maxName = 256
+
 func publish(req *Request, rep *Reply, s Session) {
-	var d PublishData
+	var d protocol.PublishData
 	switch err := sonic.Unmarshal(req.Data, &d); {
 	case err != nil:
-		rep.Status, rep.Msg = 400, "data must be an object with a room"
-	case d.Room == "":
-		rep.Status, rep.Msg = 400, "room required"
+		rep.Status, rep.Msg = protocol.StatusBadRequest, "data must be an object with a room"
+	case protocol.CheckName("room", d.Room, maxName) != "":
+		rep.Status, rep.Msg = protocol.StatusBadRequest, protocol.CheckName("room", d.Room, maxName)
 	case len(d.Payload) == 0:
-		rep.Status, rep.Msg = 400, "payload required"
-	case d.NotifyType != "" && d.NotifyType != "bc":
-		rep.Status, rep.Msg = 400, `notify_type must be "bc"`
+		rep.Status, rep.Msg = protocol.StatusBadRequest, "payload required"
+	case d.NotifyType != "" && d.NotifyType != protocol.NotifyBroadcast:
+		rep.Status, rep.Msg = protocol.StatusBadRequest, `notify_type must be "bc"`
 	default:
 		push, err := sonic.Marshal(&Push{Cmd: "message", Data: MessageData{Room: d.Room, From: s.ID(), Payload: d.Payload}})
 		if err != nil {
-			rep.Status, rep.Msg = 500, "encode"
+			rep.Status, rep.Msg = protocol.StatusInternal, "encode"
 			return
 		}
 		s.Publish(d.Room, push)

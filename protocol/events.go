@@ -1,8 +1,6 @@
-package rooms
+package protocol
 
-import "github.com/wsloop/wsloop/codec"
-
-// Exit reasons told in exit_room events (DESIGN §3).
+// Exit reasons told in exit_room events (README "Rooms").
 const (
 	ReasonLeave      = "leave"
 	ReasonDisconnect = "disconnect"
@@ -21,11 +19,11 @@ func AppendMessage(dst []byte, room, from string, payload []byte) []byte {
 	dst = append(dst, `{"cmd":"message","data":{`...)
 	if room != "" {
 		dst = append(dst, `"room":`...)
-		dst = codec.AppendString(dst, room)
+		dst = AppendString(dst, room)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"from":`...)
-	dst = codec.AppendString(dst, from)
+	dst = AppendString(dst, from)
 	dst = append(dst, `,"payload":`...)
 	dst = appendValue(dst, payload)
 	return append(dst, "}}"...)
@@ -39,9 +37,9 @@ func AppendMessage(dst []byte, room, from string, payload []byte) []byte {
 // nil meta omits "meta". Safe for concurrent use.
 func AppendEnter(dst []byte, room, user string, meta []byte) []byte {
 	dst = append(dst, `{"cmd":"enter_room","data":{"room":`...)
-	dst = codec.AppendString(dst, room)
+	dst = AppendString(dst, room)
 	dst = append(dst, `,"user":`...)
-	dst = codec.AppendString(dst, user)
+	dst = AppendString(dst, user)
 	if meta != nil {
 		dst = append(dst, `,"meta":`...)
 		dst = append(dst, meta...)
@@ -57,11 +55,11 @@ func AppendEnter(dst []byte, room, user string, meta []byte) []byte {
 // Safe for concurrent use.
 func AppendExit(dst []byte, room, user, reason string) []byte {
 	dst = append(dst, `{"cmd":"exit_room","data":{"room":`...)
-	dst = codec.AppendString(dst, room)
+	dst = AppendString(dst, room)
 	dst = append(dst, `,"user":`...)
-	dst = codec.AppendString(dst, user)
+	dst = AppendString(dst, user)
 	dst = append(dst, `,"reason":`...)
-	dst = codec.AppendString(dst, reason)
+	dst = AppendString(dst, reason)
 	return append(dst, "}}"...)
 }
 

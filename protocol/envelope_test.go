@@ -1,4 +1,4 @@
-package codec
+package protocol
 
 import (
 	"bytes"
@@ -445,7 +445,7 @@ func ExampleEnvelope_Decode() {
 	// Output:
 	// cmd join, seqno "42", data {"room":"r1"}
 	// {"cmd":"join","seqno":"42","status":0,"msg":"ok","data":{"room":"r1","members":3}}
-	// codec: missing cmd
+	// protocol: missing cmd
 	// {"cmd":"","seqno":7,"status":400,"msg":"missing cmd"}
 }
 

@@ -1,7 +1,8 @@
-package rooms
+package protocol
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 )
 
@@ -26,11 +27,10 @@ func TestEncode(t *testing.T) {
 	}
 }
 
-func TestEncodeZeroAlloc(t *testing.T) {
-	buf := make([]byte, 0, 256)
-	if n := testing.AllocsPerRun(100, func() {
-		buf = AppendMessage(buf[:0], "room", "user", []byte(`"payload"`))
-	}); n != 0 {
-		t.Fatalf("AppendMessage allocates %.0f times", n)
-	}
+func ExampleAppendMessage() {
+	fmt.Println(string(AppendMessage(nil, "lobby", "alice", []byte(`"hi"`))))
+	fmt.Println(string(AppendExit(nil, "lobby", "bob", ReasonTimeout)))
+	// Output:
+	// {"cmd":"message","data":{"room":"lobby","from":"alice","payload":"hi"}}
+	// {"cmd":"exit_room","data":{"room":"lobby","user":"bob","reason":"timeout"}}
 }

@@ -1,4 +1,4 @@
-package codec
+package protocol
 
 // AppendString appends s as a JSON string: quoted, with '"', '\\' and
 // control characters escaped (\n, \r, \t, \b, \f, else \u00XX) and each
