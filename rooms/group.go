@@ -46,6 +46,14 @@ func newGroup[T any](name string, loops int, room bool) *Group[T] {
 // Name returns the room name or user id. Safe for concurrent use.
 func (g *Group[T]) Name() string { return g.name }
 
+// kind is the broker's name for what g is: ToRoom or ToUser.
+func (g *Group[T]) kind() Kind {
+	if g.room {
+		return ToRoom
+	}
+	return ToUser
+}
+
 // OnLoop returns how many members the group has on loop i: a publisher
 // queues a message for the loops where it is not 0. Safe for concurrent use.
 func (g *Group[T]) OnLoop(i int) int { return int(g.counts[i].Load()) }

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -17,6 +18,8 @@ import (
 type Registry[T any] struct {
 	loops  int
 	member func(*T) *Member[T]
+	broker Broker
+	onErr  func(error)
 
 	// mu serializes creating and removing groups: a loop takes it only when
 	// its shard of a group appears or empties, never to publish.
@@ -30,12 +33,21 @@ type Registry[T any] struct {
 }
 
 // NewRegistry returns an empty registry for a server with loops event loops
-// (numbered 0..loops-1). Safe for concurrent use.
-func NewRegistry[T any](loops int, member func(*T) *Member[T]) *Registry[T] {
+// (numbered 0..loops-1). b (nil: Local) is told when the node gets its first
+// member of a room or connection of a user (Subscribe) and loses its last
+// (Unsubscribe); onErr (nil: ignored) gets what those calls fail with.
+// Safe for concurrent use.
+func NewRegistry[T any](loops int, member func(*T) *Member[T], b Broker, onErr func(error)) *Registry[T] {
 	if loops < 1 {
 		loops = 1
 	}
-	r := &Registry[T]{loops: loops, member: member}
+	if b == nil {
+		b = Local{}
+	}
+	if onErr == nil {
+		onErr = func(error) {}
+	}
+	r := &Registry[T]{loops: loops, member: member, broker: b, onErr: onErr}
 	r.shards = make([]*Shard[T], loops)
 	for i := range r.shards {
 		r.shards[i] = &Shard[T]{reg: r, idx: i}
@@ -91,6 +103,9 @@ func (r *Registry[T]) attach(m mapOf, n counter, name string, room bool) *Group[
 		g = newGroup[T](name, r.loops, room)
 		m.Store(g.name, g) // the group's own copy of the name
 		n.Add(1)
+		if err := r.broker.Subscribe(g.kind(), g.name); err != nil {
+			r.onErr(fmt.Errorf("rooms: subscribe to %s %q: %w", g.kind(), g.name, err))
+		}
 	}
 	g.shards++
 	return g
@@ -104,5 +119,8 @@ func (r *Registry[T]) detach(m mapOf, n counter, g *Group[T]) {
 	if g.shards--; g.shards == 0 {
 		m.CompareAndDelete(g.name, g)
 		n.Add(-1)
+		if err := r.broker.Unsubscribe(g.kind(), g.name); err != nil {
+			r.onErr(fmt.Errorf("rooms: unsubscribe from %s %q: %w", g.kind(), g.name, err))
+		}
 	}
 }

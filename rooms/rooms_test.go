@@ -1,8 +1,10 @@
 package rooms
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -14,7 +16,7 @@ type conn struct {
 
 func memberOf(c *conn) *Member[conn] { return &c.m }
 
-func newReg(loops int) *Registry[conn] { return NewRegistry(loops, memberOf) }
+func newReg(loops int) *Registry[conn] { return NewRegistry(loops, memberOf, nil, nil) }
 
 func TestJoinLeavePresence(t *testing.T) {
 	r := newReg(2)
@@ -263,5 +265,54 @@ func BenchmarkJoinLeave(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		sh.Join(c, "big", "x", nil)
 		sh.Leave(c, g, "x")
+	}
+}
+
+// recordingBroker records what a Registry tells its broker.
+type recordingBroker struct {
+	Local
+	mu  sync.Mutex
+	log []string
+}
+
+func (b *recordingBroker) Subscribe(k Kind, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.log = append(b.log, "+"+k.String()+":"+name)
+	return nil
+}
+
+func (b *recordingBroker) Unsubscribe(k Kind, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.log = append(b.log, "-"+k.String()+":"+name)
+	if name == "fails" {
+		return errors.New("link down")
+	}
+	return nil
+}
+
+// TestBrokerSubscriptions: the registry subscribes when the node gets its
+// first member of a room or connection of a user, on any loop, and
+// unsubscribes when the last one leaves; a failing call is reported.
+func TestBrokerSubscriptions(t *testing.T) {
+	b := &recordingBroker{}
+	var errs []error
+	reg := NewRegistry(2, memberOf, b, func(err error) { errs = append(errs, err) })
+	a, c := &conn{}, &conn{}
+	reg.Shard(0).Join(a, "r", "a", nil)
+	reg.Shard(1).Join(c, "r", "c", nil) // a second loop: no second subscription
+	reg.Shard(0).Bind(a, "alice")
+	reg.Shard(0).Join(a, "fails", "a", nil)
+	reg.Shard(0).Leave(a, reg.Room("r"), "a") // c is still in r
+	reg.Shard(1).LeaveAll(c, "c", nil)
+	reg.Shard(0).LeaveAll(a, "alice", nil)
+	reg.Shard(0).Bind(a, "")
+	want := "+room:r +user:alice +room:fails -room:r -room:fails -user:alice"
+	if got := strings.Join(b.log, " "); got != want {
+		t.Fatalf("broker calls %q, want %q", got, want)
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `unsubscribe from room "fails": link down`) {
+		t.Fatalf("errors %v", errs)
 	}
 }

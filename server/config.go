@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wsloop/wsloop/rooms"
 )
 
 // Defaults for the zero values of Config fields.
@@ -250,6 +252,10 @@ type Config struct {
 	// MaxAPIBodySize bounds the body of an HTTP API request, in bytes;
 	// larger gets 413. Zero means 64 KiB.
 	MaxAPIBodySize int64
+
+	// Broker carries room, user and broadcast events to the other nodes of
+	// a cluster (rooms.Broker). Zero means rooms.Local{}: a single node.
+	Broker rooms.Broker
 
 	// Logger receives the server's logs. Zero means slog.Default().
 	Logger *slog.Logger

@@ -28,6 +28,7 @@ const (
 	jobFunc                         // run fn on the loop
 	jobGroup                        // frame to the loop's members of group, except session sid
 	jobPtp                          // frame to the loop's members of group (a user) that are in room
+	jobSession                      // frame to anonymous session sid, if it is in room (nil: any)
 )
 
 // job is one entry of a loop's ring. It is a value: pushing one allocates
@@ -197,6 +198,13 @@ func (l *loop) run(j job) {
 		j.frame.Release()
 	case jobPtp:
 		l.deliverPtp(j.group, j.room, j.frame)
+		j.frame.Release()
+	case jobSession:
+		if s := l.lookup(j.sid); s != nil && s.UserID() == "" && (j.room == nil || l.shard.In(s, j.room)) {
+			if l.pushShared(s, j.frame) {
+				l.stats.deliveries.Add(1)
+			}
+		}
 		j.frame.Release()
 	case jobClose:
 		if s := l.lookup(j.sid); s != nil {

@@ -3,8 +3,8 @@ package server
 import (
 	"errors"
 
-	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/protocol"
+	"github.com/wsloop/wsloop/rooms"
 )
 
 // The Router's room commands (DESIGN §3): join, leave, publish, send,
@@ -99,20 +99,12 @@ func handlePublish(c *Context) {
 		c.Fail(protocol.StatusRateLimited, "publish rate limit")
 		return
 	}
-	g := l.srv.reg.Room(d.Room)
-	if g == nil {
-		return // nobody to tell
-	}
 	l.scratch = protocol.AppendMessage(l.scratch[:0], d.Room, c.s.key(), d.Payload)
-	f := frameOf(l.scratch)
-	var err error
+	ev := rooms.Event{Kind: rooms.ToRoom, Name: d.Room, Data: l.scratch}
 	if ptp {
-		err = l.sendTo(d.To, g, f)
-	} else {
-		err = l.srv.fanout(roomJob(g, f, 0), l)
+		ev = rooms.Event{Kind: rooms.ToUser, Name: d.To, Room: d.Room, Data: l.scratch}
 	}
-	f.Release()
-	failQueued(c, err)
+	failQueued(c, l.srv.publish(ev, nil, l))
 }
 
 // handleSend: {to, payload} → message (no room) to every connection of the
@@ -136,44 +128,7 @@ func handleSend(c *Context) {
 		return
 	}
 	l.scratch = protocol.AppendMessage(l.scratch[:0], "", c.s.key(), d.Payload)
-	f := frameOf(l.scratch)
-	err := l.sendTo(d.To, nil, f)
-	f.Release()
-	failQueued(c, err)
-}
-
-// sendTo queues f for the connections of user to (in room, unless nil). A
-// to that names no user but is a session id (what anonymous senders are
-// known by) reaches that session.
-func (l *loop) sendTo(to string, room *group, f *codec.PreparedFrame) error {
-	if u := l.srv.reg.User(to); u != nil {
-		return l.srv.fanout(userJob(u, room, f), l)
-	}
-	sid, err := ParseSID(to)
-	if err != nil {
-		return nil
-	}
-	dst, err := l.srv.loopFor(sid)
-	if err != nil {
-		return nil
-	}
-	send := func(l *loop) {
-		if s := l.lookup(sid); s != nil && s.UserID() == "" && (room == nil || l.shard.In(s, room)) {
-			if l.pushShared(s, f) {
-				l.stats.deliveries.Add(1)
-			}
-		}
-	}
-	if dst == l {
-		send(l)
-		return nil
-	}
-	f.Retain()
-	if err := dst.enqueue(job{kind: jobFunc, fn: func(l *loop) { send(l); f.Release() }}); err != nil {
-		f.Release()
-		return err
-	}
-	return nil
+	failQueued(c, l.srv.publish(rooms.Event{Kind: rooms.ToUser, Name: d.To, Data: l.scratch}, nil, l))
 }
 
 // failQueued answers a fan-out that a full loop queue cut short.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"unicode/utf8"
 
 	"github.com/wsloop/wsloop/codec"
@@ -108,45 +107,6 @@ func (l *loop) broadcast(f *codec.PreparedFrame) {
 	}
 }
 
-// fanout runs the delivery job j (jobGroup or jobPtp) on every loop where
-// j.group has members: at once on here (the caller's own loop, nil if
-// none), as one ring entry on each other loop. Each gets its own reference
-// to j.frame; the caller keeps its own. A full ring is reported
-// (ErrQueueFull) after every other loop has been served.
-// Safe for concurrent use.
-func (srv *Server) fanout(j job, here *loop) error {
-	var err error
-	for i, l := range *srv.loops.Load() {
-		if j.group.OnLoop(i) == 0 {
-			continue
-		}
-		j.frame.Retain()
-		if l == here {
-			l.run(j) // releases the reference
-			continue
-		}
-		if e := l.enqueue(j); e != nil {
-			j.frame.Release()
-			err = e
-		}
-	}
-	return err
-}
-
-// roomJob and userJob are the delivery jobs of fanout: f to g's members
-// except session except (0: none), and f to user u's connections that are
-// in room (nil: all of them).
-func roomJob(g *group, f *codec.PreparedFrame, except uint64) job {
-	return job{kind: jobGroup, group: g, frame: f, sid: except}
-}
-
-func userJob(u, room *group, f *codec.PreparedFrame) job {
-	return job{kind: jobPtp, group: u, room: room, frame: f}
-}
-
-// frameOf builds a prepared text frame from JSON text.
-func frameOf(text []byte) *codec.PreparedFrame { return codec.NewPreparedFrame(codec.OpText, text) }
-
 // roomEvents reports whether enter_room/exit_room go to a room of n member
 // connections.
 func (l *loop) roomEvents(n int) bool {
@@ -166,9 +126,7 @@ func (l *loop) join(s *Session, room string, meta []byte) (g *group, err error) 
 	g, joined, first := l.shard.Join(s, room, user, meta)
 	if joined && first && l.roomEvents(g.Len()) {
 		l.scratch = protocol.AppendEnter(l.scratch[:0], room, user, meta)
-		f := frameOf(l.scratch)
-		err = l.srv.fanout(roomJob(g, f, s.id), l)
-		f.Release()
+		err = l.srv.publish(rooms.Event{Kind: rooms.ToRoom, Name: room, Session: s.id, Data: l.scratch}, nil, l)
 	}
 	return g, err
 }
@@ -197,16 +155,15 @@ func (l *loop) leave(s *Session, room, reason string) (bool, error) {
 	return true, nil
 }
 
-// exitEvent tells g's members that user left it.
+// exitEvent tells g's members that user left it: the members on this node,
+// and, through the broker, those on others (even when this node has none
+// left).
 func (l *loop) exitEvent(g *group, user, reason string) error {
-	if !l.roomEvents(g.Len()) || g.Len() == 0 {
+	if !l.roomEvents(g.Len()) {
 		return nil
 	}
 	l.scratch = protocol.AppendExit(l.scratch[:0], g.Name(), user, reason)
-	f := frameOf(l.scratch)
-	err := l.srv.fanout(roomJob(g, f, 0), l)
-	f.Release()
-	return err
+	return l.srv.publish(rooms.Event{Kind: rooms.ToRoom, Name: g.Name(), Data: l.scratch}, nil, l)
 }
 
 // leaveAll removes s from every room it is in, telling the others why
@@ -252,8 +209,9 @@ func (l *loop) kick(room, user string) {
 	l.hold(f)
 	for _, s := range kicked {
 		l.sendShared(s, f.Bytes())
-		if _, last := l.shard.Leave(s, g, user); last && g.Len() > 0 && l.roomEvents(g.Len()) {
-			if err := l.srv.fanout(roomJob(g, f, 0), l); err != nil {
+		if _, last := l.shard.Leave(s, g, user); last && l.roomEvents(g.Len()) {
+			ev := rooms.Event{Kind: rooms.ToRoom, Name: room, Data: l.scratch}
+			if err := l.srv.publish(ev, f, l); err != nil {
 				l.srv.log.Warn("exit_room not queued", "room", room, "err", err)
 			}
 		}
@@ -276,93 +234,6 @@ func (l *loop) allow(s *Session) bool {
 	}
 	x.tat = tat + interval
 	return true
-}
-
-// serving returns ErrNotServing or ErrServerClosed unless the server runs.
-func (srv *Server) serving() error {
-	switch srv.state.Load() {
-	case stServing:
-		return nil
-	case stNew:
-		return ErrNotServing
-	}
-	return ErrServerClosed
-}
-
-// Publish sends the event {"cmd":cmd,"data":data} to every member of room,
-// encoded and framed once; data is marshalled with sonic (RawJSON passes
-// through, nil omits "data"). A room without members is not an error. It
-// returns once the event is queued on every loop with members, or
-// ErrQueueFull if a loop's queue was full (the other loops still deliver).
-// Safe for concurrent use.
-func (srv *Server) Publish(room, cmd string, data any) error {
-	if err := srv.serving(); err != nil {
-		return err
-	}
-	f, err := encodePush(cmd, data)
-	if err != nil {
-		return err
-	}
-	if g := srv.reg.Room(room); g != nil {
-		err = srv.fanout(roomJob(g, f, 0), nil)
-	}
-	f.Release()
-	return err
-}
-
-// PublishMessage sends a room message in the shape clients get from the
-// publish command, {"cmd":"message","data":{"room","from","payload"}}, to
-// every member of room. payload is marshalled with sonic (RawJSON passes
-// through). Safe for concurrent use.
-func (srv *Server) PublishMessage(room, from string, payload any) error {
-	if err := srv.serving(); err != nil {
-		return err
-	}
-	f, err := encodeMessage(room, from, payload)
-	if err != nil {
-		return err
-	}
-	if g := srv.reg.Room(room); g != nil {
-		err = srv.fanout(roomJob(g, f, 0), nil)
-	}
-	f.Release()
-	return err
-}
-
-// SendUser sends the event {"cmd":cmd,"data":data} to every connection of
-// user. A user with no connection is not an error.
-// Safe for concurrent use.
-func (srv *Server) SendUser(user, cmd string, data any) error {
-	if err := srv.serving(); err != nil {
-		return err
-	}
-	f, err := encodePush(cmd, data)
-	if err != nil {
-		return err
-	}
-	if u := srv.reg.User(user); u != nil {
-		err = srv.fanout(userJob(u, nil, f), nil)
-	}
-	f.Release()
-	return err
-}
-
-// SendMessage sends {"cmd":"message","data":{"from","payload"}} (the shape
-// of the send command) to every connection of user.
-// Safe for concurrent use.
-func (srv *Server) SendMessage(user, from string, payload any) error {
-	if err := srv.serving(); err != nil {
-		return err
-	}
-	f, err := encodeMessage("", from, payload)
-	if err != nil {
-		return err
-	}
-	if u := srv.reg.User(user); u != nil {
-		err = srv.fanout(userJob(u, nil, f), nil)
-	}
-	f.Release()
-	return err
 }
 
 // Kick removes user's connections from room. They stay open; they and the
@@ -448,17 +319,4 @@ func (srv *Server) RoomMembers(room string, limit int) RoomInfo {
 		info.Members = append(info.Members, RoomUser{User: p.User, Conns: p.Conns, Meta: p.Meta})
 	}
 	return info
-}
-
-// encodeMessage builds a room (or user) message frame once.
-func encodeMessage(room, from string, payload any) (*codec.PreparedFrame, error) {
-	raw, err := marshal(payload)
-	if err != nil {
-		return nil, fmt.Errorf("server: marshal message payload: %w", err)
-	}
-	bp := pushBufs.Get().(*[]byte)
-	*bp = protocol.AppendMessage((*bp)[:0], room, from, raw)
-	f := frameOf(*bp)
-	pushBufs.Put(bp)
-	return f, nil
 }

@@ -18,7 +18,6 @@ import (
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/uring"
-	"github.com/wsloop/wsloop/protocol"
 	"github.com/wsloop/wsloop/rooms"
 )
 
@@ -38,7 +37,8 @@ type Server struct {
 	log     *slog.Logger
 	epoch   time.Time
 
-	reg *rooms.Registry[Session]
+	reg    *rooms.Registry[Session]
+	broker rooms.Broker
 
 	noDirect bool // tests on fake connections: every write goes through gnet
 	// batchSends: the loops send a wakeup's output with io_uring (cork.go,
@@ -91,7 +91,11 @@ func New(cfg Config, h Handler) (*Server, error) {
 		done:       make(chan struct{}),
 		stopTicker: make(chan struct{}),
 	}
-	s.reg = rooms.NewRegistry(c.Loops, memberOf)
+	s.broker = c.Broker
+	if s.broker == nil {
+		s.broker = rooms.Local{}
+	}
+	s.reg = rooms.NewRegistry(c.Loops, memberOf, s.broker, func(err error) { s.log.Warn("broker", "err", err) })
 	s.leases = newLeaseTable(c.LeaseTimeout, c.Tick, s.clock, s.closeLeased, c.Logger)
 	empty := []*loop{}
 	s.loops.Store(&empty)
@@ -157,6 +161,11 @@ func (s *Server) Serve() error {
 		return ErrServerClosed
 	}
 	s.batchSends = !s.cfg.NoIOUring && !s.noDirect && uringWorks(s.log)
+	if err := s.broker.Start(s.deliverRemote); err != nil {
+		s.state.Store(stClosed)
+		close(s.done)
+		return fmt.Errorf("server: start broker: %w", err)
+	}
 	if err := s.cli.Start(); err != nil {
 		s.state.Store(stClosed)
 		close(s.done)
@@ -389,6 +398,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	poll.Stop()
 	close(s.stopTicker)
+	if berr := s.broker.Close(); berr != nil {
+		s.log.Warn("broker close", "err", berr)
+	}
 	if stopErr := s.cli.Stop(); stopErr != nil {
 		s.log.Debug("event loops stopped", "err", stopErr)
 	}
@@ -452,54 +464,6 @@ func ParseSID(s string) (uint64, error) {
 	return id, nil
 }
 
-// Push sends {"cmd":cmd,"data":data} to session sid; data is marshalled with
-// sonic once (nil omits "data"). It returns once the push is queued on the
-// session's loop; a session that has closed meanwhile drops it. Safe for
-// concurrent use.
-func (s *Server) Push(sid uint64, cmd string, data any) error {
-	l, err := s.loopFor(sid)
-	if err != nil {
-		return err
-	}
-	f, err := encodePush(cmd, data)
-	if err != nil {
-		return err
-	}
-	if err := l.enqueue(job{kind: jobPush, sid: sid, frame: f}); err != nil {
-		f.Release()
-		return err
-	}
-	return nil
-}
-
-// Broadcast sends {"cmd":cmd,"data":data} to every open session, encoded
-// and framed once. It fails with ErrQueueFull if any loop's queue is full
-// (the loops that had room still deliver). Safe for concurrent use.
-func (s *Server) Broadcast(cmd string, data any) error {
-	if st := s.state.Load(); st != stServing {
-		if st == stNew {
-			return ErrNotServing
-		}
-		return ErrServerClosed
-	}
-	f, err := encodePush(cmd, data)
-	if err != nil {
-		return err
-	}
-	var first error
-	for _, l := range *s.loops.Load() {
-		f.Retain()
-		if err := l.enqueue(job{kind: jobBroadcast, frame: f}); err != nil {
-			f.Release()
-			if first == nil {
-				first = err
-			}
-		}
-	}
-	f.Release()
-	return first
-}
-
 // Disconnect closes session sid with a close frame carrying code and reason.
 // Safe for concurrent use.
 func (s *Server) Disconnect(sid uint64, code codec.StatusCode, reason string) error {
@@ -516,18 +480,3 @@ func (s *Server) Disconnect(sid uint64, code codec.StatusCode, reason string) er
 // Count returns the number of open connections (handshakes in progress
 // included). Safe for concurrent use.
 func (s *Server) Count() int { return int(s.conns.Load()) }
-
-var pushBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
-// encodePush builds the push frame once, for any number of recipients.
-func encodePush(cmd string, data any) (*codec.PreparedFrame, error) {
-	raw, err := marshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("server: marshal %s data: %w", cmd, err)
-	}
-	bp := pushBufs.Get().(*[]byte)
-	*bp = protocol.AppendPush((*bp)[:0], cmd, raw)
-	f := codec.NewPreparedFrame(codec.OpText, *bp)
-	pushBufs.Put(bp)
-	return f, nil
-}
