@@ -18,7 +18,8 @@ func TestLayering(t *testing.T) {
 		"internal/uring": {},
 		"protocol":       {},
 		"rooms":          {},
-		"server":         {"codec", "protocol", "timingwheel", "rooms", "internal/"},
+		"clock":          {},
+		"server":         {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/"},
 		"cmd/wsloop":     {"server", "codec", "protocol"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsloop/wsloop/clock"
 	"github.com/wsloop/wsloop/rooms"
 )
 
@@ -253,6 +254,11 @@ type Config struct {
 	// larger gets 413. Zero means 64 KiB.
 	MaxAPIBodySize int64
 
+	// Clock is what the loops, their timing wheels, the rate limits and the
+	// signed-ping window read the time from (clock.Fake in tests). Zero
+	// means clock.System().
+	Clock clock.Clock
+
 	// Broker carries room, user and broadcast events to the other nodes of
 	// a cluster (rooms.Broker). Zero means rooms.Local{}: a single node.
 	Broker rooms.Broker
@@ -344,6 +350,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.System()
 	}
 	return c, nil
 }

@@ -7,25 +7,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/wsloop/wsloop/protocol"
 )
 
 // TestHeartbeatExpiryAtScale: 2 000 silent clients and 2 000 heartbeating
 // ones (a third each: empty frames, Ping frames, the ping command), timeout
-// 3 s (room for dialing 2 000 clients on a loaded machine), tick 100 ms. Every silent client is closed with "heartbeat timeout"
-// within timeout + one tick + scheduling slack, none before the timeout; no
-// heartbeating client is closed.
+// 3 s, tick 100 ms, on a fake clock. No silent client is closed before the
+// timeout; every one is closed with "heartbeat timeout" within one tick
+// after it; no heartbeating client is closed, however long they go on.
 func TestHeartbeatExpiryAtScale(t *testing.T) {
 	const (
 		timeout = 3 * time.Second
 		tick    = 100 * time.Millisecond
-		slack   = 400 * time.Millisecond
 		n       = 2000
 	)
+	clk := newFakeClock()
 	rec := newCloseRecorder(NewRouter())
-	srv, _ := startServer(t, Config{HeartbeatTimeout: timeout, Tick: tick}, rec)
+	srv, _ := startServer(t, Config{HeartbeatTimeout: timeout, Tick: tick, Clock: clk}, rec)
 
 	beats := [][]byte{
 		clientFrame(0x81, nil, true),         // empty frame
@@ -33,49 +31,32 @@ func TestHeartbeatExpiryAtScale(t *testing.T) {
 		clientFrame(0x81, []byte(`{"cmd":"ping","seqno":"1","data":{}}`), true),
 	}
 	alive := dialMany(t, srv, n)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // heartbeat every timeout/4; drain replies so nothing backs up
-		defer wg.Done()
-		buf := make([]byte, 4096)
-		tk := time.NewTicker(timeout / 4)
-		defer tk.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tk.C:
-			}
-			for i, c := range alive {
-				if _, err := c.Write(beats[i%3]); err != nil {
-					t.Errorf("heartbeating client %d: %v", i, err)
-					return
-				}
-				_ = c.SetReadDeadline(time.Now().Add(time.Microsecond))
-				for {
-					if _, err := c.Read(buf); err != nil {
-						break
-					}
-				}
-			}
-		}
-	}()
-
-	t0 := time.Now()
 	silent := dialMany(t, srv, n)
-	t1 := time.Now()
-	for time.Since(t0) < timeout-2*tick {
-		if got := srv.Count(); got != 2*n {
-			t.Fatalf("%v after the first silent client: %d connections, want %d (expired early)", time.Since(t0), got, 2*n)
+	buf := make([]byte, 4096)
+	beat := func() { // heartbeat; drain replies so nothing backs up
+		for i, c := range alive {
+			c.send(beats[i%3])
+			_ = c.SetReadDeadline(time.Now().Add(time.Microsecond))
+			for {
+				if _, err := c.Read(buf); err != nil {
+					break
+				}
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		syncLoops(t, srv)
 	}
-	for srv.Count() > n && time.Since(t1) < timeout+tick+slack {
-		time.Sleep(10 * time.Millisecond)
+	// Up to one tick before the timeout, in steps of a quarter of it.
+	for elapsed := time.Duration(0); elapsed < timeout-tick; elapsed += timeout / 4 {
+		step := min(timeout/4, timeout-tick-elapsed)
+		advance(t, srv, clk, step)
+		if got := srv.Count(); got != 2*n {
+			t.Fatalf("%v after the handshakes: %d connections, want %d (expired early)", elapsed+step, got, 2*n)
+		}
+		beat()
 	}
+	advance(t, srv, clk, 2*tick+tickLag) // now past timeout + one tick
 	if got := srv.Count(); got != n {
-		t.Fatalf("%v after the last silent client: %d connections, want %d", time.Since(t1), got, n)
+		t.Fatalf("one tick after the timeout: %d connections, want %d", got, n)
 	}
 	for i, c := range silent {
 		if reason := c.expectCloseCode(1000); reason != "heartbeat timeout" {
@@ -87,9 +68,10 @@ func TestHeartbeatExpiryAtScale(t *testing.T) {
 			t.Fatalf("OnClose reason %+v, want timeout", r)
 		}
 	}
-	time.Sleep(timeout + tick) // the heartbeating ones outlive another timeout
-	close(stop)
-	wg.Wait()
+	for i := 0; i < 8; i++ { // the heartbeating ones outlive two more timeouts
+		beat()
+		advance(t, srv, clk, timeout/4)
+	}
 	if got := srv.Count(); got != n {
 		t.Fatalf("%d of %d heartbeating clients left", got, n)
 	}
@@ -115,58 +97,60 @@ func dialMany(t *testing.T, srv *Server, n int) []*rawConn {
 }
 
 // TestServerPings: with ServerPingInterval, a client that answers Pings
-// (gorilla answers them while reading) stays; one that does not is closed
-// after MaxMissedPongs unanswered Pings, before HeartbeatTimeout.
+// stays; one that does not is closed after MaxMissedPongs unanswered Pings
+// (one interval after the last), before HeartbeatTimeout.
 func TestServerPings(t *testing.T) {
 	const interval = 300 * time.Millisecond
-	srv, url := startServer(t, Config{HeartbeatTimeout: 10 * time.Second, ServerPingInterval: interval, MaxMissedPongs: 2, Tick: 50 * time.Millisecond}, NewRouter())
-	answering := make([]*websocket.Conn, 50)
-	var wg sync.WaitGroup
-	for i := range answering {
-		answering[i], _ = dialRouter(t, url)
-		wg.Add(1)
-		go func(c *websocket.Conn) {
-			defer wg.Done()
-			for {
-				if _, _, err := c.ReadMessage(); err != nil {
-					return
-				}
-			}
-		}(answering[i])
-	}
-	start := time.Now()
+	clk := newFakeClock()
+	srv, _ := startServer(t, Config{HeartbeatTimeout: 10 * time.Second, ServerPingInterval: interval, MaxMissedPongs: 2,
+		Tick: 50 * time.Millisecond, Clock: clk}, NewRouter())
+	answering := dialMany(t, srv, 50)
 	mute := dialMany(t, srv, 50)
-	pings := 0
-	for i, c := range mute {
-		for {
-			op, p := c.readFrame()
-			if op == 0x9 {
-				pings++
-				continue
-			}
-			if op == 0x8 {
-				if code := int(p[0])<<8 | int(p[1]); code != 1000 || string(p[2:]) != "heartbeat timeout" {
-					t.Fatalf("mute client %d closed with %d %q", i, code, p[2:])
-				}
-				break
-			}
+	for _, c := range append(answering, mute...) {
+		if op, _ := c.readFrame(); op != 1 { // the welcome
+			t.Fatalf("first frame op %d", op)
 		}
 	}
-	el := time.Since(start)
-	if el < 3*interval-100*time.Millisecond || el > 3*interval+time.Second {
-		t.Fatalf("mute clients closed after %v, want about %v (2 missed pongs)", el, 3*interval)
+	expectPing := func(c *rawConn) []byte {
+		t.Helper()
+		op, p := c.readFrame()
+		if op != 0x9 {
+			t.Fatalf("op %d, want a Ping", op)
+		}
+		return p
 	}
-	if pings != 2*len(mute) {
-		t.Fatalf("mute clients got %d pings, want %d", pings, 2*len(mute))
+	step := interval + 2*50*time.Millisecond // one tick after each ping is due
+	for round := 1; round <= 2; round++ {
+		advance(t, srv, clk, step)
+		for _, c := range answering {
+			c.send(clientFrame(0x8A, expectPing(c), true))
+		}
+		for _, c := range mute {
+			expectPing(c)
+		}
+		syncLoops(t, srv)
+		if got := srv.Count(); got != 100 {
+			t.Fatalf("after %d pings: %d connections, want 100", round, got)
+		}
 	}
-	time.Sleep(5 * interval)
+	advance(t, srv, clk, step) // a third interval without a pong: closed
+	for i, c := range mute {
+		if reason := c.expectCloseCode(1000); reason != "heartbeat timeout" {
+			t.Fatalf("mute client %d closed with %q", i, reason)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		for _, c := range answering {
+			if op, p := c.readFrame(); op == 0x9 {
+				c.send(clientFrame(0x8A, p, true))
+			}
+		}
+		syncLoops(t, srv)
+		advance(t, srv, clk, step)
+	}
 	if got := srv.Count(); got != len(answering) {
 		t.Fatalf("%d connections left, want the %d answering ones", got, len(answering))
 	}
-	for _, c := range answering {
-		c.Close()
-	}
-	wg.Wait()
 }
 
 // TestSignedPing: with HeartbeatSecret, a signed ping is answered with pong;
@@ -174,11 +158,12 @@ func TestServerPings(t *testing.T) {
 // three rejections in a row close with 1008.
 func TestSignedPing(t *testing.T) {
 	secret := []byte("s3cret")
-	_, url := startServer(t, Config{HeartbeatSecret: secret, HeartbeatSignWindow: time.Minute}, NewRouter())
+	clk := newFakeClock()
+	_, url := startServer(t, Config{HeartbeatSecret: secret, HeartbeatSignWindow: time.Minute, HeartbeatTimeout: -1, Clock: clk}, NewRouter())
 	ping := func(token string, ts int64, sign string) string {
 		return `{"cmd":"ping","seqno":"p","data":{"online_token":"` + token + `","timestamp":` + strconv.FormatInt(ts, 10) + `,"sign":"` + sign + `"}}`
 	}
-	now := time.Now().Unix()
+	now := clk.Now().Unix()
 	c, _ := dialRouter(t, url)
 
 	writeText(t, c, ping("tok", now, protocol.Sign(secret, "tok", now)))
@@ -196,8 +181,15 @@ func TestSignedPing(t *testing.T) {
 	}
 	rejections := []struct{ req, msg string }{
 		{ping("tok", now, protocol.Sign([]byte("wrong"), "tok", now)), "bad sign"},
-		{ping("tok", now-3600, protocol.Sign(secret, "tok", now-3600)), "stale timestamp"},
+		{ping("tok", now-61, protocol.Sign(secret, "tok", now-61)), "stale timestamp"},
 		{ping("other", now, protocol.Sign(secret, "tok", now)), "bad sign"},
+	}
+	// On the window's edges: accepted.
+	for _, ts := range []int64{now - 60, now + 60} {
+		writeText(t, c, ping("tok", ts, protocol.Sign(secret, "tok", ts)))
+		if got := readText(t, c); !strings.Contains(got, `"status":0`) {
+			t.Fatalf("timestamp %+d s: %s", ts-now, got)
+		}
 	}
 	for i, r := range rejections {
 		writeText(t, c, r.req)
@@ -209,8 +201,17 @@ func TestSignedPing(t *testing.T) {
 		t.Fatalf("close reason %q", ce.Text)
 	}
 
-	// A good ping in between resets the count.
+	// A good ping in between resets the count, and the server's clock
+	// decides what is stale.
 	c2, _ := dialRouter(t, url)
+	writeText(t, c2, ping("tok", now, protocol.Sign(secret, "tok", now)))
+	readText(t, c2)
+	clk.Advance(61 * time.Second)
+	writeText(t, c2, ping("tok", now, protocol.Sign(secret, "tok", now)))
+	if got := readText(t, c2); !strings.Contains(got, `"msg":"stale timestamp"`) {
+		t.Fatalf("61 s later: %s", got)
+	}
+	now = clk.Now().Unix()
 	for i := 0; i < 5; i++ {
 		writeText(t, c2, rejections[0].req)
 		readText(t, c2)
@@ -223,17 +224,18 @@ func TestSignedPing(t *testing.T) {
 // connection alive, good ones do.
 func TestSignedPingDoesNotRefresh(t *testing.T) {
 	secret := []byte("k")
-	const timeout = 600 * time.Millisecond
-	srv, _ := startServer(t, Config{HeartbeatSecret: secret, HeartbeatTimeout: timeout, Tick: 50 * time.Millisecond}, NewRouter())
+	const timeout, tick = 600 * time.Millisecond, 50 * time.Millisecond
+	clk := newFakeClock()
+	srv, _ := startServer(t, Config{HeartbeatSecret: secret, HeartbeatTimeout: timeout, Tick: tick, Clock: clk}, NewRouter())
 	good, bad := dialRaw(t, srv, true), dialRaw(t, srv, true)
-	start := time.Now()
-	for time.Since(start) < 2*timeout {
-		now := time.Now().Unix()
+	for i := 0; i < 8; i++ { // two timeouts, a ping every quarter
+		now := clk.Now().Unix()
 		good.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"t","timestamp":`+strconv.FormatInt(now, 10)+`,"sign":"`+protocol.Sign(secret, "t", now)+`"}}`), true))
-		if time.Since(start) < timeout/2 { // fewer than three: not closed for bad signs
+		if i < 2 { // fewer than three: not closed for bad signs
 			bad.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"t","timestamp":1,"sign":"00"}}`), true))
 		}
-		time.Sleep(timeout / 4)
+		syncLoops(t, srv)
+		advance(t, srv, clk, timeout/4)
 	}
 	if reason := bad.expectCloseCode(1000); reason != "heartbeat timeout" {
 		t.Fatalf("client with rejected pings closed with %q", reason)
@@ -248,30 +250,27 @@ func TestSignedPingDoesNotRefresh(t *testing.T) {
 // handler; a disabled ping command is unknown).
 func TestHeartbeatFormsSwitch(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	srv, url := startServer(t, Config{Heartbeats: HeartbeatEmptyFrame, HeartbeatTimeout: timeout, Tick: 50 * time.Millisecond}, NewRouter())
+	clk := newFakeClock()
+	srv, url := startServer(t, Config{Heartbeats: HeartbeatEmptyFrame, HeartbeatTimeout: timeout, Tick: 50 * time.Millisecond, Clock: clk}, NewRouter())
 	c, _ := dialRouter(t, url)
 	writeText(t, c, `{"cmd":"ping","seqno":"1"}`)
 	if got := readText(t, c); got != `{"cmd":"ping","seqno":"1","status":404,"msg":"unknown cmd"}` {
 		t.Fatalf("disabled ping command: %s", got)
 	}
+	_ = c.Close()
 	pinger := dialRaw(t, srv, true)
 	empty := dialRaw(t, srv, true)
-	start := time.Now()
-	for time.Since(start) < 2*timeout {
+	for i := 0; i < 10; i++ { // two timeouts, a beat every fifth
 		_, _ = pinger.Write(clientFrame(0x89, []byte("x"), true)) // fails once it is closed
 		empty.send(clientFrame(0x81, nil, true))
-		time.Sleep(timeout / 5)
+		syncLoops(t, srv)
+		advance(t, srv, clk, timeout/5)
 	}
 	if reason := pinger.expectCloseCode(1000); reason != "heartbeat timeout" {
 		t.Fatalf("ping-frame-only client closed with %q", reason)
 	}
 	if op, _ := empty.readFrame(); op != 1 { // the welcome; then nothing but liveness
 		t.Fatalf("empty-frame client: op %d", op)
-	}
-	_ = c.Close()
-	deadline := time.Now().Add(time.Second)
-	for srv.Count() != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
 	}
 	if srv.Count() != 1 {
 		t.Fatalf("Count = %d, want the empty-frame client only", srv.Count())
@@ -281,22 +280,27 @@ func TestHeartbeatFormsSwitch(t *testing.T) {
 // TestExpiryWithinOneTick: a client that was last heard some time after
 // its handshake (so the first check finds it alive and re-arms) is closed
 // no earlier than the timeout after its last frame and within one tick
-// (plus scheduling slack) after that.
+// after that.
 func TestExpiryWithinOneTick(t *testing.T) {
 	const (
 		timeout = time.Second
 		tick    = 200 * time.Millisecond
-		slack   = 250 * time.Millisecond
 	)
-	srv, _ := startServer(t, Config{HeartbeatTimeout: timeout, Tick: tick}, NewRouter())
+	clk := newFakeClock()
+	srv, _ := startServer(t, Config{HeartbeatTimeout: timeout, Tick: tick, Clock: clk}, NewRouter())
 	rc := dialRaw(t, srv, true)
-	time.Sleep(330 * time.Millisecond)
+	advance(t, srv, clk, 330*time.Millisecond)
 	rc.send(clientFrame(0x81, nil, true)) // an empty frame: a heartbeat
-	last := time.Now()
+	syncLoops(t, srv)
+	advance(t, srv, clk, timeout-time.Millisecond)
+	if srv.Count() != 1 {
+		t.Fatal("closed before the timeout after its last frame")
+	}
+	advance(t, srv, clk, tick+tickLag)
+	if srv.Count() != 0 {
+		t.Fatal("still open one tick after the timeout")
+	}
 	if reason := rc.expectCloseCode(1000); reason != "heartbeat timeout" {
 		t.Fatalf("closed with %q", reason)
-	}
-	if d := time.Since(last); d < timeout || d > timeout+tick+slack {
-		t.Fatalf("closed %v after the last frame, want within [%v, %v]", d, timeout, timeout+tick+slack)
 	}
 }

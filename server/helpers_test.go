@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/wsloop/wsloop/clock"
 )
 
 // testLogger writes the server's logs to the test log at debug level when
@@ -346,4 +349,36 @@ func sendPaths(t *testing.T, test func(t *testing.T, noIOUring bool) *Server) {
 			t.Fatal("NoIOUring set, but the loops batch with io_uring")
 		}
 	})
+}
+
+// newFakeClock returns a fake clock at a fixed time, for Config.Clock.
+func newFakeClock() *clock.Fake { return clock.NewFake(time.Unix(1_700_000_000, 0)) }
+
+// syncLoops waits until every loop of srv has run what was queued on it
+// before the call: gnet runs a loop's tasks in order, and the events of
+// sockets that were readable before the task was queued come first.
+func syncLoops(t testing.TB, srv *Server) {
+	t.Helper()
+	for _, l := range *srv.loops.Load() {
+		done := make(chan struct{})
+		if err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			close(done)
+			return nil
+		})); err != nil {
+			t.Fatalf("loop %d: %v", l.idx, err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("loop %d did not run a task within 10 s", l.idx)
+		}
+	}
+}
+
+// advance moves the fake clock c of srv by d and waits until the loops
+// have run the ticks it caused (timeouts fired, closes done).
+func advance(t testing.TB, srv *Server, c *clock.Fake, d time.Duration) {
+	t.Helper()
+	c.Advance(d)
+	syncLoops(t, srv)
 }

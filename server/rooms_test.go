@@ -446,7 +446,8 @@ func TestRoomCommandErrors(t *testing.T) {
 // TestPublishRateLimit: past the burst, publish and send get 429 until the
 // rate refills.
 func TestPublishRateLimit(t *testing.T) {
-	_, url := startServer(t, Config{PublishRate: 5, PublishBurst: 3}, userRouter())
+	clk := newFakeClock()
+	_, url := startServer(t, Config{PublishRate: 5, PublishBurst: 3, Clock: clk}, userRouter())
 	cl := newClient(t, url+"?user=x")
 	for i := 0; i < 3; i++ {
 		cl.ok("publish", map[string]any{"room": "r", "payload": i})
@@ -455,8 +456,16 @@ func TestPublishRateLimit(t *testing.T) {
 		t.Fatalf("msg %q", msg)
 	}
 	cl.status("send", map[string]any{"to": "y", "payload": 3}, 429)
-	time.Sleep(250 * time.Millisecond) // one token at 5/s
+	clk.Advance(199 * time.Millisecond) // one token every 200 ms at 5/s
+	cl.status("publish", map[string]any{"room": "r", "payload": 3}, 429)
+	clk.Advance(time.Millisecond)
 	cl.ok("publish", map[string]any{"room": "r", "payload": 4})
+	cl.status("publish", map[string]any{"room": "r", "payload": 5}, 429)
+	clk.Advance(time.Second) // the bucket fills up to the burst, no more
+	for i := 0; i < 3; i++ {
+		cl.ok("send", map[string]any{"to": "y", "payload": i})
+	}
+	cl.status("send", map[string]any{"to": "y", "payload": 3}, 429)
 }
 
 // blockLoop runs a job on loop l that blocks it until the returned function
@@ -679,19 +688,13 @@ func TestLibraryRoomAPI(t *testing.T) {
 	if d := data(a.push("exit_room")); d["user"] != "b" || d["reason"] != "kick" {
 		t.Fatalf("exit_room %v", d)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for srv.Online() != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	syncLoops(t, srv) // the close has run on b's loop
 	if srv.Online() != 1 {
 		t.Fatalf("Online %d after b left", srv.Online())
 	}
 	a.c.Close()
-	rec.next(t) // OnClose runs before the session leaves its rooms and its user
-	deadline = time.Now().Add(2 * time.Second)
-	for (srv.Rooms() != 0 || srv.Online() != 0) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	rec.next(t)       // OnClose runs before the session leaves its rooms and its user,
+	syncLoops(t, srv) // in the same callback
 	if srv.Rooms() != 0 || srv.Online() != 0 {
 		t.Fatalf("empty room not freed: Rooms %d Online %d", srv.Rooms(), srv.Online())
 	}

@@ -340,7 +340,7 @@ func handlePing(c *Context) {
 		var p protocol.SignedPing
 		status, msg := protocol.StatusBadRequest, "online_token and timestamp required"
 		if c.Bind(&p) == nil {
-			status, msg = p.Check(secret, time.Now(), l.srv.cfg.HeartbeatSignWindow)
+			status, msg = p.Check(secret, l.srv.clk.Now(), l.srv.cfg.HeartbeatSignWindow)
 		}
 		if status != protocol.StatusOK {
 			c.s.notAlive = true
@@ -354,7 +354,7 @@ func handlePing(c *Context) {
 		}
 		c.s.badSigns = 0
 	}
-	l.pong = protocol.AppendPong(l.pong[:0], time.Now().UnixMilli())
+	l.pong = protocol.AppendPong(l.pong[:0], l.srv.clk.Now().UnixMilli())
 	c.reply(pongCmd, 0, "ok", l.pong)
 }
 

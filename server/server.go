@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/wsloop/wsloop/clock"
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/uring"
 	"github.com/wsloop/wsloop/rooms"
@@ -35,7 +36,8 @@ type Server struct {
 	cfg     Config
 	handler Handler
 	log     *slog.Logger
-	epoch   time.Time
+	clk     clock.Clock // Config.Clock
+	epoch   time.Time   // clk's time at New; the loop clock counts from it
 
 	reg    *rooms.Registry[Session]
 	broker rooms.Broker
@@ -69,6 +71,10 @@ type Server struct {
 	ready      chan struct{}
 	done       chan struct{}
 	stopTicker chan struct{}
+
+	tickMu      sync.Mutex
+	tickTimer   clock.Timer
+	tickStopped bool
 }
 
 // New validates cfg and returns a server that will dispatch to h. cfg is
@@ -85,7 +91,8 @@ func New(cfg Config, h Handler) (*Server, error) {
 		cfg:        c,
 		handler:    h,
 		log:        c.Logger,
-		epoch:      time.Now(),
+		clk:        c.Clock,
+		epoch:      c.Clock.Now(),
 		spare:      -1,
 		ready:      make(chan struct{}),
 		done:       make(chan struct{}),
@@ -120,7 +127,7 @@ func New(cfg Config, h Handler) (*Server, error) {
 func (s *Server) Config() Config { return s.cfg }
 
 // clock is the loop clock: monotonic nanoseconds since the server started.
-func (s *Server) clock() int64 { return int64(time.Since(s.epoch)) }
+func (s *Server) clock() int64 { return int64(s.clk.Now().Sub(s.epoch)) }
 
 // Listen binds the listening socket. Serve calls it if it has not been
 // called; call it first to learn the address (Addr) before serving.
@@ -171,7 +178,7 @@ func (s *Server) Serve() error {
 		close(s.done)
 		return fmt.Errorf("server: start event loops: %w", err)
 	}
-	go s.ticker()
+	s.armTick()
 	go s.leases.run(s.stopTicker, s.cfg.Tick) // lease expiry; stops with the ticker at Shutdown
 	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Loops, "max_conns", s.cfg.MaxConns, "io_uring", s.batchSends)
 	close(s.ready)
@@ -331,28 +338,42 @@ func isFDExhausted(err error) bool {
 		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
-// ticker wakes every loop once per Tick to advance its timing wheel, just
-// after each tick starts (ticks count from the server's epoch, as the
-// wheels do), so that a timeout fires within one Tick after it is due.
-func (s *Server) ticker() {
+// tickLag is how long after a tick boundary the loops are woken.
+const tickLag = 200 * time.Microsecond
+
+// armTick schedules the next tick on the server's clock: it wakes every
+// loop once per Tick to advance its timing wheel, just after each tick
+// starts (ticks count from the server's epoch, as the wheels do), so that a
+// timeout fires within one Tick after it is due. It re-arms itself until
+// stopTicks.
+func (s *Server) armTick() {
 	tick := int64(s.cfg.Tick)
-	const lag = 200 * time.Microsecond // wake just past the boundary
-	t := time.NewTimer(time.Duration(tick-s.clock()%tick) + lag)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopTicker:
-			return
-		case <-t.C:
-		}
-		for _, l := range *s.loops.Load() {
-			if l.tickWait.CompareAndSwap(false, true) {
-				if err := l.el.Execute(context.Background(), l.tickR); err != nil {
-					l.tickWait.Store(false)
-				}
+	d := time.Duration(tick-s.clock()%tick) + tickLag
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	if !s.tickStopped {
+		s.tickTimer = s.clk.AfterFunc(d, s.onTick)
+	}
+}
+
+func (s *Server) onTick() {
+	for _, l := range *s.loops.Load() {
+		if l.tickWait.CompareAndSwap(false, true) {
+			if err := l.el.Execute(context.Background(), l.tickR); err != nil {
+				l.tickWait.Store(false)
 			}
 		}
-		t.Reset(time.Duration(tick-s.clock()%tick) + lag)
+	}
+	s.armTick()
+}
+
+// stopTicks stops the ticks for good.
+func (s *Server) stopTicks() {
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	s.tickStopped = true
+	if s.tickTimer != nil {
+		s.tickTimer.Stop()
 	}
 }
 
@@ -398,6 +419,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	poll.Stop()
 	close(s.stopTicker)
+	s.stopTicks()
 	if berr := s.broker.Close(); berr != nil {
 		s.log.Warn("broker close", "err", berr)
 	}
