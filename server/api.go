@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
@@ -261,7 +262,7 @@ func (a *api) decode(body []byte, v any, optional bool) *apiErr {
 }
 
 // duplicateKey returns the first top-level key of the JSON object body
-// that repeats an earlier one, ASCII case aside; body is valid JSON.
+// that repeats an earlier one, case aside (foldKey); body is valid JSON.
 func duplicateKey(body []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
@@ -275,7 +276,7 @@ func duplicateKey(body []byte) (string, bool) {
 		if err != nil || !ok {
 			return "", false
 		}
-		folded := strings.ToLower(key)
+		folded := foldKey(key)
 		if seen[folded] {
 			return key, true
 		}
@@ -285,6 +286,22 @@ func duplicateKey(body []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// foldKey maps key to one spelling of all the keys equal to it under
+// Unicode simple case folding (the way encoding/json matches a key to a
+// field, so "uſer" is "user"): each rune becomes the smallest of its
+// folding orbit.
+func foldKey(key string) string {
+	var b strings.Builder
+	for _, r := range key {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
 }
 
 // shortKey cuts a key quoted back to the client to 64 bytes.

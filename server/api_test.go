@@ -527,6 +527,7 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/disconnect", `{"user":"a","code":1.5}`, 400, "code: a number where a whole number was expected"},
 		{"POST", "/api/publish", `{"room":"r","payload":1,"room":"s"}`, 400, `duplicate key "room"`},
 		{"POST", "/api/publish", `{"room":"r","payload":1,"Room":"s"}`, 400, `duplicate key "Room"`},
+		{"POST", "/api/send", `{"user":"alice","payload":1,"uſer":"mallory"}`, 400, `duplicate key "uſer"`},
 		{"POST", "/api/publish", `{"room":"r","payload":{"a":1,"a":2},"\u0072oom":"s"}`, 400, `duplicate key "room"`},
 		{"POST", "/api/publish", "{\"room\":\"r\",\"payload\":\"\xff\"}", 400, "not valid UTF-8"},
 		{"POST", "/api/broadcast", `{"data":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`, 400, "nested too deeply"},

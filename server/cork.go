@@ -3,8 +3,6 @@ package server
 import (
 	"errors"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/sock"
 	"github.com/wsloop/wsloop/internal/uring"
@@ -258,11 +256,14 @@ func (l *loop) afterFlush(s *Session, sent bool) {
 		(l.srv.cfg.SlowConsumer == SlowClose || ob >= 2*l.srv.cfg.MaxOutboundBytes) {
 		l.slow(s)
 	}
-	if s.shutWR && s.state == stateClosing && s.gc.OutboundBuffered() == 0 {
-		// The close frame has left: half-close so the client sees EOF
-		// after it, while its unread input is still drained (no RST).
-		s.shutWR = false
-		_ = unix.Shutdown(s.gc.Fd(), unix.SHUT_WR)
+	if s.shutWR && s.state == stateClosing {
+		if s.gc.OutboundBuffered() == 0 {
+			l.halfClose(s) // the close frame has left
+		} else {
+			// gnet finishes the write on its own, without telling us:
+			// look again at the next tick.
+			l.schedule(s, min(s.lastSeen-l.now, int64(l.srv.cfg.Tick)))
+		}
 	}
 }
 

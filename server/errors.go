@@ -36,6 +36,11 @@ var (
 	// browsers and other conforming clients fail the connection.
 	ErrInvalidUTF8 = errors.New("server: text is not valid UTF-8")
 
+	// ErrOpcode is returned by Session.WriteMessage for an opcode other
+	// than codec.OpText and codec.OpBinary: close, ping and pong frames are
+	// the server's to send (Session.Close closes).
+	ErrOpcode = errors.New("server: WriteMessage takes a text or binary opcode")
+
 	// ErrInvalidJSON is returned by the calls that send raw JSON (values
 	// wrapped by RawJSON, Context.OKRaw, Session.Join's meta) when it is not
 	// one valid JSON value nested at most 64 deep. Nothing was sent. The

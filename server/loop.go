@@ -234,8 +234,35 @@ func (l *loop) fire(s *Session) {
 	case stateOpen:
 		l.heartbeat(s)
 	case stateClosing:
-		l.closeSoon(s)
+		l.closing(s)
 	}
+}
+
+// closing runs when a closing session's timer fires: once its close frame
+// has left, the socket is half-closed; at the close deadline it is closed.
+// While the close frame waits behind output the socket has not taken (a
+// slow consumer), it checks again every tick.
+func (l *loop) closing(s *Session) {
+	if s.shutWR && s.gc.OutboundBuffered() == 0 {
+		l.halfClose(s)
+	}
+	left := s.lastSeen - l.now
+	switch {
+	case left <= 0:
+		l.closeSoon(s)
+	case s.shutWR:
+		l.schedule(s, min(left, int64(l.srv.cfg.Tick)))
+	default:
+		l.schedule(s, left)
+	}
+}
+
+// halfClose shuts the socket's sending side once the close frame has left,
+// so the client sees EOF after it while its unread input is still drained
+// (no reset).
+func (l *loop) halfClose(s *Session) {
+	s.shutWR = false
+	_ = unix.Shutdown(s.gc.Fd(), unix.SHUT_WR)
 }
 
 // heartbeat checks an open session's liveness when its timer fires: it
@@ -334,6 +361,7 @@ func (l *loop) closeWith(s *Session, code codec.StatusCode, text string, cause C
 	l.arena = codec.AppendClose(l.arena, code, text)
 	l.commit(s, m)
 	s.shutWR = true
+	s.lastSeen = l.now + int64(l.srv.cfg.CloseTimeout) // the close deadline
 	l.schedule(s, int64(l.srv.cfg.CloseTimeout))
 }
 

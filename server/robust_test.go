@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -92,6 +93,8 @@ func TestLibraryRefusesInvalidText(t *testing.T) {
 		s := c.Session()
 		onLoop <- result{"WriteText", s.WriteText([]byte("\xff"))}
 		onLoop <- result{"WriteMessage binary", s.WriteMessage(codec.OpBinary, []byte("\xff"))}
+		onLoop <- result{"WriteMessage close", s.WriteMessage(codec.OpClose, []byte{3, 0xe8, 0xff})}
+		onLoop <- result{"WriteMessage ping", s.WriteMessage(codec.OpPing, nil)}
 		onLoop <- result{"Join meta", s.Join("r", []byte("{\"a\":\"\xff\"}"))}
 		onLoop <- result{"Join bad meta", s.Join("r", []byte("{"))}
 		onLoop <- result{"Push", c.Push("x", RawJSON([]byte("\"\xff\"")))}
@@ -106,6 +109,7 @@ func TestLibraryRefusesInvalidText(t *testing.T) {
 	writeText(t, c, `{"cmd":"lib","seqno":"1"}`)
 	want := map[string]error{
 		"WriteText": ErrInvalidUTF8, "WriteMessage binary": nil, "Join meta": ErrInvalidUTF8,
+		"WriteMessage close": ErrOpcode, "WriteMessage ping": ErrOpcode,
 		"Join bad meta": ErrInvalidJSON, "Push": ErrInvalidUTF8, "OKRaw": ErrInvalidUTF8,
 	}
 	for range want {
@@ -180,8 +184,9 @@ func TestLibraryRefusesInvalidText(t *testing.T) {
 // kernel's send buffer fills and gnet holds output when the bound is hit.
 func TestSlowConsumerCloseSends1013(t *testing.T) {
 	rec := newCloseRecorder(NewRouter())
+	clk := newFakeClock()
 	srv, url := startServer(t, Config{Loops: 1, SlowConsumer: SlowClose, MaxOutboundBytes: 64 << 10,
-		CloseTimeout: 20 * time.Second, PublishRate: -1}, rec)
+		CloseTimeout: 20 * time.Second, Tick: 100 * time.Millisecond, PublishRate: -1, Clock: clk}, rec)
 	d := websocket.Dialer{
 		HandshakeTimeout: 5 * time.Second,
 		NetDial: func(network, addr string) (net.Conn, error) {
@@ -196,6 +201,7 @@ func TestSlowConsumerCloseSends1013(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer slow.Close()
+	slow.SetCloseHandler(func(int, string) error { return nil })
 	_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := slow.ReadMessage(); err != nil { // welcome
 		t.Fatal(err)
@@ -232,6 +238,16 @@ func TestSlowConsumerCloseSends1013(t *testing.T) {
 		}
 		break
 	}
+	// The client does not answer the close (its handler sends nothing).
+	// Once gnet has written everything, the server half-closes at the next
+	// tick, long before CloseTimeout: the client reads EOF.
+	syncLoops(t, srv)
+	advance(t, srv, clk, 200*time.Millisecond)
+	_ = slow.UnderlyingConn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := slow.UnderlyingConn().Read(make([]byte, 16)); err != io.EOF {
+		t.Fatalf("after the close frame: %d bytes, %v; want EOF (half-close)", n, err)
+	}
+	advance(t, srv, clk, 20*time.Second) // CloseTimeout: the socket is closed
 	if r := rec.next(t); r.Cause != CauseSlow || r.Code != 1013 {
 		t.Fatalf("close reason %+v, want slow 1013", r)
 	}
@@ -250,7 +266,7 @@ func slowCount(srv *Server) (n uint64) {
 func TestCloseCodeAfterReset(t *testing.T) {
 	var mu sync.Mutex
 	sessions := map[string]*Session{}
-	release := make(chan struct{})
+	entered, release := make(chan struct{}), make(chan struct{})
 	r := NewRouter()
 	r.HandleOpen(func(s *Session, _ *codec.Request) error {
 		mu.Lock()
@@ -261,6 +277,7 @@ func TestCloseCodeAfterReset(t *testing.T) {
 	// poke blocks the loop until the test lets go, then writes to the
 	// victim, whose close frame and reset have arrived meanwhile.
 	r.Handle("poke", func(c *Context) {
+		close(entered)
 		<-release
 		mu.Lock()
 		victim := sessions[string(bytes.Trim(c.Data, `"`))]
@@ -282,6 +299,7 @@ func TestCloseCodeAfterReset(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeText(t, poker, `{"cmd":"poke","data":"`+w.Data.SID+`"}`)
+	<-entered
 	// While the loop is held, the victim says goodbye and resets.
 	victim.send(clientFrame(0x88, closePayload(1000, "bye"), true))
 	_ = victim.Conn.(*net.TCPConn).SetLinger(0)

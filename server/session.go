@@ -41,8 +41,11 @@ type Session struct {
 	dec        codec.Decoder
 	head, tail int32 // queued output: a chain of the loop's segments (cork.go); 0 when none
 	outLen     int32 // bytes queued in the chain
-	lastSeen   int64 // loop clock when the client last showed it is alive
-	timer      sessionTimer
+	// lastSeen is the loop clock when the client last showed it is alive;
+	// once the session is closing, the time its socket is closed at the
+	// latest (the close deadline).
+	lastSeen int64
+	timer    sessionTimer
 
 	state   connState
 	dirty   bool // on loop.dirty
@@ -174,12 +177,16 @@ func (s *Session) RemoteAddr() net.Addr { return s.gc.RemoteAddr() }
 // Must be called on the connection's event loop.
 func (s *Session) Open() bool { return s.state == stateOpen }
 
-// WriteMessage queues one frame with opcode op and payload p. It leaves with
-// everything else written to this connection in the same wakeup, in one
-// write. p may be reused as soon as WriteMessage returns. A text message
-// (codec.OpText) that is not valid UTF-8 is not sent: ErrInvalidUTF8.
-// Must be called on the connection's event loop.
+// WriteMessage queues one data message, op codec.OpText or codec.OpBinary
+// (ErrOpcode for any other: control frames are the server's), with
+// payload p. It leaves with everything else written to this connection in
+// the same wakeup, in one write. p may be reused as soon as WriteMessage
+// returns. A text message that is not valid UTF-8 is not sent:
+// ErrInvalidUTF8. Must be called on the connection's event loop.
 func (s *Session) WriteMessage(op codec.OpCode, p []byte) error {
+	if op != codec.OpText && op != codec.OpBinary {
+		return ErrOpcode
+	}
 	if s.state != stateOpen {
 		return ErrClosed
 	}
