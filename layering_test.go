@@ -6,22 +6,31 @@ import (
 	"testing"
 )
 
-// TestLayering enforces DESIGN §2: imports point downward only, and only
-// server touches gnet.
+// TestLayering enforces docs/architecture.md ("Packages"): imports point
+// downward only, only server touches gnet, and neither the engine nor what
+// it stands on imports net/http or Prometheus.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/wsloop/wsloop/"
 	allowed := map[string][]string{ // package → packages of ours it may import
-		"codec":          {},
-		"timingwheel":    {},
-		"internal/mpsc":  {},
-		"internal/sock":  {},
-		"internal/uring": {},
-		"protocol":       {},
-		"rooms":          {},
-		"clock":          {},
-		"server":         {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/"},
-		"cmd/wsloop":     {"server", "codec", "protocol"},
+		"codec":            {},
+		"protocol":         {},
+		"timingwheel":      {},
+		"clock":            {},
+		"internal/mpsc":    {},
+		"internal/sock":    {},
+		"internal/uring":   {},
+		"internal/wstest":  {},
+		"rooms":            {},
+		"server":           {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring"},
+		"lease":            {"server", "codec", "clock", "timingwheel"},
+		"metrics":          {"server", "lease"},
+		"httpapi":          {"server", "lease", "codec", "protocol"},
+		"internal/srvtest": {"server", "codec", "internal/wstest"},
+		"cmd/wsloop":       {"server", "lease", "httpapi", "metrics", "codec", "protocol", "rooms"},
 	}
+	// Packages that must not import net/http or Prometheus: the engine
+	// and everything under it.
+	noHTTP := map[string]bool{"codec": true, "protocol": true, "timingwheel": true, "clock": true, "rooms": true, "server": true, "lease": true}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -39,6 +48,9 @@ func TestLayering(t *testing.T) {
 			if strings.HasPrefix(imp, "github.com/panjf2000/gnet") && pkg != "server" {
 				t.Errorf("%s imports gnet; only server may", pkg)
 			}
+			if noHTTP[pkg] && (imp == "net/http" || strings.HasPrefix(imp, "github.com/prometheus/")) {
+				t.Errorf("%s imports %s; only httpapi, metrics and the binary may", pkg, imp)
+			}
 			if !strings.HasPrefix(imp, mod) {
 				continue
 			}
@@ -50,7 +62,7 @@ func TestLayering(t *testing.T) {
 				}
 			}
 			if !okDep {
-				t.Errorf("%s imports %s, against DESIGN §2", pkg, dep)
+				t.Errorf("%s imports %s, against docs/architecture.md", pkg, dep)
 			}
 		}
 	}

@@ -37,10 +37,6 @@ const (
 	DefaultMaxRoomNameSize      = 256
 	DefaultMaxMetaSize          = 2 << 10
 
-	// HTTP API and session leases (api.go, lease.go).
-	DefaultLeaseTimeout   = 30 * time.Second
-	DefaultMaxAPIBodySize = 64 << 10
-
 	// connHeadroom is how many descriptors the default MaxConns leaves for
 	// everything that is not a client connection: listeners, the HTTP API,
 	// epoll and eventfd descriptors, log files, cluster links.
@@ -226,34 +222,6 @@ type Config struct {
 	// this many server Pings in a row went unanswered. Zero means 2.
 	MaxMissedPongs int
 
-	// EndPoint is the public WebSocket URL clients connect to
-	// ("wss://chat.example.com/ws"), as the HTTP API hands it out: the
-	// end-point API and the wss_link of a session lease. Zero means it is
-	// derived from the listener: ws://<host>:<port><Path>, where host is the
-	// listener's IP, or, when it listens on all addresses, the host the
-	// HTTP API request was sent to. Set it behind a proxy or TLS terminator.
-	EndPoint string
-
-	// LeaseTimeout is how long a session lease lives without a heartbeat
-	// from the application's backend (HTTP API, /api/session/...); an
-	// expired lease closes the connections bound to it. Zero means 30 s.
-	LeaseTimeout time.Duration
-
-	// RequireLease refuses WebSocket connections that present no auth_body
-	// of a session lease (close 1008 right after the handshake). Zero
-	// (false) accepts them; a connection that presents a bad or expired
-	// auth_body is refused either way.
-	RequireLease bool
-
-	// APIKey, when set, is the bearer key every /api/ endpoint of the HTTP
-	// API requires ("Authorization: Bearer <key>"); /metrics, /healthz and
-	// /readyz stay open. Zero means no key.
-	APIKey string
-
-	// MaxAPIBodySize bounds the body of an HTTP API request, in bytes;
-	// larger gets 413. Zero means 64 KiB.
-	MaxAPIBodySize int64
-
 	// Clock is what the loops, their timing wheels, the rate limits and the
 	// signed-ping window read the time from (clock.Fake in tests). Zero
 	// means clock.System().
@@ -324,8 +292,6 @@ func (c Config) normalize() (Config, error) {
 		orDefault(&c.ServerPingInterval, 0, "ServerPingInterval"), // zero: off
 		orDefault(&c.HeartbeatSignWindow, DefaultHeartbeatSignWindow, "HeartbeatSignWindow"),
 		orDefault(&c.MaxMissedPongs, DefaultMaxMissedPongs, "MaxMissedPongs"),
-		orDefault(&c.LeaseTimeout, DefaultLeaseTimeout, "LeaseTimeout"),
-		orDefault(&c.MaxAPIBodySize, DefaultMaxAPIBodySize, "MaxAPIBodySize"),
 	)
 	if err != nil {
 		return c, err
@@ -344,9 +310,6 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.wheelSlots() > maxWheelSlots {
 		return c, fmt.Errorf("server: timeouts over %d ticks of %v; raise Tick", maxWheelSlots-3, c.Tick)
-	}
-	if err := checkEndPoint(c.EndPoint); err != nil {
-		return c, err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

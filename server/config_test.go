@@ -50,7 +50,7 @@ func TestConfigDefaultsAndNegatives(t *testing.T) {
 	}
 	if n.MaxMessageSize != DefaultMaxMessageSize || n.HandshakeTimeout != DefaultHandshakeTimeout ||
 		n.QueueSize != DefaultQueueSize || n.ReadBufferSize != DefaultReadBufferSize ||
-		n.MaxAPIBodySize != DefaultMaxAPIBodySize || n.PublishBurst != 20 || n.ServerPingInterval != 0 ||
+		n.PublishBurst != 20 || n.ServerPingInterval != 0 ||
 		n.Tick != DefaultTick || n.MaxConns <= 0 {
 		t.Fatalf("defaults not filled in: %+v", n)
 	}
@@ -74,8 +74,6 @@ func TestConfigDefaultsAndNegatives(t *testing.T) {
 		"ServerPingInterval":  {ServerPingInterval: -time.Second},
 		"HeartbeatSignWindow": {HeartbeatSignWindow: -time.Second},
 		"MaxMissedPongs":      {MaxMissedPongs: -1},
-		"LeaseTimeout":        {LeaseTimeout: -time.Second},
-		"MaxAPIBodySize":      {MaxAPIBodySize: -1},
 	} {
 		if _, err := cfg.normalize(); err == nil || !strings.Contains(err.Error(), name+" ") {
 			t.Errorf("%s negative: error %v, want one naming it", name, err)

@@ -46,9 +46,4 @@ var (
 	// one valid JSON value nested at most 64 deep. Nothing was sent. The
 	// error wraps protocol.ErrBadJSON or protocol.ErrJSONTooDeep.
 	ErrInvalidJSON = errors.New("server: not one valid JSON value")
-
-	// ErrUnknownLease is returned by the session-lease calls of the HTTP
-	// API for a conn_id that names no live lease (never issued, ended or
-	// expired).
-	ErrUnknownLease = errors.New("server: unknown or expired lease")
 )

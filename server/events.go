@@ -94,7 +94,9 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		srv.log.Debug("close", "sid", s.id, "code", int(s.code), "reason", s.reasonText(), "cause", s.cause.String())
 	}
 	if wasOpen {
-		l.stats.closed[closeSlot(s.code)].Add(1)
+		l.stats.closed[CloseSlot(s.code)].Add(1)
+	}
+	if s.opened {
 		func() {
 			defer l.recoverHandler(s, "OnClose")
 			srv.handler.OnClose(s, s.closeReason())

@@ -24,8 +24,9 @@ type Handler interface {
 	// returns; copy it to keep it.
 	OnMessage(s *Session, op codec.OpCode, p []byte)
 
-	// OnClose runs once when the connection is gone, whatever the cause. It
-	// does not run for connections whose handshake never completed.
+	// OnClose runs once when the connection is gone, whatever the cause,
+	// for every connection whose OnOpen returned nil: not for one whose
+	// handshake never completed, nor for one OnOpen refused.
 	OnClose(s *Session, reason CloseReason)
 }
 

@@ -3,36 +3,31 @@ package server
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsloop/wsloop/clock"
+	"github.com/wsloop/wsloop/internal/wstest"
 )
 
-// testLogger writes the server's logs to the test log at debug level when
-// WSLOOP_TEST_LOG is set, and discards them otherwise.
-func testLogger(t testing.TB) *slog.Logger {
-	if os.Getenv("WSLOOP_TEST_LOG") == "" {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+// Client helpers shared with the other packages' tests.
+var (
+	testLogger  = wstest.Logger
+	dial        = wstest.Dial
+	dialRouter  = wstest.DialRouter
+	readText    = wstest.ReadText
+	writeText   = wstest.WriteText
+	expectClose = wstest.ExpectClose
+	newClient   = wstest.NewClient
+	data        = wstest.Data
+)
 
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+type client = wstest.Client
 
 // startServer runs a server on a free loopback port until the test ends and
 // returns it with its ws:// URL.
@@ -70,74 +65,6 @@ func startServer(t testing.TB, cfg Config, h Handler) (*Server, string) {
 		}
 	})
 	return srv, "ws://" + srv.Addr().String() + srv.Config().Path
-}
-
-// dial connects a gorilla client; with a Router it also reads the welcome.
-func dial(t testing.TB, url string) *websocket.Conn {
-	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096}
-	c, resp, err := d.Dial(url, nil)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("dial %s: %v (status %d)", url, err, status)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func dialRouter(t testing.TB, url string) (*websocket.Conn, string) {
-	t.Helper()
-	c := dial(t, url)
-	msg := readText(t, c)
-	const prefix = `{"cmd":"welcome","data":{"sid":"`
-	if !strings.HasPrefix(msg, prefix) {
-		t.Fatalf("first message %q is not a welcome", msg)
-	}
-	sid := msg[len(prefix):]
-	return c, sid[:strings.IndexByte(sid, '"')]
-}
-
-func readText(t testing.TB, c *websocket.Conn) string {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	typ, p, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	if typ != websocket.TextMessage {
-		t.Fatalf("message type %d, want text", typ)
-	}
-	return string(p)
-}
-
-func writeText(t testing.TB, c *websocket.Conn, s string) {
-	t.Helper()
-	if err := c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-}
-
-// expectClose reads until the server's close frame and checks its code.
-func expectClose(t testing.TB, c *websocket.Conn, code int) *websocket.CloseError {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err := c.ReadMessage()
-		if err == nil {
-			continue
-		}
-		ce, ok := err.(*websocket.CloseError)
-		if !ok {
-			t.Fatalf("read: %v, want close %d", err, code)
-		}
-		if ce.Code != code {
-			t.Fatalf("close code %d (%q), want %d", ce.Code, ce.Text, code)
-		}
-		return ce
-	}
 }
 
 // rawConn is a hand-driven client for cases a real client will not produce.
@@ -301,12 +228,6 @@ type closeRecorder struct {
 
 func newCloseRecorder(h Handler) *closeRecorder {
 	return &closeRecorder{Handler: h, closed: make(chan CloseReason, 1<<14)}
-}
-
-func (r *closeRecorder) prepare(s *Server) {
-	if p, ok := r.Handler.(interface{ prepare(*Server) }); ok {
-		p.prepare(s)
-	}
 }
 
 func (r *closeRecorder) OnClose(s *Session, reason CloseReason) {

@@ -112,7 +112,7 @@ type loopStats struct {
 	deliveries   atomic.Uint64             // room and user messages queued to a member
 	uringSubmits atomic.Uint64             // io_uring submissions (flushBatch)
 	uringSends   atomic.Uint64             // connection writes in them
-	closed       [closeSlots]atomic.Uint64 // by close code, see closeSlot
+	closed       [CloseSlots]atomic.Uint64 // by close code, see CloseSlot
 }
 
 func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
@@ -491,11 +491,6 @@ func (l *loop) handshake(s *Session, b []byte) int {
 	s.lastSeen = l.now
 	l.wheel.Remove(s)
 	l.heartbeat(s) // arms the heartbeat timer, if any
-	// Session leases (lease.go): bind to the lease, or refuse with 1008.
-	if reason := l.admitLease(s, r); reason != "" {
-		l.closeWith(s, codec.StatusPolicyViolation, reason, CauseServer)
-		return len(b)
-	}
 	if err := l.onOpen(s, r); err != nil {
 		var ce codec.CloseError
 		if !errors.As(err, &ce) {
@@ -504,6 +499,7 @@ func (l *loop) handshake(s *Session, b []byte) int {
 		l.closeWith(s, ce.Code, ce.Reason, CauseServer)
 		return len(b)
 	}
+	s.opened = true
 	// Frames may follow the request in the same read.
 	return n + l.frames(s, b[n:])
 }

@@ -312,8 +312,8 @@ func TestCloseCodeAfterReset(t *testing.T) {
 	}
 	var c1000, c1006 uint64
 	for _, l := range *srv.loops.Load() {
-		c1000 += l.stats.closed[closeSlot(1000)].Load()
-		c1006 += l.stats.closed[closeSlot(1006)].Load()
+		c1000 += l.stats.closed[CloseSlot(1000)].Load()
+		c1006 += l.stats.closed[CloseSlot(1006)].Load()
 	}
 	if c1000 != 1 || c1006 != 0 {
 		t.Fatalf("closed_total: 1000=%d 1006=%d, want 1 and 0", c1000, c1006)

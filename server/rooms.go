@@ -280,6 +280,24 @@ func (srv *Server) onUserLoops(user string, fn func(*loop)) error {
 	return err
 }
 
+// RoomConns returns the number of room's member connections on this
+// server. Safe for concurrent use.
+func (srv *Server) RoomConns(room string) int {
+	if g := srv.reg.Room(room); g != nil {
+		return g.Len()
+	}
+	return 0
+}
+
+// UserConns returns the number of user's connections on this server.
+// Safe for concurrent use.
+func (srv *Server) UserConns(user string) int {
+	if u := srv.reg.User(user); u != nil {
+		return u.Len()
+	}
+	return 0
+}
+
 // Online returns the number of distinct users with at least one
 // connection (sessions bound with SetUserID). Safe for concurrent use.
 func (srv *Server) Online() int { return srv.reg.Users() }

@@ -7,11 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/wsloop/wsloop/codec"
 )
@@ -28,141 +25,6 @@ func userRouter() *Router {
 		return nil
 	})
 	return r
-}
-
-// client is a gorilla connection with a reader goroutine that sorts what
-// arrives into replies (with a seqno) and pushes (without).
-type client struct {
-	t       testing.TB
-	c       *websocket.Conn
-	sid     string
-	seq     atomic.Int64
-	wmu     sync.Mutex // gorilla allows one writer at a time
-	replies chan map[string]any
-	pushes  chan map[string]any
-	done    chan struct{}
-	err     atomic.Value
-}
-
-func newClient(t testing.TB, url string) *client {
-	t.Helper()
-	c, sid := dialRouter(t, url)
-	cl := &client{t: t, c: c, sid: sid, replies: make(chan map[string]any, 1024), pushes: make(chan map[string]any, 1<<16), done: make(chan struct{})}
-	go func() {
-		defer close(cl.done)
-		for {
-			_, p, err := c.ReadMessage()
-			if err != nil {
-				cl.err.Store(err)
-				return
-			}
-			var m map[string]any
-			if err := json.Unmarshal(p, &m); err != nil {
-				cl.err.Store(fmt.Errorf("bad JSON %q: %w", p, err))
-				return
-			}
-			if _, ok := m["seqno"]; ok {
-				cl.replies <- m
-			} else {
-				cl.pushes <- m
-			}
-		}
-	}()
-	return cl
-}
-
-// send writes a request and returns its seqno.
-func (cl *client) send(cmd string, data any) string {
-	cl.t.Helper()
-	seq := strconv.FormatInt(cl.seq.Add(1), 10)
-	req, _ := json.Marshal(map[string]any{"cmd": cmd, "seqno": seq, "data": data})
-	if err := cl.write(req); err != nil {
-		cl.t.Fatalf("write %s: %v", cmd, err)
-	}
-	return seq
-}
-
-func (cl *client) write(p []byte) error {
-	cl.wmu.Lock()
-	defer cl.wmu.Unlock()
-	return cl.c.WriteMessage(websocket.TextMessage, p)
-}
-
-// call sends a request and waits for its reply.
-func (cl *client) call(cmd string, data any) map[string]any {
-	cl.t.Helper()
-	seq := cl.send(cmd, data)
-	for {
-		select {
-		case m := <-cl.replies:
-			if m["seqno"] == seq {
-				return m
-			}
-		case <-time.After(5 * time.Second):
-			cl.t.Fatalf("no reply to %s (seqno %s); reader: %v", cmd, seq, cl.err.Load())
-		}
-	}
-}
-
-// ok calls and checks status 0.
-func (cl *client) ok(cmd string, data any) map[string]any {
-	cl.t.Helper()
-	m := cl.call(cmd, data)
-	if m["status"] != 0.0 {
-		cl.t.Fatalf("%s %v: reply %v", cmd, data, m)
-	}
-	return m
-}
-
-// status calls and checks the reply's status.
-func (cl *client) status(cmd string, data any, want int) string {
-	cl.t.Helper()
-	m := cl.call(cmd, data)
-	if m["status"] != float64(want) {
-		cl.t.Fatalf("%s %v: reply %v, want status %d", cmd, data, m, want)
-	}
-	msg, _ := m["msg"].(string)
-	return msg
-}
-
-// push returns the next push whose cmd is cmd, skipping others.
-func (cl *client) push(cmd string) map[string]any {
-	cl.t.Helper()
-	for {
-		select {
-		case m := <-cl.pushes:
-			if m["cmd"] == cmd {
-				return m
-			}
-		case <-time.After(15 * time.Second):
-			cl.t.Fatalf("no %s push; reader: %v", cmd, cl.err.Load())
-		}
-	}
-}
-
-// quiet checks that no push other than skip arrives within d.
-func (cl *client) quiet(d time.Duration, skip ...string) {
-	cl.t.Helper()
-	deadline := time.After(d)
-	for {
-		select {
-		case m := <-cl.pushes:
-			ignored := false
-			for _, s := range skip {
-				ignored = ignored || m["cmd"] == s
-			}
-			if !ignored {
-				cl.t.Fatalf("unexpected push %v", m)
-			}
-		case <-deadline:
-			return
-		}
-	}
-}
-
-func data(m map[string]any) map[string]any {
-	d, _ := m["data"].(map[string]any)
-	return d
 }
 
 // TestRoomsFanout: 3 loops, 300 clients in 10 rooms; 3 members of each room
@@ -193,9 +55,9 @@ func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 	wg.Wait()
 	loops := map[string]bool{}
 	for i, cl := range clients {
-		sid, _ := strconv.ParseUint(cl.sid, 10, 64)
+		sid, _ := strconv.ParseUint(cl.SID, 10, 64)
 		loops[strconv.FormatUint(sid>>56, 10)] = true
-		cl.ok("join", map[string]any{"room": "room" + strconv.Itoa(i%nrooms)})
+		cl.OK("join", map[string]any{"room": "room" + strconv.Itoa(i%nrooms)})
 	}
 	if len(loops) != 3 {
 		t.Fatalf("clients spread over %d loops, want 3", len(loops))
@@ -206,7 +68,7 @@ func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 		go func(cl *client, room string) {
 			defer wg.Done()
 			for n := 0; n < perPub; n++ {
-				cl.send("publish", map[string]any{"room": room, "notify_type": "bc", "payload": map[string]any{"n": n}})
+				cl.Send("publish", map[string]any{"room": room, "notify_type": "bc", "payload": map[string]any{"n": n}})
 			}
 		}(clients[p], "room"+strconv.Itoa(p%nrooms))
 	}
@@ -215,7 +77,7 @@ func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 		room := "room" + strconv.Itoa(i%nrooms)
 		next := map[string]int{} // publisher → next n expected
 		for got := 0; got < pubs*perPub; got++ {
-			m := cl.push("message")
+			m := cl.Push("message")
 			d := data(m)
 			if d["room"] != room {
 				t.Fatalf("client %d in %s got a message of %v", i, room, d["room"])
@@ -232,9 +94,9 @@ func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 		}
 	}
 	for i, cl := range clients {
-		cl.quiet(0, "enter_room")
+		cl.Quiet(0, "enter_room")
 		select {
-		case m := <-cl.pushes:
+		case m := <-cl.Pushes:
 			if m["cmd"] == "message" {
 				t.Fatalf("client %d got an extra message %v", i, m)
 			}
@@ -254,37 +116,37 @@ func TestRoomPtpAndSend(t *testing.T) {
 	b3 := newClient(t, url+"?user=bob") // not in the room
 	c := newClient(t, url+"?user=carol")
 	for _, cl := range []*client{a, b1, b2, c} {
-		cl.ok("join", map[string]any{"room": "r"})
+		cl.OK("join", map[string]any{"room": "r"})
 	}
-	a.ok("publish", map[string]any{"room": "r", "notify_type": "ptp", "to": "bob", "payload": "psst"})
-	a.ok("publish", map[string]any{"room": "r", "payload": "all"})
+	a.OK("publish", map[string]any{"room": "r", "notify_type": "ptp", "to": "bob", "payload": "psst"})
+	a.OK("publish", map[string]any{"room": "r", "payload": "all"})
 	for _, cl := range []*client{b1, b2} {
-		if d := data(cl.push("message")); d["payload"] != "psst" || d["from"] != "alice" || d["room"] != "r" {
+		if d := data(cl.Push("message")); d["payload"] != "psst" || d["from"] != "alice" || d["room"] != "r" {
 			t.Fatalf("ptp message %v", d)
 		}
-		if d := data(cl.push("message")); d["payload"] != "all" {
+		if d := data(cl.Push("message")); d["payload"] != "all" {
 			t.Fatalf("bc message %v", d)
 		}
 	}
 	for _, cl := range []*client{a, c} {
-		if d := data(cl.push("message")); d["payload"] != "all" {
+		if d := data(cl.Push("message")); d["payload"] != "all" {
 			t.Fatalf("a non-target got %v before the bc message", d)
 		}
 	}
-	b3.quiet(200*time.Millisecond, "enter_room")
+	b3.Quiet(200*time.Millisecond, "enter_room")
 
-	c.ok("send", map[string]any{"to": "bob", "payload": map[string]any{"k": 1}})
+	c.OK("send", map[string]any{"to": "bob", "payload": map[string]any{"k": 1}})
 	for _, cl := range []*client{b1, b2, b3} {
-		d := data(cl.push("message"))
+		d := data(cl.Push("message"))
 		if _, hasRoom := d["room"]; hasRoom || d["from"] != "carol" {
 			t.Fatalf("send message %v", d)
 		}
 	}
 	// Anonymous sessions are addressed by sid.
 	anon := newClient(t, url)
-	anon.ok("join", map[string]any{"room": "r"})
-	a.ok("publish", map[string]any{"room": "r", "notify_type": "ptp", "to": anon.sid, "payload": 7})
-	if d := data(anon.push("message")); d["payload"] != 7.0 {
+	anon.OK("join", map[string]any{"room": "r"})
+	a.OK("publish", map[string]any{"room": "r", "notify_type": "ptp", "to": anon.SID, "payload": 7})
+	if d := data(anon.Push("message")); d["payload"] != 7.0 {
 		t.Fatalf("ptp to a sid: %v", d)
 	}
 }
@@ -295,7 +157,7 @@ func TestRoomPtpAndSend(t *testing.T) {
 func TestRoomEvents(t *testing.T) {
 	srv, url := startServer(t, Config{Loops: 2, HeartbeatTimeout: 600 * time.Millisecond, Tick: 50 * time.Millisecond}, userRouter())
 	watcher := newClient(t, url+"?user=watcher")
-	watcher.ok("join", map[string]any{"room": "r"})
+	watcher.OK("join", map[string]any{"room": "r"})
 	keep := func(stop chan struct{}, cl *client) { // heartbeats for the watcher
 		for {
 			select {
@@ -304,7 +166,7 @@ func TestRoomEvents(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 				// Not send: this goroutine must not fail the test when the
 				// connection is closed at the end.
-				_ = cl.write([]byte(`{"cmd":"ping","seqno":"hb"}`))
+				_ = cl.Write([]byte(`{"cmd":"ping","seqno":"hb"}`))
 			}
 		}
 	}
@@ -314,7 +176,7 @@ func TestRoomEvents(t *testing.T) {
 
 	expectEnter := func(user string) map[string]any {
 		t.Helper()
-		d := data(watcher.push("enter_room"))
+		d := data(watcher.Push("enter_room"))
 		if d["room"] != "r" || d["user"] != user {
 			t.Fatalf("enter_room %v, want user %s", d, user)
 		}
@@ -322,7 +184,7 @@ func TestRoomEvents(t *testing.T) {
 	}
 	expectExit := func(user, reason string) {
 		t.Helper()
-		d := data(watcher.push("exit_room"))
+		d := data(watcher.Push("exit_room"))
 		if d["room"] != "r" || d["user"] != user || d["reason"] != reason {
 			t.Fatalf("exit_room %v, want user %s reason %s", d, user, reason)
 		}
@@ -331,44 +193,44 @@ func TestRoomEvents(t *testing.T) {
 	// leave, with meta on enter; two connections of one user
 	a1 := newClient(t, url+"?user=a")
 	go keep(stop, a1)
-	a1.ok("join", map[string]any{"room": "r", "meta": map[string]any{"nick": "A"}})
+	a1.OK("join", map[string]any{"room": "r", "meta": map[string]any{"nick": "A"}})
 	if d := expectEnter("a"); data(map[string]any{"data": d["meta"]})["nick"] != "A" {
 		t.Fatalf("enter_room meta %v", d["meta"])
 	}
 	a2 := newClient(t, url+"?user=a")
 	go keep(stop, a2)
-	a2.ok("join", map[string]any{"room": "r"})
-	a1.ok("leave", map[string]any{"room": "r"}) // a is still in through a2
-	a2.ok("leave", map[string]any{"room": "r"})
+	a2.OK("join", map[string]any{"room": "r"})
+	a1.OK("leave", map[string]any{"room": "r"}) // a is still in through a2
+	a2.OK("leave", map[string]any{"room": "r"})
 	expectExit("a", "leave")
 
 	// disconnect
 	b := newClient(t, url+"?user=b")
-	b.ok("join", map[string]any{"room": "r"})
+	b.OK("join", map[string]any{"room": "r"})
 	expectEnter("b")
-	b.c.Close()
+	b.Conn.Close()
 	expectExit("b", "disconnect")
 
 	// heartbeat timeout: c stops sending
 	c := newClient(t, url+"?user=c")
-	c.ok("join", map[string]any{"room": "r"})
+	c.OK("join", map[string]any{"room": "r"})
 	expectEnter("c")
 	expectExit("c", "timeout")
 
 	// kick: d stays connected, gets exit_room itself, is no member any more
 	d := newClient(t, url+"?user=d")
 	go keep(stop, d)
-	d.ok("join", map[string]any{"room": "r"})
+	d.OK("join", map[string]any{"room": "r"})
 	expectEnter("d")
 	if err := srv.Kick("r", "d"); err != nil {
 		t.Fatal(err)
 	}
 	expectExit("d", "kick")
-	if x := data(d.push("exit_room")); x["reason"] != "kick" {
+	if x := data(d.Push("exit_room")); x["reason"] != "kick" {
 		t.Fatalf("kicked client got %v", x)
 	}
-	d.ok("publish", map[string]any{"room": "r", "payload": 1})
-	d.quiet(100*time.Millisecond, "enter_room") // no message: not a member
+	d.OK("publish", map[string]any{"room": "r", "payload": 1})
+	d.Quiet(100*time.Millisecond, "enter_room") // no message: not a member
 	if info := srv.RoomMembers("r", 0); info.Users != 1 || info.Members[0].User != "watcher" {
 		t.Fatalf("presence after kick %+v", info)
 	}
@@ -379,24 +241,24 @@ func TestRoomEvents(t *testing.T) {
 func TestRoomEventsThreshold(t *testing.T) {
 	_, url := startServer(t, Config{Loops: 2, RoomEventsMaxMembers: 3}, userRouter())
 	first := newClient(t, url+"?user=u0")
-	first.ok("join", map[string]any{"room": "big", "meta": map[string]any{"i": 0}})
+	first.OK("join", map[string]any{"room": "big", "meta": map[string]any{"i": 0}})
 	var others []*client
 	for i := 1; i <= 4; i++ {
 		cl := newClient(t, url+"?user=u"+strconv.Itoa(i))
-		cl.ok("join", map[string]any{"room": "big"})
+		cl.OK("join", map[string]any{"room": "big"})
 		others = append(others, cl)
 	}
 	// Joins 1 and 2 made 2 and 3 members: announced; 3 and 4 were not.
 	for _, u := range []string{"u1", "u2"} {
-		if d := data(first.push("enter_room")); d["user"] != u {
+		if d := data(first.Push("enter_room")); d["user"] != u {
 			t.Fatalf("enter_room %v, want %s", d, u)
 		}
 	}
-	others[3].ok("publish", map[string]any{"room": "big", "payload": "marker"})
-	if m := <-first.pushes; m["cmd"] != "message" {
+	others[3].OK("publish", map[string]any{"room": "big", "payload": "marker"})
+	if m := <-first.Pushes; m["cmd"] != "message" {
 		t.Fatalf("got %v, want the marker message (no enter_room above the threshold)", m)
 	}
-	info := data(first.ok("members", map[string]any{"room": "big"}))
+	info := data(first.OK("members", map[string]any{"room": "big"}))
 	if info["count"] != 5.0 || len(info["members"].([]any)) != 5 {
 		t.Fatalf("members %v", info)
 	}
@@ -432,15 +294,15 @@ func TestRoomCommandErrors(t *testing.T) {
 		{"members", map[string]any{"room": 5}, 400, "data must be an object with a room"},
 	}
 	for _, c := range cases {
-		if msg := cl.status(c.cmd, c.data, c.status); msg != c.msg {
+		if msg := cl.Status(c.cmd, c.data, c.status); msg != c.msg {
 			t.Errorf("%s %v: msg %q, want %q", c.cmd, c.data, msg, c.msg)
 		}
 	}
-	cl.ok("join", map[string]any{"room": "a"})
-	cl.ok("join", map[string]any{"room": "a"}) // again: no change
-	cl.ok("join", map[string]any{"room": "b"})
-	cl.status("join", map[string]any{"room": "c"}, 403)
-	cl.ok("echo", "still here")
+	cl.OK("join", map[string]any{"room": "a"})
+	cl.OK("join", map[string]any{"room": "a"}) // again: no change
+	cl.OK("join", map[string]any{"room": "b"})
+	cl.Status("join", map[string]any{"room": "c"}, 403)
+	cl.OK("echo", "still here")
 }
 
 // TestPublishRateLimit: past the burst, publish and send get 429 until the
@@ -450,22 +312,22 @@ func TestPublishRateLimit(t *testing.T) {
 	_, url := startServer(t, Config{PublishRate: 5, PublishBurst: 3, Clock: clk}, userRouter())
 	cl := newClient(t, url+"?user=x")
 	for i := 0; i < 3; i++ {
-		cl.ok("publish", map[string]any{"room": "r", "payload": i})
+		cl.OK("publish", map[string]any{"room": "r", "payload": i})
 	}
-	if msg := cl.status("publish", map[string]any{"room": "r", "payload": 3}, 429); msg != "publish rate limit" {
+	if msg := cl.Status("publish", map[string]any{"room": "r", "payload": 3}, 429); msg != "publish rate limit" {
 		t.Fatalf("msg %q", msg)
 	}
-	cl.status("send", map[string]any{"to": "y", "payload": 3}, 429)
+	cl.Status("send", map[string]any{"to": "y", "payload": 3}, 429)
 	clk.Advance(199 * time.Millisecond) // one token every 200 ms at 5/s
-	cl.status("publish", map[string]any{"room": "r", "payload": 3}, 429)
+	cl.Status("publish", map[string]any{"room": "r", "payload": 3}, 429)
 	clk.Advance(time.Millisecond)
-	cl.ok("publish", map[string]any{"room": "r", "payload": 4})
-	cl.status("publish", map[string]any{"room": "r", "payload": 5}, 429)
+	cl.OK("publish", map[string]any{"room": "r", "payload": 4})
+	cl.Status("publish", map[string]any{"room": "r", "payload": 5}, 429)
 	clk.Advance(time.Second) // the bucket fills up to the burst, no more
 	for i := 0; i < 3; i++ {
-		cl.ok("send", map[string]any{"to": "y", "payload": i})
+		cl.OK("send", map[string]any{"to": "y", "payload": i})
 	}
-	cl.status("send", map[string]any{"to": "y", "payload": 3}, 429)
+	cl.Status("send", map[string]any{"to": "y", "payload": 3}, 429)
 }
 
 // blockLoop runs a job on loop l that blocks it until the returned function
@@ -496,10 +358,10 @@ func TestQueueFull(t *testing.T) {
 			t.Fatal("could not get a client on each loop")
 		}
 		cl := newClient(t, url+"?user=u"+strconv.Itoa(i))
-		sid, _ := strconv.ParseUint(cl.sid, 10, 64)
+		sid, _ := strconv.ParseUint(cl.SID, 10, 64)
 		if byLoop[sid>>56] == nil {
 			byLoop[sid>>56] = cl
-			cl.ok("join", map[string]any{"room": "r"})
+			cl.OK("join", map[string]any{"room": "r"})
 		}
 	}
 	l1 := (*srv.loops.Load())[1]
@@ -512,13 +374,13 @@ func TestQueueFull(t *testing.T) {
 		t.Fatalf("PublishMessage with a blocked loop: %v, want ErrQueueFull", full)
 	}
 	// The client on loop 0 publishes: its own loop delivers, loop 1's ring is full.
-	if msg := byLoop[0].status("publish", map[string]any{"room": "r", "payload": "x"}, 503); msg != "server busy, try again" {
+	if msg := byLoop[0].Status("publish", map[string]any{"room": "r", "payload": "x"}, 503); msg != "server busy, try again" {
 		t.Fatalf("msg %q", msg)
 	}
-	byLoop[0].ok("echo", 1) // the loop and the connection are fine
+	byLoop[0].OK("echo", 1) // the loop and the connection are fine
 	release()
 	for i := 0; i < 4; i++ { // loop 1 delivers the 4 queued messages
-		if d := data(byLoop[1].push("message")); d["payload"] != float64(i) {
+		if d := data(byLoop[1].Push("message")); d["payload"] != float64(i) {
 			t.Fatalf("queued message %d: %v", i, d)
 		}
 	}
@@ -576,7 +438,7 @@ func slowRoom(t *testing.T, srv *Server, reader *client, n, size int) {
 			}
 		}
 		for j := i; j < i+batch && j < n; j++ {
-			d := data(reader.push("message"))
+			d := data(reader.Push("message"))
 			if got := d["payload"].(map[string]any)["i"].(float64); got != float64(j) {
 				t.Fatalf("reading member: message %v, want %d", got, j)
 			}
@@ -597,7 +459,7 @@ func testSlowConsumerDrop(t *testing.T, noIOUring bool) *Server {
 	stalled, sid := stalledMember(t, srv)
 	_ = stalled
 	reader := newClient(t, url+"?user=reader")
-	reader.ok("join", map[string]any{"room": "r"})
+	reader.OK("join", map[string]any{"room": "r"})
 	slowRoom(t, srv, reader, 3000, 4096) // 12 MiB: more than the socket buffers hold
 	n, open := backlogOf(t, srv, sid)
 	if !open {
@@ -629,7 +491,7 @@ func testSlowConsumerClose(t *testing.T, noIOUring bool) *Server {
 	srv, url := startServer(t, Config{Loops: 1, MaxOutboundBytes: 256 << 10, SlowConsumer: SlowClose, NoIOUring: noIOUring, CloseTimeout: 200 * time.Millisecond}, rec)
 	_, sid := stalledMember(t, srv)
 	reader := newClient(t, url+"?user=reader")
-	reader.ok("join", map[string]any{"room": "r"})
+	reader.OK("join", map[string]any{"room": "r"})
 	slowRoom(t, srv, reader, 3000, 4096)
 	if r := rec.next(t); r.Cause != CauseSlow || r.Code != codec.StatusTryAgainLater {
 		t.Fatalf("close reason %+v, want slow 1013", r)
@@ -647,34 +509,34 @@ func TestLibraryRoomAPI(t *testing.T) {
 	srv, url := startServer(t, Config{Loops: 2}, rec)
 	a := newClient(t, url+"?user=a")
 	b := newClient(t, url+"?user=b")
-	a.ok("join", map[string]any{"room": "r", "meta": map[string]any{"role": "host"}})
-	b.ok("join", map[string]any{"room": "r"})
-	a.push("enter_room")
+	a.OK("join", map[string]any{"room": "r", "meta": map[string]any{"role": "host"}})
+	b.OK("join", map[string]any{"room": "r"})
+	a.Push("enter_room")
 	if err := srv.Publish("r", "notice", map[string]any{"text": "hi"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, cl := range []*client{a, b} {
-		if d := data(cl.push("notice")); d["text"] != "hi" {
+		if d := data(cl.Push("notice")); d["text"] != "hi" {
 			t.Fatalf("notice %v", d)
 		}
 	}
 	if err := srv.SendUser("b", "dm", RawJSON([]byte(`{"x":1}`))); err != nil {
 		t.Fatal(err)
 	}
-	if d := data(b.push("dm")); d["x"] != 1.0 {
+	if d := data(b.Push("dm")); d["x"] != 1.0 {
 		t.Fatalf("dm %v", d)
 	}
 	if err := srv.SendMessage("a", "system", "hello"); err != nil {
 		t.Fatal(err)
 	}
-	if d := data(a.push("message")); d["from"] != "system" || d["payload"] != "hello" {
+	if d := data(a.Push("message")); d["from"] != "system" || d["payload"] != "hello" {
 		t.Fatalf("message %v", d)
 	}
 	if err := srv.Broadcast("all", nil); err != nil {
 		t.Fatal(err)
 	}
-	a.push("all")
-	b.push("all")
+	a.Push("all")
+	b.Push("all")
 	info := srv.RoomMembers("r", 0)
 	if info.Users != 2 || info.Conns != 2 || srv.Online() != 2 || srv.Rooms() != 1 {
 		t.Fatalf("RoomMembers %+v, Online %d, Rooms %d", info, srv.Online(), srv.Rooms())
@@ -685,14 +547,14 @@ func TestLibraryRoomAPI(t *testing.T) {
 	if r := rec.next(t); r.Cause != CauseKick || r.Text != "banned" {
 		t.Fatalf("close reason %+v", r)
 	}
-	if d := data(a.push("exit_room")); d["user"] != "b" || d["reason"] != "kick" {
+	if d := data(a.Push("exit_room")); d["user"] != "b" || d["reason"] != "kick" {
 		t.Fatalf("exit_room %v", d)
 	}
 	syncLoops(t, srv) // the close has run on b's loop
 	if srv.Online() != 1 {
 		t.Fatalf("Online %d after b left", srv.Online())
 	}
-	a.c.Close()
+	a.Conn.Close()
 	rec.next(t)       // OnClose runs before the session leaves its rooms and its user,
 	syncLoops(t, srv) // in the same callback
 	if srv.Rooms() != 0 || srv.Online() != 0 {
@@ -716,9 +578,9 @@ func testManyFramesOneDrain(t *testing.T, noIOUring bool) *Server {
 	srv, url := startServer(t, Config{Loops: 1, QueueSize: 4096, NoIOUring: noIOUring}, userRouter())
 	ms := []*client{newClient(t, url+"?user=m"), newClient(t, url+"?user=m2")}
 	for _, m := range ms {
-		m.ok("join", map[string]any{"room": "r"})
+		m.OK("join", map[string]any{"room": "r"})
 	}
-	ms[0].push("enter_room")
+	ms[0].Push("enter_room")
 	release := blockLoop(t, (*srv.loops.Load())[0])
 	for i := 0; i < n; i++ {
 		if err := srv.PublishMessage("r", "test", i); err != nil {
@@ -732,7 +594,7 @@ func testManyFramesOneDrain(t *testing.T, noIOUring bool) *Server {
 	}
 	for _, m := range ms {
 		for i := 0; i <= n; i++ {
-			if d := data(m.push("message")); d["payload"] != float64(i) {
+			if d := data(m.Push("message")); d["payload"] != float64(i) {
 				t.Fatalf("message %d: %v", i, d)
 			}
 		}

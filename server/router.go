@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +25,8 @@ type Middleware func(next HandlerFunc) HandlerFunc
 type route struct {
 	name string
 	fn   HandlerFunc // with middleware applied
+	// ping: the built-in ping command, which Config.Heartbeats switches.
+	ping bool
 }
 
 // Router is a Handler that speaks wsloop's JSON protocol (DESIGN §3):
@@ -32,8 +36,12 @@ type route struct {
 // JSON 400, a panicking handler 500 (logged with its stack; the connection
 // survives). A handler that returns without replying gets status 0 "ok".
 //
-// Configure a Router (Handle, Use, HandleOpen, HandleClose) before passing
-// it to New; it must not be changed while the server runs.
+// Configure a Router (Handle, Use, HandleOpen, HandleClose,
+// DisableWelcome) before it handles its first connection; those setters
+// are not safe for concurrent use, and once the Router routes they panic
+// instead of changing it. The Router needs nothing from New: wrapped in
+// any Handler (a decorator that checks tokens, say), it routes the same.
+// One Router may serve several servers.
 //
 // Built-in commands: "echo" answers with the request's data; "ping" answers
 // with cmd "pong" (switched by Config.Heartbeats, signed when
@@ -45,14 +53,19 @@ type route struct {
 type Router struct {
 	handlers map[string]HandlerFunc
 	mw       []Middleware
-	routes   map[string]route
 	onOpen   func(s *Session, r *codec.Request) error
 	onClose  func(s *Session, reason CloseReason)
-	srv      *Server
 	welcome  bool
 	// builtinPing: "ping" is the built-in handler (switched by
 	// Config.Heartbeats), not one the application registered.
 	builtinPing bool
+
+	// routes is built from handlers and mw once, when the Router first
+	// handles a connection (on whichever loop that is); frozen then
+	// refuses changes.
+	once   sync.Once
+	routes map[string]route
+	frozen atomic.Bool
 }
 
 var _ Handler = (*Router)(nil)
@@ -72,50 +85,71 @@ func NewRouter() *Router {
 }
 
 // Handle registers fn for requests whose cmd is cmd, replacing any earlier
-// registration (built-ins included).
+// registration (built-ins included). Not safe for concurrent use; panics
+// once the Router routes.
 func (r *Router) Handle(cmd string, fn HandlerFunc) {
+	r.mustNotRoute("Handle")
 	if cmd == "ping" {
 		r.builtinPing = false
 	}
 	r.handlers[cmd] = fn
-	r.routes = nil
 }
 
 // Use appends middleware; it wraps every command, built-ins included, in
-// the order given (the first is outermost).
+// the order given (the first is outermost). Not safe for concurrent use;
+// panics once the Router routes.
 func (r *Router) Use(mw ...Middleware) {
+	r.mustNotRoute("Use")
 	r.mw = append(r.mw, mw...)
-	r.routes = nil
 }
 
 // HandleOpen sets a function run when a connection opens, before the
 // welcome event; an error refuses the connection (see Handler.OnOpen).
-func (r *Router) HandleOpen(fn func(s *Session, req *codec.Request) error) { r.onOpen = fn }
+// It runs on the connection's event loop. Not safe for concurrent use;
+// panics once the Router routes.
+func (r *Router) HandleOpen(fn func(s *Session, req *codec.Request) error) {
+	r.mustNotRoute("HandleOpen")
+	r.onOpen = fn
+}
 
-// HandleClose sets a function run when a connection closes.
-func (r *Router) HandleClose(fn func(s *Session, reason CloseReason)) { r.onClose = fn }
+// HandleClose sets a function run when a connection closes (one that
+// HandleOpen did not refuse). It runs on the connection's event loop. Not
+// safe for concurrent use; panics once the Router routes.
+func (r *Router) HandleClose(fn func(s *Session, reason CloseReason)) {
+	r.mustNotRoute("HandleClose")
+	r.onClose = fn
+}
 
 // DisableWelcome stops the router from sending the welcome event on open.
-func (r *Router) DisableWelcome() { r.welcome = false }
+// Not safe for concurrent use; panics once the Router routes.
+func (r *Router) DisableWelcome() {
+	r.mustNotRoute("DisableWelcome")
+	r.welcome = false
+}
 
-// prepare is called once by New: it builds the middleware chains.
-func (r *Router) prepare(s *Server) {
-	r.srv = s
+func (r *Router) mustNotRoute(setter string) {
+	if r.frozen.Load() {
+		panic("server: Router." + setter + " called after the Router began routing; configure it before its first connection")
+	}
+}
+
+// build makes the middleware chains, once, when the Router first handles a
+// connection; from then on it is read-only.
+func (r *Router) build() {
+	r.frozen.Store(true)
 	r.routes = make(map[string]route, len(r.handlers))
 	for name, fn := range r.handlers {
-		if name == "ping" && r.builtinPing && s.cfg.Heartbeats&HeartbeatPingCmd == 0 {
-			continue // the ping command is switched off
-		}
 		h := fn
 		for i := len(r.mw) - 1; i >= 0; i-- {
 			h = r.mw[i](h)
 		}
-		r.routes[name] = route{name: name, fn: h}
+		r.routes[name] = route{name: name, fn: h, ping: name == "ping" && r.builtinPing}
 	}
 }
 
 // OnOpen implements Handler.
 func (r *Router) OnOpen(s *Session, req *codec.Request) error {
+	r.once.Do(r.build)
 	if r.onOpen != nil {
 		if err := r.onOpen(s, req); err != nil {
 			return err
@@ -151,6 +185,7 @@ func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
 		s.loop.closeWith(s, codec.StatusInvalidPayload, invalidUTF8Message, CauseProtocol)
 		return
 	}
+	r.once.Do(r.build) // done by OnOpen, unless a decorator skipped it
 	c := &s.loop.ctx
 	c.reset(s)
 	err := c.env.Decode(p)
@@ -160,6 +195,9 @@ func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
 		return
 	}
 	rt, ok := r.routes[string(c.env.Cmd)]
+	if ok && rt.ping && s.loop.srv.cfg.Heartbeats&HeartbeatPingCmd == 0 {
+		ok = false // the ping command is switched off
+	}
 	if !ok {
 		c.reply(c.env.Cmd, 404, "unknown cmd", nil)
 		return
@@ -178,7 +216,7 @@ const invalidUTF8Message = "invalid UTF-8 in message"
 func (r *Router) call(c *Context, fn HandlerFunc) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.srv.log.Error("handler panic", "cmd", c.Cmd, "sid", c.s.id, "panic", p, "stack", string(debug.Stack()))
+			c.s.loop.srv.log.Error("handler panic", "cmd", c.Cmd, "sid", c.s.id, "panic", p, "stack", string(debug.Stack()))
 			if !c.replied {
 				c.Fail(500, "internal error")
 			}

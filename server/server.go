@@ -47,8 +47,6 @@ type Server struct {
 	// flushBatch); set by Serve when the kernel allows it.
 	batchSends bool
 
-	leases *leaseTable // session leases of the HTTP API (lease.go)
-
 	cli   *gnet.Client
 	ln    net.Listener
 	spare int // a reserved descriptor, given up to shed a connection at EMFILE
@@ -70,7 +68,6 @@ type Server struct {
 	listenErr  error
 	ready      chan struct{}
 	done       chan struct{}
-	stopTicker chan struct{}
 
 	tickMu      sync.Mutex
 	tickTimer   clock.Timer
@@ -88,27 +85,22 @@ func New(cfg Config, h Handler) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:        c,
-		handler:    h,
-		log:        c.Logger,
-		clk:        c.Clock,
-		epoch:      c.Clock.Now(),
-		spare:      -1,
-		ready:      make(chan struct{}),
-		done:       make(chan struct{}),
-		stopTicker: make(chan struct{}),
+		cfg:     c,
+		handler: h,
+		log:     c.Logger,
+		clk:     c.Clock,
+		epoch:   c.Clock.Now(),
+		spare:   -1,
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	s.broker = c.Broker
 	if s.broker == nil {
 		s.broker = rooms.Local{}
 	}
 	s.reg = rooms.NewRegistry(c.Loops, memberOf, s.broker, func(err error) { s.log.Warn("broker", "err", err) })
-	s.leases = newLeaseTable(c.LeaseTimeout, c.Tick, s.clock, s.closeLeased, c.Logger)
 	empty := []*loop{}
 	s.loops.Store(&empty)
-	if p, ok := h.(interface{ prepare(*Server) }); ok {
-		p.prepare(s)
-	}
 	cli, err := gnet.NewClient(&events{srv: s},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(c.Loops),
@@ -179,7 +171,6 @@ func (s *Server) Serve() error {
 		return fmt.Errorf("server: start event loops: %w", err)
 	}
 	s.armTick()
-	go s.leases.run(s.stopTicker, s.cfg.Tick) // lease expiry; stops with the ticker at Shutdown
 	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Loops, "max_conns", s.cfg.MaxConns, "io_uring", s.batchSends)
 	close(s.ready)
 	s.acceptLoop()
@@ -418,7 +409,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	poll.Stop()
-	close(s.stopTicker)
 	s.stopTicks()
 	if berr := s.broker.Close(); berr != nil {
 		s.log.Warn("broker close", "err", berr)
@@ -498,6 +488,31 @@ func (s *Server) Disconnect(sid uint64, code codec.StatusCode, reason string) er
 	}
 	return l.enqueue(job{kind: jobClose, sid: sid, code: code, text: reason})
 }
+
+// Evict closes session sid with a close frame carrying code and reason, as
+// the application removing it (DisconnectUser does the same for all of a
+// user's sessions): its handler's OnClose sees CauseKick and its rooms are
+// told exit_room with reason "kick". A session that has closed meanwhile is
+// not an error. Safe for concurrent use.
+func (s *Server) Evict(sid uint64, code codec.StatusCode, reason string) error {
+	if !utf8.ValidString(reason) {
+		return ErrInvalidUTF8
+	}
+	l, err := s.loopFor(sid)
+	if err != nil {
+		return err
+	}
+	return l.enqueue(job{kind: jobFunc, fn: func(l *loop) {
+		if ss := l.lookup(sid); ss != nil {
+			l.closeWith(ss, code, reason, CauseKick)
+		}
+	}})
+}
+
+// Serving returns nil while the server serves, ErrNotServing before Serve
+// (or Listen) and ErrServerClosed once Shutdown has begun: what a
+// readiness check reports. Safe for concurrent use.
+func (s *Server) Serving() error { return s.serving() }
 
 // Count returns the number of open connections (handshakes in progress
 // included). Safe for concurrent use.

@@ -13,6 +13,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/wsloop/wsloop/httpapi"
+	"github.com/wsloop/wsloop/lease"
+	"github.com/wsloop/wsloop/metrics"
 	"github.com/wsloop/wsloop/server"
 )
 
@@ -59,8 +62,8 @@ func defaults() settings {
 	return settings{
 		Addr:             server.DefaultAddr,
 		HTTPAddr:         ":8081",
-		LeaseTimeout:     server.DefaultLeaseTimeout,
-		MaxAPIBody:       server.DefaultMaxAPIBodySize,
+		LeaseTimeout:     lease.DefaultTimeout,
+		MaxAPIBody:       httpapi.DefaultMaxBodySize,
 		Path:             server.DefaultPath,
 		MaxMessageSize:   server.DefaultMaxMessageSize,
 		HandshakeTimeout: server.DefaultHandshakeTimeout,
@@ -274,9 +277,6 @@ func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
 	if st.PublishRate < 0 || st.PublishBurst < 0 || st.RoomEventsMax < 0 || st.MaxRooms < 1 || st.QueueSize < 1 || st.MaxOutbound < 1 {
 		return server.Config{}, errors.New("publish-rate, publish-burst and room-events-max-members must not be negative; max-rooms-per-conn, queue-size and max-outbound-bytes must be positive")
 	}
-	if st.LeaseTimeout <= 0 || st.MaxAPIBody < 1 {
-		return server.Config{}, errors.New("lease-timeout and max-api-body-size must be positive")
-	}
 	return server.Config{
 		Addr:                 st.Addr,
 		Path:                 st.Path,
@@ -300,12 +300,31 @@ func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
 		PublishBurst:         st.PublishBurst,
 		RoomEventsMaxMembers: int(off(float64(st.RoomEventsMax))),
 		MaxRoomsPerConn:      st.MaxRooms,
-		EndPoint:             st.EndPoint,
-		LeaseTimeout:         st.LeaseTimeout,
-		RequireLease:         st.RequireLease,
-		APIKey:               st.APIKey,
-		MaxAPIBodySize:       st.MaxAPIBody,
 		Logger:               log,
+	}, nil
+}
+
+// leaseConfig is the lease table's configuration.
+func (st settings) leaseConfig(log *slog.Logger, tick time.Duration) (lease.Config, error) {
+	if st.LeaseTimeout <= 0 {
+		return lease.Config{}, errors.New("lease-timeout must be positive")
+	}
+	return lease.Config{Timeout: st.LeaseTimeout, Tick: tick, Require: st.RequireLease, Logger: log}, nil
+}
+
+// apiConfig is the HTTP API's configuration.
+func (st settings) apiConfig(srv *server.Server, leases *lease.Table, log *slog.Logger) (httpapi.Config, error) {
+	if st.MaxAPIBody < 1 {
+		return httpapi.Config{}, errors.New("max-api-body-size must be positive")
+	}
+	return httpapi.Config{
+		Server:      srv,
+		Leases:      leases,
+		APIKey:      st.APIKey,
+		EndPoint:    st.EndPoint,
+		MaxBodySize: st.MaxAPIBody,
+		Metrics:     metrics.Handler(srv, leases),
+		Logger:      log,
 	}, nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsloop/wsloop/httpapi"
+	"github.com/wsloop/wsloop/lease"
 	"github.com/wsloop/wsloop/server"
 )
 
@@ -98,9 +100,9 @@ func TestLoadDefaults(t *testing.T) {
 		{name: "http-addr", got: st.HTTPAddr, want: ":8081"},
 		{name: "api-key", got: st.APIKey, want: ""},
 		{name: "end-point", got: st.EndPoint, want: ""},
-		{name: "lease-timeout", got: st.LeaseTimeout, want: server.DefaultLeaseTimeout},
+		{name: "lease-timeout", got: st.LeaseTimeout, want: lease.DefaultTimeout},
 		{name: "require-lease", got: st.RequireLease, want: false},
-		{name: "max-api-body-size", got: st.MaxAPIBody, want: int64(server.DefaultMaxAPIBodySize)},
+		{name: "max-api-body-size", got: st.MaxAPIBody, want: int64(httpapi.DefaultMaxBodySize)},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -573,8 +575,6 @@ func TestServerConfig(t *testing.T) {
 		{name: "negative publish rate", heartbeats: "none", rate: -1, wantErr: "must not be negative"},
 		{name: "room events off", heartbeats: "none", wantForms: server.HeartbeatNone, eventsOff: true},
 		{name: "io_uring off", heartbeats: "none", wantForms: server.HeartbeatNone, noIOUring: true},
-		{name: "negative lease timeout", heartbeats: "none", lease: -time.Second, wantErr: "lease-timeout"},
-		{name: "negative body size", heartbeats: "none", body: -1, wantErr: "max-api-body-size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -632,11 +632,6 @@ func TestServerConfig(t *testing.T) {
 				PublishBurst:         12,
 				RoomEventsMaxMembers: wantEvents,
 				MaxRoomsPerConn:      14,
-				EndPoint:             "wss://chat.example.com/ws",
-				LeaseTimeout:         15 * time.Second,
-				RequireLease:         true,
-				APIKey:               "key",
-				MaxAPIBodySize:       16,
 				Logger:               log,
 			}
 			if !reflect.DeepEqual(got, want) {
@@ -654,15 +649,15 @@ func TestServerConfig(t *testing.T) {
 // TestServerConfigZeroHTTPAPI: on the command line a zero lease timeout
 // or body size is an error, not the server's default.
 func TestServerConfigZeroHTTPAPI(t *testing.T) {
-	for _, mod := range []func(*settings){
-		func(st *settings) { st.LeaseTimeout = 0 },
-		func(st *settings) { st.MaxAPIBody = 0 },
-	} {
-		st := defaults()
-		mod(&st)
-		if _, err := st.serverConfig(nil); err == nil || !strings.Contains(err.Error(), "must be positive") {
-			t.Errorf("serverConfig(%+v) error = %v, want must be positive", st, err)
-		}
+	st := defaults()
+	st.LeaseTimeout = 0
+	if _, err := st.leaseConfig(nil, time.Second); err == nil || !strings.Contains(err.Error(), "must be positive") {
+		t.Errorf("leaseConfig(lease-timeout 0) error = %v, want must be positive", err)
+	}
+	st = defaults()
+	st.MaxAPIBody = 0
+	if _, err := st.apiConfig(nil, nil, nil); err == nil || !strings.Contains(err.Error(), "must be positive") {
+		t.Errorf("apiConfig(max-api-body-size 0) error = %v, want must be positive", err)
 	}
 }
 

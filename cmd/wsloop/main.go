@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsloop/wsloop/httpapi"
+	"github.com/wsloop/wsloop/lease"
 	"github.com/wsloop/wsloop/server"
 )
 
@@ -56,7 +58,29 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
 	}
-	srv, err := server.New(cfg, h)
+	lcfg, err := st.leaseConfig(log, cfg.Tick)
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	leases, err := lease.New(lcfg)
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	srv, err := server.New(cfg, leases.Wrap(h))
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	leases.Attach(srv)
+	defer leases.Stop()
+	acfg, err := st.apiConfig(srv, leases, log)
+	if err != nil {
+		fmt.Fprintln(out, "wsloop:", err)
+		return 2
+	}
+	apiHandler, err := httpapi.New(acfg)
 	if err != nil {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
@@ -74,7 +98,7 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 			return 1
 		}
 		api = &http.Server{
-			Handler:           srv.HTTPHandler(),
+			Handler:           apiHandler,
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,

@@ -1,4 +1,4 @@
-package server
+package lease
 
 import (
 	"errors"
@@ -10,49 +10,62 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wsloop/wsloop/clock"
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/server"
 )
 
-// leaseRig is a lease table on an injected clock, with the closes it asked
-// for recorded: no server, no goroutine, no sleep.
+// leaseRig is a lease table on a fake clock, with the closes it asked for
+// recorded: no server, no goroutine, no sleep. The table's own ticks are
+// not armed (no Attach): at advances it by hand.
 type leaseRig struct {
-	*leaseTable
-	now    int64
+	*Table
+	clk    *clock.Fake
+	t0     time.Time
 	closed []pendingClose
-	full   int // the next full closes report ErrQueueFull
+	full   int // the next full closes report server.ErrQueueFull
 }
 
 func newLeaseRig(t *testing.T, timeout, tick time.Duration) *leaseRig {
 	t.Helper()
-	r := &leaseRig{}
-	r.leaseTable = newLeaseTable(timeout, tick, func() int64 { return r.now },
-		func(sid uint64, code codec.StatusCode, reason string) error {
-			if r.full > 0 {
-				r.full--
-				return ErrQueueFull
-			}
-			r.closed = append(r.closed, pendingClose{sid, code, reason})
-			return nil
-		}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := &leaseRig{t0: time.Unix(1_700_000_000, 0)}
+	r.clk = clock.NewFake(r.t0)
+	tab, err := New(Config{Timeout: timeout, Tick: tick, Clock: r.clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Table = tab
+	r.closer = r
 	return r
 }
 
-// at sets the clock and advances the table.
+// Evict implements Closer.
+func (r *leaseRig) Evict(sid uint64, code codec.StatusCode, reason string) error {
+	if r.full > 0 {
+		r.full--
+		return server.ErrQueueFull
+	}
+	r.closed = append(r.closed, pendingClose{sid, code, reason})
+	return nil
+}
+
+// setNow moves the clock to t0+d without running the table's tick.
+func (r *leaseRig) setNow(d time.Duration) { r.clk.Advance(r.t0.Add(d).Sub(r.clk.Now())) }
+
+// at moves the clock to t0+d and runs the table's tick.
 func (r *leaseRig) at(d time.Duration) {
-	r.now = int64(d)
+	r.setNow(d)
 	r.advance()
 }
 
 func (r *leaseRig) start(t *testing.T, user string) (id, auth string) {
 	t.Helper()
-	id, auth, err := r.leaseTable.start(user)
+	le, err := r.Start(user)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	return id, auth
+	return le.ID, le.Auth
 }
-
-func everyoneAlive(uint64) bool { return true }
 
 func (r *leaseRig) takeClosed() []pendingClose {
 	c := r.closed
@@ -84,11 +97,11 @@ func TestLeaseTokens(t *testing.T) {
 func TestLeaseExpiry(t *testing.T) {
 	r := newLeaseRig(t, 30*time.Second, time.Second)
 	id, auth := r.start(t, "alice")
-	r.now = int64(10 * time.Second)
-	if user, ok := r.bind([]byte(auth), 7, everyoneAlive); !ok || user != "alice" {
+	r.setNow(10 * time.Second)
+	if user, ok := r.bind([]byte(auth), 7); !ok || user != "alice" {
 		t.Fatalf("bind = %q, %v; want alice, true", user, ok)
 	}
-	if _, ok := r.bind([]byte(auth), 8, everyoneAlive); !ok {
+	if _, ok := r.bind([]byte(auth), 8); !ok {
 		t.Fatal("second bind refused")
 	}
 	r.at(29*time.Second + 999*time.Millisecond)
@@ -96,22 +109,22 @@ func TestLeaseExpiry(t *testing.T) {
 		t.Fatalf("closed %v before the deadline", c)
 	}
 	// At the deadline the API sees it expired, before the tick runs.
-	r.now = int64(30 * time.Second)
-	if failed := r.heartbeat(id); !slices.Equal(failed, []string{id}) {
+	r.setNow(30 * time.Second)
+	if failed := r.Heartbeat(id); !slices.Equal(failed, []string{id}) {
 		t.Fatalf("heartbeat at the deadline: failed %v", failed)
 	}
-	if _, ok := r.bind([]byte(auth), 9, everyoneAlive); ok {
+	if _, ok := r.bind([]byte(auth), 9); ok {
 		t.Fatal("bind at the deadline accepted")
 	}
 	r.at(30 * time.Second)
-	want := []pendingClose{{7, codec.StatusPolicyViolation, leaseExpiredReason}, {8, codec.StatusPolicyViolation, leaseExpiredReason}}
+	want := []pendingClose{{7, codec.StatusPolicyViolation, ExpiredReason}, {8, codec.StatusPolicyViolation, ExpiredReason}}
 	if c := r.takeClosed(); !reflect.DeepEqual(c, want) {
 		t.Fatalf("closed %v, want %v", c, want)
 	}
 	if r.expired.Load() != 1 || r.active.Load() != 0 || r.refused.Load() != 1 {
 		t.Fatalf("expired %d active %d refused %d, want 1 0 1", r.expired.Load(), r.active.Load(), r.refused.Load())
 	}
-	if _, err := r.end(id); !errors.Is(err, ErrUnknownLease) {
+	if _, err := r.End(id); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("end of an expired lease: %v", err)
 	}
 	r.at(time.Hour)
@@ -125,9 +138,9 @@ func TestLeaseExpiry(t *testing.T) {
 func TestLeaseHeartbeatExtends(t *testing.T) {
 	r := newLeaseRig(t, 30*time.Second, time.Second)
 	id, auth := r.start(t, "")
-	r.bind([]byte(auth), 1, everyoneAlive)
-	r.now = int64(20 * time.Second)
-	if failed := r.heartbeat(id); failed != nil {
+	r.bind([]byte(auth), 1)
+	r.setNow(20 * time.Second)
+	if failed := r.Heartbeat(id); failed != nil {
 		t.Fatalf("heartbeat failed: %v", failed)
 	}
 	r.at(30 * time.Second) // the first timer fires and re-arms
@@ -149,7 +162,7 @@ func TestLeaseLongerThanWheel(t *testing.T) {
 		t.Fatalf("wheel range %v covers the timeout; the test needs a shorter one", max)
 	}
 	_, auth := r.start(t, "")
-	r.bind([]byte(auth), 1, everyoneAlive)
+	r.bind([]byte(auth), 1)
 	for h := time.Duration(1); h < 100; h += 7 {
 		r.at(h * time.Hour)
 	}
@@ -169,19 +182,19 @@ func TestLeaseBatchHeartbeat(t *testing.T) {
 	r := newLeaseRig(t, 10*time.Second, time.Second)
 	a, _ := r.start(t, "")
 	b, _ := r.start(t, "")
-	r.now = int64(5 * time.Second)
+	r.setNow(5 * time.Second)
 	c, _ := r.start(t, "")
-	if _, err := r.end(b); err != nil {
+	if _, err := r.End(b); err != nil {
 		t.Fatal(err)
 	}
-	r.now = int64(9 * time.Second)
-	r.heartbeat(c)
+	r.setNow(9 * time.Second)
+	r.Heartbeat(c)
 	r.at(10 * time.Second) // a expires, c lives until 19 s
-	got := r.heartbeat(a, b, c, "nope", a, "nope", c)
+	got := r.Heartbeat(a, b, c, "nope", a, "nope", c)
 	if want := []string{a, b, "nope"}; !slices.Equal(got, want) {
 		t.Fatalf("failed %v, want %v", got, want)
 	}
-	if got := r.heartbeat(c); got != nil {
+	if got := r.Heartbeat(c); got != nil {
 		t.Fatalf("heartbeat of a live lease failed: %v", got)
 	}
 }
@@ -191,20 +204,20 @@ func TestLeaseBatchHeartbeat(t *testing.T) {
 func TestLeaseEnd(t *testing.T) {
 	r := newLeaseRig(t, 10*time.Second, time.Second)
 	id, auth := r.start(t, "")
-	r.bind([]byte(auth), 3, everyoneAlive)
-	r.bind([]byte(auth), 4, everyoneAlive)
-	n, err := r.end(id)
+	r.bind([]byte(auth), 3)
+	r.bind([]byte(auth), 4)
+	n, err := r.End(id)
 	if err != nil || n != 2 {
 		t.Fatalf("end = %d, %v; want 2, nil", n, err)
 	}
-	want := []pendingClose{{3, codec.StatusNormalClosure, leaseEndedReason}, {4, codec.StatusNormalClosure, leaseEndedReason}}
+	want := []pendingClose{{3, codec.StatusNormalClosure, EndedReason}, {4, codec.StatusNormalClosure, EndedReason}}
 	if c := r.takeClosed(); !reflect.DeepEqual(c, want) {
 		t.Fatalf("closed %v, want %v", c, want)
 	}
-	if _, err := r.end(id); !errors.Is(err, ErrUnknownLease) {
+	if _, err := r.End(id); !errors.Is(err, ErrUnknown) {
 		t.Fatalf("second end: %v", err)
 	}
-	if _, ok := r.bind([]byte(auth), 5, everyoneAlive); ok {
+	if _, ok := r.bind([]byte(auth), 5); ok {
 		t.Fatal("bind to an ended lease accepted")
 	}
 	r.at(time.Minute)
@@ -218,17 +231,18 @@ func TestLeaseEnd(t *testing.T) {
 func TestLeaseBindForgetsClosedSessions(t *testing.T) {
 	r := newLeaseRig(t, 10*time.Second, time.Second)
 	id, auth := r.start(t, "")
-	open := map[uint64]bool{}
-	alive := func(sid uint64) bool { return open[sid] }
 	for sid := uint64(1); sid <= 100; sid++ {
-		open[sid] = true
-		delete(open, sid-1) // the previous connection has closed
-		if _, ok := r.bind([]byte(auth), sid, alive); !ok {
+		if _, ok := r.bind([]byte(auth), sid); !ok {
 			t.Fatal("bind refused")
 		}
+		r.unbind(sid - 1) // the previous connection has closed
 	}
-	if le := r.byID[id]; !slices.Equal(le.sids, []uint64{100}) {
-		t.Fatalf("bound sids %v, want [100]", le.sids)
+	if le := r.byID[id]; !slices.Equal(le.sids, []uint64{100}) || len(r.bySid) != 1 {
+		t.Fatalf("bound sids %v (%d known), want [100]", le.sids, len(r.bySid))
+	}
+	r.at(10 * time.Second)
+	if c := r.takeClosed(); len(c) != 1 || c[0].sid != 100 || len(r.bySid) != 0 {
+		t.Fatalf("expiry closed %v, %d sids still known; want session 100 only", c, len(r.bySid))
 	}
 }
 
@@ -237,15 +251,39 @@ func TestLeaseBindForgetsClosedSessions(t *testing.T) {
 func TestLeaseCloseRetry(t *testing.T) {
 	r := newLeaseRig(t, 10*time.Second, time.Second)
 	_, auth := r.start(t, "")
-	r.bind([]byte(auth), 1, everyoneAlive)
-	r.bind([]byte(auth), 2, everyoneAlive)
+	r.bind([]byte(auth), 1)
+	r.bind([]byte(auth), 2)
 	r.full = 1
 	r.at(10 * time.Second)
 	if c := r.takeClosed(); len(c) != 1 || c[0].sid != 2 {
 		t.Fatalf("closed %v, want session 2 (1 met a full ring)", c)
 	}
 	r.at(11 * time.Second)
-	if c := r.takeClosed(); len(c) != 1 || c[0].sid != 1 || c[0].reason != leaseExpiredReason {
+	if c := r.takeClosed(); len(c) != 1 || c[0].sid != 1 || c[0].reason != ExpiredReason {
 		t.Fatalf("retry closed %v, want session 1", c)
+	}
+}
+
+// TestLeaseAttachTicks: once attached, the table checks for expired leases
+// once per Tick on its own clock; Stop stops it.
+func TestLeaseAttachTicks(t *testing.T) {
+	r := newLeaseRig(t, 10*time.Second, time.Second)
+	r.Attach(r)
+	_, auth := r.start(t, "")
+	r.bind([]byte(auth), 1)
+	r.clk.Advance(10*time.Second - time.Millisecond)
+	if c := r.takeClosed(); len(c) != 0 {
+		t.Fatalf("closed %v before the deadline", c)
+	}
+	r.clk.Advance(time.Second)
+	if c := r.takeClosed(); len(c) != 1 || c[0].reason != ExpiredReason {
+		t.Fatalf("closed %v within a tick of the deadline, want session 1", c)
+	}
+	_, auth = r.start(t, "")
+	r.bind([]byte(auth), 2)
+	r.Stop()
+	r.clk.Advance(time.Minute)
+	if c := r.takeClosed(); len(c) != 0 {
+		t.Fatalf("closed %v after Stop", c)
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package httpapi
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,21 +22,10 @@ import (
 	"github.com/bytedance/sonic"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/lease"
 	"github.com/wsloop/wsloop/protocol"
+	"github.com/wsloop/wsloop/server"
 )
-
-// The HTTP API under /api/ (DESIGN §4, README "HTTP API"): end-point
-// discovery, session leases and the server API. It runs on net/http's
-// goroutines, never on the event loops; it reaches connections only through
-// the calls documented "Safe for concurrent use".
-//
-// Every response is JSON. The lease and server endpoints answer
-//
-//	{"code":0,"message":"ok","data":{...}}
-//
-// with code 0 on success and code = the HTTP status on failure (data null);
-// the end-point endpoint answers {"error_code","error_reason","end_point",
-// "ping_interval"} in the shape voice-room clients expect.
 
 // apiErr is a failed API call: the HTTP status and a message for people.
 type apiErr struct {
@@ -74,109 +64,221 @@ type endPointError struct {
 // returns the response's data, or the failure.
 type apiFunc func(r *http.Request, body []byte) (any, *apiErr)
 
-type apiRoute struct {
-	method string
-	fn     apiFunc
-	bare   bool // answers in its own shape (the end point), not the envelope
+// Defaults for the zero values of Config fields.
+const DefaultMaxBodySize = 64 << 10
+
+// Config configures the HTTP API. Server is required; every other field's
+// doc says what zero means.
+type Config struct {
+	// Server is the WebSocket server the API publishes to and reports on.
+	Server *server.Server
+
+	// Leases is the lease table behind /api/session/*. Zero means no
+	// leases: those endpoints answer 404.
+	Leases *lease.Table
+
+	// APIKey, when set, is the bearer key every /api/ endpoint requires
+	// ("Authorization: Bearer <key>", or Centrifugo's "apikey <key>");
+	// /metrics, /healthz and /readyz stay open. Zero means no key: keep
+	// the API on a private address.
+	APIKey string
+
+	// EndPoint is the public WebSocket URL clients connect to
+	// ("wss://chat.example.com/ws"), as the API hands it out: the end-point
+	// API and the wss_link of a session lease. Zero means it is derived
+	// from the server's listener: ws://<host>:<port><path>, where host is
+	// the listener's IP, or, when it listens on all addresses, the host the
+	// API request was sent to. Set it behind a proxy or TLS terminator.
+	EndPoint string
+
+	// MaxBodySize bounds the body of a request, in bytes; larger gets 413.
+	// Zero means 64 KiB.
+	MaxBodySize int64
+
+	// Metrics is served at GET /metrics, without the key. Zero means no
+	// /metrics (metrics.Handler is the one wsloop serves).
+	Metrics http.Handler
+
+	// Logger receives the API's logs. Zero means slog.Default().
+	Logger *slog.Logger
 }
 
-// api serves /api/. Safe for concurrent use.
+// api serves the HTTP API. Safe for concurrent use.
 type api struct {
-	srv    *Server
-	key    [sha256.Size]byte // SHA-256 of Config.APIKey: compared in constant time, length included
-	keyed  bool
-	routes map[string]apiRoute
+	cfg   Config
+	srv   *server.Server
+	log   *slog.Logger
+	key   [sha256.Size]byte // SHA-256 of Config.APIKey: compared in constant time, length included
+	keyed bool
+	mux   *http.ServeMux
 }
 
-// roomsPrefix and membersSuffix frame GET /api/rooms/{room}/members.
-const (
-	roomsPrefix   = "/api/rooms/"
-	membersSuffix = "/members"
-)
-
-func (s *Server) api() *api {
-	a := &api{srv: s, keyed: s.cfg.APIKey != ""}
+// New returns the HTTP API, to be served by net/http on its own port
+// (never on the event loops):
+//
+//	GET  /metrics                        Config.Metrics, when set
+//	GET  /healthz                        200 while the process runs
+//	GET  /readyz                         200 while the server serves, 503 before and while shutting down
+//	GET  /api/websocket/end_point        where clients connect, and how often they ping
+//	POST /api/session/start              session leases: start, heartbeat, batch-heartbeat, end
+//	POST /api/session/heartbeat
+//	POST /api/session/batch-heartbeat
+//	POST /api/session/end
+//	POST /api/publish                    server API: publish to a room, send to a user,
+//	POST /api/send                       broadcast, disconnect a user or a session,
+//	POST /api/broadcast                  kick a user from a room, online counts,
+//	POST /api/disconnect                 room members
+//	POST /api/kick
+//	GET  /api/online
+//	POST /api/members
+//	GET  /api/rooms/{room}/members
+//
+// Request and response shapes, status codes and errors are in README
+// ("HTTP API"). Routing is net/http's ServeMux: a wrong method gets 405
+// with Allow, an unknown path 404, both in the API's JSON envelope.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Server == nil {
+		return nil, errors.New("httpapi: Config.Server is nil")
+	}
+	if err := checkEndPoint(cfg.EndPoint); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBodySize == 0 {
+		cfg.MaxBodySize = DefaultMaxBodySize
+	}
+	if cfg.MaxBodySize < 0 {
+		return nil, fmt.Errorf("httpapi: MaxBodySize %d is negative", cfg.MaxBodySize)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &api{cfg: cfg, srv: cfg.Server, log: cfg.Logger, keyed: cfg.APIKey != "", mux: http.NewServeMux()}
 	if a.keyed {
-		a.key = sha256.Sum256([]byte(s.cfg.APIKey))
+		a.key = sha256.Sum256([]byte(cfg.APIKey))
 	}
-	a.routes = map[string]apiRoute{
-		"/api/websocket/end_point":             {method: http.MethodGet, fn: a.endPoint, bare: true},
-		"/api/session/start":                   {method: http.MethodPost, fn: a.sessionStart},
-		"/api/session/heartbeat":               {method: http.MethodPost, fn: a.sessionHeartbeat},
-		"/api/session/batch-heartbeat":         {method: http.MethodPost, fn: a.sessionBatchHeartbeat},
-		"/api/session/end":                     {method: http.MethodPost, fn: a.sessionEnd},
-		"/api/publish":                         {method: http.MethodPost, fn: a.publish},
-		"/api/send":                            {method: http.MethodPost, fn: a.send},
-		"/api/broadcast":                       {method: http.MethodPost, fn: a.broadcast},
-		"/api/disconnect":                      {method: http.MethodPost, fn: a.disconnect},
-		"/api/kick":                            {method: http.MethodPost, fn: a.kick},
-		"/api/online":                          {method: http.MethodGet, fn: a.online},
-		"/api/members":                         {method: http.MethodPost, fn: a.members},
-		roomsPrefix + "{room}" + membersSuffix: {method: http.MethodGet, fn: a.roomMembers},
+	if cfg.Metrics != nil {
+		a.mux.Handle("GET /metrics", cfg.Metrics)
 	}
-	return a
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.route("GET /api/websocket/end_point", a.endPoint, true)
+	if cfg.Leases != nil {
+		a.route("POST /api/session/start", a.sessionStart, false)
+		a.route("POST /api/session/heartbeat", a.sessionHeartbeat, false)
+		a.route("POST /api/session/batch-heartbeat", a.sessionBatchHeartbeat, false)
+		a.route("POST /api/session/end", a.sessionEnd, false)
+	}
+	a.route("POST /api/publish", a.publish, false)
+	a.route("POST /api/send", a.send, false)
+	a.route("POST /api/broadcast", a.broadcast, false)
+	a.route("POST /api/disconnect", a.disconnect, false)
+	a.route("POST /api/kick", a.kick, false)
+	a.route("GET /api/online", a.online, false)
+	a.route("POST /api/members", a.members, false)
+	// Any room name, slashes included (percent-encode what a path cannot
+	// hold): the pattern takes the rest of the path, which must end in
+	// /members.
+	a.route("GET /api/rooms/{rest...}", a.roomMembers, false)
+	return a, nil
 }
 
-// route finds the route of a path; GET /api/rooms/{room}/members takes any
-// room name, slashes included (percent-encode what a URL path cannot hold).
-func (a *api) route(path string) (apiRoute, bool) {
-	if rt, ok := a.routes[path]; ok {
-		return rt, true
-	}
-	if room, ok := roomOfPath(path); ok && room != "" {
-		return a.routes[roomsPrefix+"{room}"+membersSuffix], true
-	}
-	return apiRoute{}, false
-}
-
-func roomOfPath(path string) (string, bool) {
-	if !strings.HasPrefix(path, roomsPrefix) || !strings.HasSuffix(path, membersSuffix) || len(path) < len(roomsPrefix)+len(membersSuffix) {
-		return "", false
-	}
-	return path[len(roomsPrefix) : len(path)-len(membersSuffix)], true
-}
-
-// ServeHTTP checks the key, the path, the method and the body size, in that
-// order, then runs the call.
-func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt, found := a.route(r.URL.Path)
-	var data any
-	var fail *apiErr
-	switch {
-	case !a.authorized(r):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="wsloop"`)
-		fail = &apiErr{http.StatusUnauthorized, "missing or invalid API key (Authorization: Bearer <key>)"}
-	case !found:
-		fail = &apiErr{http.StatusNotFound, "no API endpoint " + r.URL.Path}
-	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
-		w.Header().Set("Allow", rt.method)
-		fail = &apiErr{http.StatusMethodNotAllowed, r.URL.Path + " takes " + rt.method}
+// readyz answers 200 "ready" while the server serves, 503 before and while
+// it shuts down.
+func (a *api) readyz(w http.ResponseWriter, _ *http.Request) {
+	switch err := a.srv.Serving(); {
+	case err == nil:
+		writeText(w, http.StatusOK, "ready")
+	case errors.Is(err, server.ErrNotServing):
+		writeText(w, http.StatusServiceUnavailable, "not serving yet")
 	default:
+		writeText(w, http.StatusServiceUnavailable, "shutting down")
+	}
+}
+
+func writeText(w http.ResponseWriter, status int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(text + "\n"))
+}
+
+// route registers one API call: the body (for POST) is read and bounded,
+// fn runs, and its data or failure is written in the API's envelope (bare:
+// in the end point's own shape).
+func (a *api) route(pattern string, fn apiFunc, bare bool) {
+	post := strings.HasPrefix(pattern, http.MethodPost+" ")
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		var body []byte
-		if rt.method == http.MethodPost {
+		var fail *apiErr
+		if post {
 			body, fail = a.readBody(w, r)
 		}
+		var data any
 		if fail == nil {
-			data, fail = rt.fn(r, body)
+			data, fail = fn(r, body)
 		}
+		a.answer(w, r, data, fail, bare)
+	})
+}
+
+// ServeHTTP checks the API key of /api/ requests before anything else (a
+// request without it learns nothing, not even whether a path exists), then
+// routes. The mux's own 404 and 405 answers are rewritten into the API's
+// envelope for /api/ paths.
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		a.mux.ServeHTTP(w, r)
+		return
 	}
+	if !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="wsloop"`)
+		a.answer(w, r, nil, &apiErr{http.StatusUnauthorized, "missing or invalid API key (Authorization: Bearer <key>)"}, r.URL.Path == "/api/websocket/end_point")
+		return
+	}
+	h, pattern := a.mux.Handler(r)
+	if pattern != "" {
+		a.mux.ServeHTTP(w, r) // (again) so that the request gets its path values
+		return
+	}
+	// No route: ask the mux what it would answer (404, or 405 with Allow).
+	probe := &statusProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if allow := probe.header.Get("Allow"); probe.status == http.StatusMethodNotAllowed && allow != "" {
+		w.Header().Set("Allow", allow)
+		a.answer(w, r, nil, &apiErr{http.StatusMethodNotAllowed, r.URL.Path + " takes " + allow}, false)
+		return
+	}
+	a.answer(w, r, nil, &apiErr{http.StatusNotFound, "no API endpoint " + r.URL.Path}, false)
+}
+
+// statusProbe is a ResponseWriter that keeps only the status and headers.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }
+
+// answer writes a call's data, or its failure, in the envelope.
+func (a *api) answer(w http.ResponseWriter, r *http.Request, data any, fail *apiErr, bare bool) {
 	if fail != nil {
 		if fail.status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "1")
 		}
 		if fail.status >= 500 {
-			a.srv.log.Warn("HTTP API call failed", "method", r.Method, "path", r.URL.Path, "status", fail.status, "err", fail.msg)
+			a.log.Warn("HTTP API call failed", "method", r.Method, "path", r.URL.Path, "status", fail.status, "err", fail.msg)
 		} else {
-			a.srv.log.Debug("HTTP API call refused", "method", r.Method, "path", r.URL.Path, "status", fail.status, "err", fail.msg)
+			a.log.Debug("HTTP API call refused", "method", r.Method, "path", r.URL.Path, "status", fail.status, "err", fail.msg)
 		}
-		if rt.bare {
+		if bare {
 			writeJSON(w, fail.status, endPointError{ErrorCode: fail.status, ErrorReason: fail.msg})
 		} else {
 			writeJSON(w, fail.status, apiResponse{Code: fail.status, Message: fail.msg})
 		}
 		return
 	}
-	if rt.bare {
+	if bare {
 		writeJSON(w, http.StatusOK, data)
 		return
 	}
@@ -202,9 +304,9 @@ func (a *api) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(got[:], a.key[:]) == 1
 }
 
-// readBody reads a request body of at most Config.MaxAPIBodySize bytes.
+// readBody reads a request body of at most Config.MaxBodySize bytes.
 func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiErr) {
-	limit := a.srv.cfg.MaxAPIBodySize
+	limit := a.cfg.MaxBodySize
 	tooLarge := &apiErr{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", limit)}
 	if r.ContentLength > limit {
 		return nil, tooLarge
@@ -215,7 +317,7 @@ func (a *api) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiErr)
 		if errors.As(err, &mbe) {
 			return nil, tooLarge
 		}
-		a.srv.log.Debug("HTTP API body unreadable", "method", r.Method, "path", r.URL.Path, "err", err)
+		a.log.Debug("HTTP API body unreadable", "method", r.Method, "path", r.URL.Path, "err", err)
 		return nil, badRequest("cannot read the request body")
 	}
 	return body, nil
@@ -256,7 +358,7 @@ func (a *api) decode(body []byte, v any, optional bool) *apiErr {
 		}
 	}
 	if fail != nil && detail != nil {
-		a.srv.log.Debug("HTTP API body refused", "msg", fail.msg, "err", detail)
+		a.log.Debug("HTTP API body refused", "msg", fail.msg, "err", detail)
 	}
 	return fail
 }
@@ -381,19 +483,19 @@ func fromServer(err error) *apiErr {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrQueueFull):
+	case errors.Is(err, server.ErrQueueFull):
 		return &apiErr{http.StatusServiceUnavailable, "server busy (an event loop's queue is full); try again"}
-	case errors.Is(err, ErrNotServing):
+	case errors.Is(err, server.ErrNotServing):
 		return &apiErr{http.StatusServiceUnavailable, "server not serving yet"}
-	case errors.Is(err, ErrServerClosed):
+	case errors.Is(err, server.ErrServerClosed):
 		return &apiErr{http.StatusServiceUnavailable, "server shutting down"}
-	case errors.Is(err, ErrNoSession):
+	case errors.Is(err, server.ErrNoSession):
 		return &apiErr{http.StatusNotFound, "no such session"}
-	case errors.Is(err, ErrUnknownLease):
+	case errors.Is(err, lease.ErrUnknown):
 		return &apiErr{http.StatusNotFound, "unknown or expired conn_id"}
-	case errors.Is(err, ErrInvalidUTF8):
+	case errors.Is(err, server.ErrInvalidUTF8):
 		return badRequest("text is not valid UTF-8")
-	case errors.Is(err, ErrInvalidJSON):
+	case errors.Is(err, server.ErrInvalidJSON):
 		return badRequest("not one valid JSON value")
 	}
 	return &apiErr{http.StatusInternalServerError, err.Error()}
@@ -404,11 +506,15 @@ func (a *api) checkName(field, name string) *apiErr {
 	if name == "" {
 		return badRequest("%s required", field)
 	}
-	if len(name) > a.srv.cfg.MaxRoomNameSize {
-		return badRequest("%s longer than %d bytes", field, a.srv.cfg.MaxRoomNameSize)
+	if max := a.srv.Config().MaxRoomNameSize; len(name) > max {
+		return badRequest("%s longer than %d bytes", field, max)
 	}
 	return nil
 }
+
+// membersListed is how many users a members answer lists by default, as
+// the WebSocket members command does.
+const membersListed = 1000
 
 // ---- end point ----
 
@@ -420,7 +526,7 @@ func checkEndPoint(ep string) error {
 	}
 	u, err := url.Parse(ep)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" || u.Fragment != "" {
-		return fmt.Errorf("server: EndPoint %q must be a ws:// or wss:// URL with a host", ep)
+		return fmt.Errorf("httpapi: EndPoint %q must be a ws:// or wss:// URL with a host", ep)
 	}
 	return nil
 }
@@ -428,13 +534,14 @@ func checkEndPoint(ep string) error {
 // endPointFor returns the WebSocket URL clients are told to connect to:
 // Config.EndPoint, or one derived from the listener. A listener on all
 // addresses is reached at the host the HTTP request r named.
-func (s *Server) endPointFor(r *http.Request) string {
-	if s.cfg.EndPoint != "" {
-		return s.cfg.EndPoint
+func (a *api) endPointFor(r *http.Request) string {
+	if a.cfg.EndPoint != "" {
+		return a.cfg.EndPoint
 	}
-	addr := s.cfg.Addr
-	if a := s.Addr(); a != nil {
-		addr = a.String()
+	cfg := a.srv.Config()
+	addr := cfg.Addr
+	if la := a.srv.Addr(); la != nil {
+		addr = la.String()
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -453,14 +560,14 @@ func (s *Server) endPointFor(r *http.Request) string {
 	if port != "" {
 		host = net.JoinHostPort(host, port)
 	}
-	return "ws://" + host + s.cfg.Path
+	return "ws://" + host + cfg.Path
 }
 
 // GET /api/websocket/end_point → {error_code, error_reason, end_point, ping_interval}.
 func (a *api) endPoint(r *http.Request, _ []byte) (any, *apiErr) {
 	return endPointResponse{
-		EndPoint:     a.srv.endPointFor(r),
-		PingInterval: int64(a.srv.cfg.PingInterval / time.Second),
+		EndPoint:     a.endPointFor(r),
+		PingInterval: int64(a.srv.Config().PingInterval / time.Second),
 	}, nil
 }
 
@@ -508,14 +615,15 @@ func (a *api) sessionStart(r *http.Request, body []byte) (any, *apiErr) {
 			return nil, e
 		}
 	}
-	if e := fromServer(a.srv.serving()); e != nil {
+	if e := fromServer(a.srv.Serving()); e != nil {
 		return nil, e
 	}
-	id, auth, err := a.srv.leases.start(req.User)
+	le, err := a.cfg.Leases.Start(req.User)
 	if err != nil {
 		return nil, &apiErr{http.StatusInternalServerError, "cannot make a token: " + err.Error()}
 	}
-	ep := a.srv.endPointFor(r)
+	id, auth := le.ID, le.Auth
+	ep := a.endPointFor(r)
 	sep := "?"
 	if strings.Contains(ep, "?") {
 		sep = "&"
@@ -523,7 +631,7 @@ func (a *api) sessionStart(r *http.Request, body []byte) (any, *apiErr) {
 	return sessionStartData{
 		ConnID:        id,
 		WebsocketInfo: websocketInfo{AuthBody: auth, WSSLink: []string{ep + sep + "auth_body=" + auth}},
-		Timeout:       a.srv.cfg.LeaseTimeout.Seconds(),
+		Timeout:       a.cfg.Leases.Config().Timeout.Seconds(),
 	}, nil
 }
 
@@ -536,8 +644,8 @@ func (a *api) sessionHeartbeat(_ *http.Request, body []byte) (any, *apiErr) {
 	if req.ConnID == "" {
 		return nil, badRequest("conn_id required")
 	}
-	if failed := a.srv.leases.heartbeat(req.ConnID); len(failed) > 0 {
-		return nil, fromServer(ErrUnknownLease)
+	if failed := a.cfg.Leases.Heartbeat(req.ConnID); len(failed) > 0 {
+		return nil, fromServer(lease.ErrUnknown)
 	}
 	return nil, nil
 }
@@ -551,7 +659,7 @@ func (a *api) sessionBatchHeartbeat(_ *http.Request, body []byte) (any, *apiErr)
 	if req.ConnIDs == nil {
 		return nil, badRequest("conn_ids required (an array of conn_id)")
 	}
-	failed := a.srv.leases.heartbeat(req.ConnIDs...)
+	failed := a.cfg.Leases.Heartbeat(req.ConnIDs...)
 	if failed == nil {
 		failed = []string{}
 	}
@@ -567,7 +675,7 @@ func (a *api) sessionEnd(_ *http.Request, body []byte) (any, *apiErr) {
 	if req.ConnID == "" {
 		return nil, badRequest("conn_id required")
 	}
-	n, err := a.srv.leases.end(req.ConnID)
+	n, err := a.cfg.Leases.End(req.ConnID)
 	if err != nil {
 		return nil, fromServer(err)
 	}
@@ -637,15 +745,12 @@ func (a *api) publish(_ *http.Request, body []byte) (any, *apiErr) {
 	if len(req.Payload) == 0 {
 		return nil, badRequest("payload required")
 	}
-	conns := 0
-	if g := a.srv.reg.Room(req.Room); g != nil {
-		conns = g.Len()
-	}
+	conns := a.srv.RoomConns(req.Room)
 	var err error
 	if req.Cmd != "" {
-		err = a.srv.Publish(req.Room, req.Cmd, RawJSON(req.Payload))
+		err = a.srv.Publish(req.Room, req.Cmd, server.RawJSON(req.Payload))
 	} else {
-		err = a.srv.PublishMessage(req.Room, req.From, RawJSON(req.Payload))
+		err = a.srv.PublishMessage(req.Room, req.From, server.RawJSON(req.Payload))
 	}
 	if e := fromServer(err); e != nil {
 		return nil, e
@@ -667,15 +772,12 @@ func (a *api) send(_ *http.Request, body []byte) (any, *apiErr) {
 	if len(req.Payload) == 0 {
 		return nil, badRequest("payload required")
 	}
-	conns := 0
-	if u := a.srv.reg.User(req.User); u != nil {
-		conns = u.Len()
-	}
+	conns := a.srv.UserConns(req.User)
 	var err error
 	if req.Cmd != "" {
-		err = a.srv.SendUser(req.User, req.Cmd, RawJSON(req.Payload))
+		err = a.srv.SendUser(req.User, req.Cmd, server.RawJSON(req.Payload))
 	} else {
-		err = a.srv.SendMessage(req.User, req.From, RawJSON(req.Payload))
+		err = a.srv.SendMessage(req.User, req.From, server.RawJSON(req.Payload))
 	}
 	if e := fromServer(err); e != nil {
 		return nil, e
@@ -697,7 +799,7 @@ func (a *api) broadcast(_ *http.Request, body []byte) (any, *apiErr) {
 		req.Cmd = "broadcast"
 	}
 	conns := a.srv.Count()
-	if e := fromServer(a.srv.Broadcast(req.Cmd, RawJSON(req.Data))); e != nil {
+	if e := fromServer(a.srv.Broadcast(req.Cmd, server.RawJSON(req.Data))); e != nil {
 		return nil, e
 	}
 	return struct {
@@ -734,7 +836,7 @@ func (a *api) disconnect(_ *http.Request, body []byte) (any, *apiErr) {
 	if req.User != "" {
 		err = a.srv.DisconnectUser(req.User, code, reason)
 	} else {
-		sid, perr := ParseSID(req.SID)
+		sid, perr := server.ParseSID(req.SID)
 		if perr != nil {
 			return nil, badRequest("sid %q is not a session id", req.SID)
 		}
@@ -768,7 +870,11 @@ func (a *api) kick(_ *http.Request, body []byte) (any, *apiErr) {
 // GET /api/online → {users, conns, rooms, leases}.
 func (a *api) online(*http.Request, []byte) (any, *apiErr) {
 	s := a.srv
-	return onlineData{Users: s.Online(), Conns: s.Count(), Rooms: s.Rooms(), Leases: s.leases.active.Load()}, nil
+	var leases int64
+	if a.cfg.Leases != nil {
+		leases = a.cfg.Leases.Stats().Active
+	}
+	return onlineData{Users: s.Online(), Conns: s.Count(), Rooms: s.Rooms(), Leases: leases}, nil
 }
 
 // POST /api/members {room, limit?} → RoomInfo.
@@ -782,7 +888,10 @@ func (a *api) members(_ *http.Request, body []byte) (any, *apiErr) {
 
 // GET /api/rooms/{room}/members?limit=N → RoomInfo.
 func (a *api) roomMembers(r *http.Request, _ []byte) (any, *apiErr) {
-	room, _ := roomOfPath(r.URL.Path)
+	room, ok := strings.CutSuffix(r.PathValue("rest"), "/members")
+	if !ok || room == "" {
+		return nil, &apiErr{http.StatusNotFound, "no API endpoint " + r.URL.Path}
+	}
 	limit := 0
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -1,4 +1,4 @@
-package server
+package httpapi
 
 import (
 	"context"
@@ -12,6 +12,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/wsloop/wsloop/clock"
+	"github.com/wsloop/wsloop/internal/srvtest"
+	"github.com/wsloop/wsloop/internal/wstest"
+	"github.com/wsloop/wsloop/lease"
+	"github.com/wsloop/wsloop/server"
 )
 
 // apiClient calls a server's HTTP API over a real socket.
@@ -21,14 +27,38 @@ type apiClient struct {
 	key  string // sent as a bearer key when set
 }
 
-// startAPI runs a server (startServer) and its HTTP handler on their own
-// loopback ports.
-func startAPI(t testing.TB, cfg Config, h Handler) (*Server, string, *apiClient) {
+// rig is one server with its lease table and HTTP API.
+type rig struct {
+	srv    *server.Server
+	leases *lease.Table
+	url    string // the WebSocket URL
+}
+
+// startAPI runs a server with h, wrapped by a lease table, and its HTTP
+// API on loopback ports; ac's Server and Leases are filled in.
+func startAPI(t testing.TB, sc server.Config, lc lease.Config, ac Config, h server.Handler) (*rig, *apiClient) {
 	t.Helper()
-	srv, url := startServer(t, cfg, h)
-	hs := httptest.NewServer(srv.HTTPHandler())
+	if lc.Logger == nil {
+		lc.Logger = wstest.Logger(t)
+	}
+	leases, err := lease.New(lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, url := srvtest.Start(t, sc, leases.Wrap(h))
+	leases.Attach(srv)
+	t.Cleanup(leases.Stop)
+	ac.Server, ac.Leases = srv, leases
+	if ac.Logger == nil {
+		ac.Logger = wstest.Logger(t)
+	}
+	api, err := New(ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api)
 	t.Cleanup(hs.Close)
-	return srv, url, &apiClient{t: t, base: hs.URL, key: cfg.APIKey}
+	return &rig{srv: srv, leases: leases, url: url}, &apiClient{t: t, base: hs.URL, key: ac.APIKey}
 }
 
 // apiResult is a decoded answer.
@@ -145,7 +175,8 @@ func expectRefused(t testing.TB, c *websocket.Conn, reason string) {
 }
 
 func TestAPIEndPoint(t *testing.T) {
-	_, url, api := startAPI(t, Config{PingInterval: 7 * time.Second}, NewRouter())
+	r, api := startAPI(t, server.Config{PingInterval: 7 * time.Second}, lease.Config{}, Config{}, server.NewRouter())
+	url := r.url
 	res := api.do("GET", "/api/websocket/end_point", "")
 	want := map[string]any{"error_code": 0.0, "error_reason": "", "end_point": url, "ping_interval": 7.0}
 	if res.status != 200 || !jsonEqual(res.body, want) {
@@ -156,13 +187,13 @@ func TestAPIEndPoint(t *testing.T) {
 	}
 
 	// Configured: handed out as it is.
-	_, _, api2 := startAPI(t, Config{EndPoint: "wss://chat.example.com/ws"}, NewRouter())
+	_, api2 := startAPI(t, server.Config{}, lease.Config{}, Config{EndPoint: "wss://chat.example.com/ws"}, server.NewRouter())
 	if got := api2.do("GET", "/api/websocket/end_point", "").body["end_point"]; got != "wss://chat.example.com/ws" {
 		t.Errorf("configured end_point: %v", got)
 	}
 
 	// Errors keep the end point's shape.
-	_, _, api3 := startAPI(t, Config{APIKey: "k"}, NewRouter())
+	_, api3 := startAPI(t, server.Config{}, lease.Config{}, Config{APIKey: "k"}, server.NewRouter())
 	api3.key = ""
 	res = api3.do("GET", "/api/websocket/end_point", "")
 	if res.status != 401 || res.body["error_code"] != 401.0 || !strings.Contains(str(res.body["error_reason"]), "API key") {
@@ -173,10 +204,11 @@ func TestAPIEndPoint(t *testing.T) {
 // TestEndPointDerived: a listener on every address is reached at the host
 // the API request named.
 func TestEndPointDerived(t *testing.T) {
-	srv, err := New(Config{Addr: ":9000", Path: "/chat", Logger: testLogger(t)}, NewRouter())
+	srv, err := server.New(server.Config{Addr: ":9000", Path: "/chat", Logger: wstest.Logger(t)}, server.NewRouter())
 	if err != nil {
 		t.Fatal(err)
 	}
+	a := &api{cfg: Config{Server: srv}, srv: srv}
 	for host, want := range map[string]string{
 		"api.example.com:8081": "ws://api.example.com:9000/chat",
 		"api.example.com":      "ws://api.example.com:9000/chat",
@@ -186,12 +218,12 @@ func TestEndPointDerived(t *testing.T) {
 	} {
 		r := httptest.NewRequest("GET", "/api/websocket/end_point", nil)
 		r.Host = host
-		if got := srv.endPointFor(r); got != want {
+		if got := a.endPointFor(r); got != want {
 			t.Errorf("Host %q: end point %q, want %q", host, got, want)
 		}
 	}
 	for _, bad := range []string{"http://x/ws", "ws://", "chat.example.com/ws", "ws://x/ws#frag"} {
-		if _, err := New(Config{EndPoint: bad}, NewRouter()); err == nil {
+		if _, err := New(Config{Server: srv, EndPoint: bad}); err == nil {
 			t.Errorf("EndPoint %q accepted", bad)
 		}
 	}
@@ -206,7 +238,8 @@ func jsonEqual(a, b any) bool {
 // TestLeaseLifecycle: start → connect with auth_body (query or header) →
 // heartbeat → batch heartbeat → end closes the bound connections with 1000.
 func TestLeaseLifecycle(t *testing.T) {
-	_, url, api := startAPI(t, Config{LeaseTimeout: 5 * time.Second}, NewRouter())
+	r, api := startAPI(t, server.Config{}, lease.Config{Timeout: 5 * time.Second}, Config{}, server.NewRouter())
+	url := r.url
 	res := api.do("POST", "/api/session/start", `{"user":"alice"}`)
 	if !strings.HasPrefix(res.raw, `{"code":0,"message":"ok","data":{"conn_id":"`) {
 		t.Fatalf("session/start: %s", res.raw)
@@ -222,16 +255,15 @@ func TestLeaseLifecycle(t *testing.T) {
 	}
 
 	// The lease's user is the connections' user: send reaches both.
-	a := newClient(t, l.link)
+	a := wstest.NewClient(t, l.link)
 	c := dialHeader(t, url, http.Header{"X-Auth-Body": {l.auth}})
-	b := &client{t: t, c: c, replies: make(chan map[string]any, 16), pushes: make(chan map[string]any, 16), done: make(chan struct{})}
-	go readInto(b)
-	b.push("welcome")
+	b := wstest.Attach(t, c, "")
+	b.Push("welcome")
 	if got := api.ok("POST", "/api/send", `{"user":"alice","payload":{"hi":1}}`); got["conns"] != 2.0 {
 		t.Errorf("send data %v, want conns 2", got)
 	}
-	for _, cl := range []*client{a, b} {
-		if m := cl.push("message"); !jsonEqual(m["data"], map[string]any{"from": "", "payload": map[string]any{"hi": 1}}) {
+	for _, cl := range []*wstest.Client{a, b} {
+		if m := cl.Push("message"); !jsonEqual(m["data"], map[string]any{"from": "", "payload": map[string]any{"hi": 1}}) {
 			t.Errorf("message %v", m)
 		}
 	}
@@ -251,10 +283,10 @@ func TestLeaseLifecycle(t *testing.T) {
 	if got := api.ok("POST", "/api/session/end", `{"conn_id":"`+l.id+`"}`); got["closed"] != 2.0 {
 		t.Errorf("end data %v, want closed 2", got)
 	}
-	for _, cl := range []*client{a, b} {
-		<-cl.done
-		if ce, ok := cl.err.Load().(*websocket.CloseError); !ok || ce.Code != 1000 || ce.Text != "lease ended" {
-			t.Errorf("bound connection ended with %v, want close 1000 lease ended", cl.err.Load())
+	for _, cl := range []*wstest.Client{a, b} {
+		<-cl.Done
+		if ce, ok := cl.Err.Load().(*websocket.CloseError); !ok || ce.Code != 1000 || ce.Text != "lease ended" {
+			t.Errorf("bound connection ended with %v, want close 1000 lease ended", cl.Err.Load())
 		}
 	}
 	api.fail("POST", "/api/session/heartbeat", `{"conn_id":"`+l.id+`"}`, 404, "unknown or expired conn_id")
@@ -263,59 +295,33 @@ func TestLeaseLifecycle(t *testing.T) {
 	if !jsonEqual(got, map[string]any{"failed_conn_ids": []string{l.id}}) {
 		t.Errorf("batch-heartbeat after end: %v", got)
 	}
-	expectRefused(t, dial(t, l.link), "unknown or expired auth_body")
-}
-
-// readInto is newClient's reader for a connection dialled another way.
-func readInto(cl *client) {
-	defer close(cl.done)
-	for {
-		_, p, err := cl.c.ReadMessage()
-		if err != nil {
-			cl.err.Store(err)
-			return
-		}
-		var m map[string]any
-		if json.Unmarshal(p, &m) != nil {
-			continue
-		}
-		if _, ok := m["seqno"]; ok {
-			cl.replies <- m
-		} else {
-			cl.pushes <- m
-		}
-	}
+	expectRefused(t, wstest.Dial(t, l.link), "unknown or expired auth_body")
 }
 
 // TestLeaseExpiryClosesConnections: heartbeats keep a lease alive past its
 // timeout; once they stop, its connection is closed with 1008 "lease
 // expired" no earlier than the timeout after the last heartbeat and within
-// a tick (plus scheduling slack) after it.
+// a tick after it (the lease table on a fake clock).
 func TestLeaseExpiryClosesConnections(t *testing.T) {
 	const timeout, tick = 800 * time.Millisecond, 20 * time.Millisecond
-	rec := newCloseRecorder(NewRouter())
-	_, _, api := startAPI(t, Config{LeaseTimeout: timeout, Tick: tick}, rec)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	rec := srvtest.NewCloseRecorder(server.NewRouter())
+	r, api := startAPI(t, server.Config{}, lease.Config{Timeout: timeout, Tick: tick, Clock: clk}, Config{}, rec)
 	l := api.startLease(`{"user":"bob"}`)
-	c, _ := dialRouter(t, l.link)
-	var sent, answered time.Time
+	c, _ := wstest.DialRouter(t, l.link)
 	for i := 0; i < 5; i++ { // 5 × 200 ms: past one timeout
-		time.Sleep(200 * time.Millisecond)
-		sent = time.Now()
+		clk.Advance(200 * time.Millisecond)
 		api.ok("POST", "/api/session/heartbeat", `{"conn_id":"`+l.id+`"}`)
-		answered = time.Now()
 	}
-	ce := expectClose(t, c, 1008)
-	closedAt := time.Now()
-	if ce.Text != "lease expired" {
+	clk.Advance(timeout - time.Millisecond)
+	if st := r.leases.Stats(); st.Expired != 0 || st.Active != 1 {
+		t.Fatalf("before the deadline: %+v", st)
+	}
+	clk.Advance(time.Millisecond + tick)
+	if ce := wstest.ExpectClose(t, c, 1008); ce.Text != "lease expired" {
 		t.Errorf("close reason %q, want lease expired", ce.Text)
 	}
-	if d := closedAt.Sub(sent); d < timeout {
-		t.Errorf("closed %v after the last heartbeat was sent, before the %v timeout", d, timeout)
-	}
-	if d := closedAt.Sub(answered); d > timeout+tick+time.Second {
-		t.Errorf("closed %v after the last heartbeat, want about %v", d, timeout+tick)
-	}
-	if r := rec.next(t); r.Cause != CauseKick || r.Code != 1008 || r.Text != "lease expired" {
+	if r := rec.Next(t); r.Cause != server.CauseKick || r.Code != 1008 || r.Text != "lease expired" {
 		t.Errorf("OnClose reason %+v, want kick 1008 lease expired", r)
 	}
 	got := api.ok("POST", "/api/session/batch-heartbeat", `{"conn_ids":["`+l.id+`"]}`)
@@ -323,7 +329,7 @@ func TestLeaseExpiryClosesConnections(t *testing.T) {
 		t.Errorf("batch-heartbeat of an expired lease: %v", got)
 	}
 	api.fail("POST", "/api/session/heartbeat", `{"conn_id":"`+l.id+`"}`, 404, "unknown or expired")
-	expectRefused(t, dial(t, l.link), "unknown or expired auth_body")
+	expectRefused(t, wstest.Dial(t, l.link), "unknown or expired auth_body")
 }
 
 // TestLeaseRefusals: a bad auth_body is refused with 1008 whether or not
@@ -331,47 +337,49 @@ func TestLeaseExpiryClosesConnections(t *testing.T) {
 func TestLeaseRefusals(t *testing.T) {
 	for _, require := range []bool{false, true} {
 		t.Run("RequireLease="+strconv.FormatBool(require), func(t *testing.T) {
-			_, url, api := startAPI(t, Config{RequireLease: require}, NewRouter())
+			r, api := startAPI(t, server.Config{}, lease.Config{Require: require}, Config{}, server.NewRouter())
+			url := r.url
 			if require {
-				expectRefused(t, dial(t, url), "auth_body required")
+				expectRefused(t, wstest.Dial(t, url), "auth_body required")
 			} else {
-				dialRouter(t, url) // welcome: accepted as before
+				wstest.DialRouter(t, url) // welcome: accepted as before
 			}
-			expectRefused(t, dial(t, url+"?auth_body=bogus"), "unknown or expired auth_body")
-			expectRefused(t, dial(t, url+"?auth_body="), "unknown or expired auth_body")
+			expectRefused(t, wstest.Dial(t, url+"?auth_body=bogus"), "unknown or expired auth_body")
+			expectRefused(t, wstest.Dial(t, url+"?auth_body="), "unknown or expired auth_body")
 			expectRefused(t, dialHeader(t, url, http.Header{"X-Auth-Body": {"bogus"}}), "unknown or expired auth_body")
 			l := api.startLease("")
-			dialRouter(t, l.link)
+			wstest.DialRouter(t, l.link)
 			// Escaped the way a cautious client might: still the same token.
-			dialRouter(t, url+"?x=1&auth_body="+strings.ReplaceAll(l.auth, "-", "%2D"))
+			wstest.DialRouter(t, url+"?x=1&auth_body="+strings.ReplaceAll(l.auth, "-", "%2D"))
 		})
 	}
 }
 
 // TestAPIServer: the server API reaches real clients.
 func TestAPIServer(t *testing.T) {
-	_, url, api := startAPI(t, Config{}, userRouter())
-	a1 := newClient(t, url+"?user=alice")
-	a2 := newClient(t, url+"?user=alice")
-	bob := newClient(t, url+"?user=bob")
-	for _, cl := range []*client{a1, a2, bob} {
-		cl.ok("join", map[string]any{"room": "r1", "meta": map[string]any{"n": cl.sid}})
+	r, api := startAPI(t, server.Config{}, lease.Config{}, Config{}, srvtest.UserRouter())
+	url := r.url
+	a1 := wstest.NewClient(t, url+"?user=alice")
+	a2 := wstest.NewClient(t, url+"?user=alice")
+	bob := wstest.NewClient(t, url+"?user=bob")
+	for _, cl := range []*wstest.Client{a1, a2, bob} {
+		cl.OK("join", map[string]any{"room": "r1", "meta": map[string]any{"n": cl.SID}})
 	}
-	a1.quiet(50*time.Millisecond, "enter_room")
+	a1.Quiet(50*time.Millisecond, "enter_room")
 
 	// publish: the message shape, and an event with cmd.
 	if got := api.ok("POST", "/api/publish", `{"room":"r1","payload":{"x":1},"from":"ops"}`); !jsonEqual(got, map[string]any{"room": "r1", "conns": 3}) {
 		t.Errorf("publish data %v", got)
 	}
-	for _, cl := range []*client{a1, a2, bob} {
-		m := cl.push("message")
+	for _, cl := range []*wstest.Client{a1, a2, bob} {
+		m := cl.Push("message")
 		if !jsonEqual(m["data"], map[string]any{"room": "r1", "from": "ops", "payload": map[string]any{"x": 1}}) {
 			t.Errorf("room message %v", m)
 		}
 	}
 	api.ok("POST", "/api/publish", `{"room":"r1","cmd":"notice","payload":[1,2]}`)
-	for _, cl := range []*client{a1, a2, bob} {
-		if m := cl.push("notice"); !jsonEqual(m["data"], []any{1, 2}) {
+	for _, cl := range []*wstest.Client{a1, a2, bob} {
+		if m := cl.Push("notice"); !jsonEqual(m["data"], []any{1, 2}) {
 			t.Errorf("notice %v", m)
 		}
 	}
@@ -381,21 +389,21 @@ func TestAPIServer(t *testing.T) {
 
 	// send: the user's connections only.
 	api.ok("POST", "/api/send", `{"user":"bob","payload":"hey"}`)
-	if m := bob.push("message"); !jsonEqual(m["data"], map[string]any{"from": "", "payload": "hey"}) {
+	if m := bob.Push("message"); !jsonEqual(m["data"], map[string]any{"from": "", "payload": "hey"}) {
 		t.Errorf("user message %v", m)
 	}
 	api.ok("POST", "/api/send", `{"user":"bob","cmd":"ding","payload":{"n":2}}`)
-	if m := bob.push("ding"); !jsonEqual(m["data"], map[string]any{"n": 2}) {
+	if m := bob.Push("ding"); !jsonEqual(m["data"], map[string]any{"n": 2}) {
 		t.Errorf("user event %v", m)
 	}
-	a1.quiet(50 * time.Millisecond)
+	a1.Quiet(50 * time.Millisecond)
 
 	// broadcast: everyone.
 	if got := api.ok("POST", "/api/broadcast", `{"data":{"v":3}}`); got["conns"] != 3.0 {
 		t.Errorf("broadcast data %v", got)
 	}
-	for _, cl := range []*client{a1, a2, bob} {
-		if m := cl.push("broadcast"); !jsonEqual(m["data"], map[string]any{"v": 3}) {
+	for _, cl := range []*wstest.Client{a1, a2, bob} {
+		if m := cl.Push("broadcast"); !jsonEqual(m["data"], map[string]any{"v": 3}) {
 			t.Errorf("broadcast %v", m)
 		}
 	}
@@ -418,7 +426,7 @@ func TestAPIServer(t *testing.T) {
 
 	// kick: bob leaves the room, stays connected.
 	api.ok("POST", "/api/kick", `{"room":"r1","user":"bob"}`)
-	if m := bob.push("exit_room"); !jsonEqual(m["data"], map[string]any{"room": "r1", "user": "bob", "reason": "kick"}) {
+	if m := bob.Push("exit_room"); !jsonEqual(m["data"], map[string]any{"room": "r1", "user": "bob", "reason": "kick"}) {
 		t.Errorf("kick event %v", m)
 	}
 	if got := api.ok("POST", "/api/members", `{"room":"r1"}`); got["count"] != 1.0 {
@@ -426,24 +434,25 @@ func TestAPIServer(t *testing.T) {
 	}
 
 	// disconnect one session, then a user.
-	api.ok("POST", "/api/disconnect", `{"sid":"`+a2.sid+`"}`)
-	<-a2.done
-	if ce, ok := a2.err.Load().(*websocket.CloseError); !ok || ce.Code != 1000 || ce.Text != "disconnected by server" {
-		t.Errorf("session disconnect: %v", a2.err.Load())
+	api.ok("POST", "/api/disconnect", `{"sid":"`+a2.SID+`"}`)
+	<-a2.Done
+	if ce, ok := a2.Err.Load().(*websocket.CloseError); !ok || ce.Code != 1000 || ce.Text != "disconnected by server" {
+		t.Errorf("session disconnect: %v", a2.Err.Load())
 	}
 	api.ok("POST", "/api/disconnect", `{"user":"bob","code":4001,"reason":"bye"}`)
-	<-bob.done
-	if ce, ok := bob.err.Load().(*websocket.CloseError); !ok || ce.Code != 4001 || ce.Text != "bye" {
-		t.Errorf("user disconnect: %v", bob.err.Load())
+	<-bob.Done
+	if ce, ok := bob.Err.Load().(*websocket.CloseError); !ok || ce.Code != 4001 || ce.Text != "bye" {
+		t.Errorf("user disconnect: %v", bob.Err.Load())
 	}
 	// An id of a session that has gone is not an error.
-	api.ok("POST", "/api/disconnect", `{"sid":"`+a2.sid+`"}`)
+	api.ok("POST", "/api/disconnect", `{"sid":"`+a2.SID+`"}`)
 }
 
 // TestAPIKey: with a key, every /api/ endpoint wants it; the operator
 // endpoints do not.
 func TestAPIKey(t *testing.T) {
-	_, _, api := startAPI(t, Config{APIKey: "s3cret"}, NewRouter())
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("# metrics\n")) })
+	_, api := startAPI(t, server.Config{}, lease.Config{}, Config{APIKey: "s3cret", Metrics: metrics}, server.NewRouter())
 	for _, tc := range []struct {
 		auth string
 		want int
@@ -491,7 +500,7 @@ func TestAPIKey(t *testing.T) {
 
 // TestAPIErrors: bad requests get the documented 4xx and a clear message.
 func TestAPIErrors(t *testing.T) {
-	_, _, api := startAPI(t, Config{MaxAPIBodySize: 1024}, NewRouter())
+	_, api := startAPI(t, server.Config{}, lease.Config{}, Config{MaxBodySize: 1024}, server.NewRouter())
 	long := strings.Repeat("r", 257)
 	tests := []struct {
 		method, path, body string
@@ -549,8 +558,10 @@ func TestAPIErrors(t *testing.T) {
 			t.Errorf("%s %s %.40q: message %q is not a short message of the API's own", tt.method, tt.path, tt.body, m)
 		}
 		if tt.status == 405 {
-			if allow := res.header.Get("Allow"); allow == "" || !strings.Contains(tt.msg, allow) {
-				t.Errorf("%s %s: Allow %q", tt.method, tt.path, allow)
+			// The mux's Allow (GET routes take HEAD too), quoted in the message.
+			m, _ := res.body["message"].(string)
+			if allow := res.header.Get("Allow"); allow == "" || !strings.HasPrefix(allow, strings.TrimPrefix(tt.msg, "takes ")) || !strings.HasSuffix(m, "takes "+allow) {
+				t.Errorf("%s %s: Allow %q, message %q", tt.method, tt.path, allow, m)
 			}
 		}
 	}
@@ -567,17 +578,33 @@ func TestAPIErrors(t *testing.T) {
 }
 
 // TestAPINotServing: the calls that need connections answer 503 before
-// Serve and after Shutdown; Retry-After says when to come back.
+// Serve and after Shutdown (Retry-After says when to come back), as does
+// /readyz; /healthz answers 200 throughout.
 func TestAPINotServing(t *testing.T) {
-	srv, err := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(t)}, NewRouter())
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Logger: wstest.Logger(t)}, server.NewRouter())
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := srv.HTTPHandler()
+	leases, err := lease.New(lease.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Server: srv, Leases: leases, Logger: wstest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code
+	}
 	call := func(path, body string) (int, string, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
 		return rec.Code, rec.Body.String(), rec.Header().Get("Retry-After")
+	}
+	if get("/healthz") != 200 || get("/readyz") != 503 {
+		t.Fatalf("before Serve: healthz %d readyz %d", get("/healthz"), get("/readyz"))
 	}
 	for _, p := range []string{"/api/publish", "/api/session/start"} {
 		if code, body, ra := call(p, `{"room":"r","payload":1}`); code != 503 || ra != "1" || !strings.Contains(body, `"code":503,"message":"server not serving yet"`) {
@@ -588,6 +615,9 @@ func TestAPINotServing(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	<-srv.Ready()
+	if get("/readyz") != 200 {
+		t.Fatalf("serving: readyz %d", get("/readyz"))
+	}
 	if code, body, _ := call("/api/session/start", ``); code != 200 {
 		t.Errorf("session/start while serving: %d %s", code, body)
 	}
@@ -597,5 +627,8 @@ func TestAPINotServing(t *testing.T) {
 	<-served
 	if code, body, _ := call("/api/broadcast", `{"data":1}`); code != 503 || !strings.Contains(body, "shutting down") {
 		t.Errorf("broadcast after Shutdown: %d %s", code, body)
+	}
+	if get("/readyz") != 503 || get("/healthz") != 200 {
+		t.Fatalf("after Shutdown: readyz %d healthz %d", get("/readyz"), get("/healthz"))
 	}
 }
