@@ -9,15 +9,14 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/wsloop/wsloop/clock"
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/internal/accept"
 	"github.com/wsloop/wsloop/internal/uring"
 	"github.com/wsloop/wsloop/rooms"
 )
@@ -47,9 +46,8 @@ type Server struct {
 	// flushBatch); set by Serve when the kernel allows it.
 	batchSends bool
 
-	cli   *gnet.Client
-	ln    net.Listener
-	spare int // a reserved descriptor, given up to shed a connection at EMFILE
+	cli *gnet.Client
+	ln  net.Listener
 
 	state atomic.Int32
 	seq   atomic.Uint64
@@ -90,7 +88,6 @@ func New(cfg Config, h Handler) (*Server, error) {
 		log:     c.Logger,
 		clk:     c.Clock,
 		epoch:   c.Clock.Now(),
-		spare:   -1,
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -131,9 +128,6 @@ func (s *Server) Listen() error {
 			return
 		}
 		s.ln = ln
-		if fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-			s.spare = fd
-		}
 	})
 	return s.listenErr
 }
@@ -194,43 +188,22 @@ func uringWorks(log *slog.Logger) bool {
 // it because gnet v2.10 shuts its whole engine down on the first accept
 // error (EMFILE included); here an error only slows accepting down.
 func (s *Server) acceptLoop() {
-	var delay time.Duration
-	var lastWarn time.Time
 	enroll := make(chan net.Conn, 64)
 	defer close(enroll)
 	for i := 0; i < 2*s.cfg.Loops; i++ {
 		go s.enroller(enroll)
 	}
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if s.state.Load() >= stShuttingDown {
-				return
-			}
-			s.acceptErrors.Add(1)
-			if isFDExhausted(err) {
-				s.shed()
-			}
-			if delay == 0 {
-				delay = 5 * time.Millisecond
-			} else if delay *= 2; delay > time.Second {
-				delay = time.Second
-			}
-			if time.Since(lastWarn) > 5*time.Second {
-				lastWarn = time.Now()
-				s.log.Warn("accept failed; backing off", "err", err, "delay", delay, "conns", s.conns.Load())
-			}
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
+	accept.Loop(s.ln, func(c net.Conn) {
 		if s.conns.Load()+s.enrolling.Load() >= int64(s.cfg.MaxConns) {
-			s.refuse(c, "server full")
-			continue
+			s.refused.Add(1)
+			accept.Refuse(c, "server full", s.log)
+			return
 		}
 		s.enrolling.Add(1)
 		enroll <- c
-	}
+	}, func() bool { return s.state.Load() >= stShuttingDown },
+		func(error) { s.acceptErrors.Add(1) },
+		func() { s.refused.Add(1) }, s.log)
 }
 
 // enroller hands accepted sockets to the event loops. gnet's Enroll waits
@@ -250,7 +223,7 @@ func (s *Server) enroller(enroll <-chan net.Conn) {
 	var localIP net.IP
 	tok := new(enrollToken)
 	for c := range enroll {
-		trimAddrs(c, &localIP)
+		accept.TrimAddrs(c, &localIP)
 		tok.opened = false
 		_, err := s.cli.EnrollContext(c, tok) // closes c in every case; returns after OnOpen
 		if !tok.opened {
@@ -269,65 +242,6 @@ func (s *Server) enroller(enroll <-chan net.Conn) {
 // enrollToken is an enroller's mark that OnOpen ran for the socket it is
 // enrolling (written on the loop before Enroll returns to the enroller).
 type enrollToken struct{ opened bool }
-
-// trimAddrs makes the two addresses gnet keeps for an enrolled socket (it
-// stores c's own LocalAddr and RemoteAddr) smaller. As net builds them, the
-// IP of each points into a 32-byte socket address that it keeps alive; the
-// remote IP becomes a 4-byte copy (IPv4), and the local one, the same for
-// every socket of a listener on one address, is shared through *last.
-// 56 bytes less per connection; nothing else holds these values.
-func trimAddrs(c net.Conn, last *net.IP) {
-	if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		if ip := la.IP.To4(); ip != nil {
-			if !ip.Equal(*last) {
-				*last = append(net.IP(nil), ip...)
-			}
-			la.IP = *last
-		}
-	}
-	if ra, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		if ip := ra.IP.To4(); ip != nil {
-			ra.IP = append(net.IP(nil), ip...)
-		}
-	}
-}
-
-// shed gives up the spare descriptor to accept one pending connection and
-// refuse it, so that a client at the descriptor limit gets an answer instead
-// of waiting in the backlog.
-func (s *Server) shed() {
-	if s.spare < 0 {
-		return
-	}
-	_ = unix.Close(s.spare)
-	s.spare = -1
-	if tl, ok := s.ln.(*net.TCPListener); ok {
-		_ = tl.SetDeadline(time.Now().Add(time.Millisecond))
-		if c, err := tl.Accept(); err == nil {
-			s.refuse(c, "out of file descriptors")
-		}
-		_ = tl.SetDeadline(time.Time{})
-	}
-	if fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
-		s.spare = fd
-	}
-}
-
-var response503 = []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 12\r\n\r\nserver full\n")
-
-// refuse answers 503 and closes c.
-func (s *Server) refuse(c net.Conn, why string) {
-	s.refused.Add(1)
-	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-	_, _ = c.Write(response503)
-	_ = c.Close()
-	s.log.Debug("connection refused", "remote", c.RemoteAddr().String(), "reason", why)
-}
-
-func isFDExhausted(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
-}
 
 // tickLag is how long after a tick boundary the loops are woken.
 const tickLag = 200 * time.Microsecond
@@ -421,9 +335,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			_ = l.ring.Close()
 			l.ring = nil
 		}
-	}
-	if s.spare >= 0 {
-		_ = unix.Close(s.spare)
 	}
 	s.state.Store(stClosed)
 	close(s.done)
