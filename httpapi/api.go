@@ -506,7 +506,7 @@ func (a *api) checkName(field, name string) *apiErr {
 	if name == "" {
 		return badRequest("%s required", field)
 	}
-	if max := a.srv.Config().MaxRoomNameSize; len(name) > max {
+	if max := a.srv.Config().Rooms.MaxNameSize; len(name) > max {
 		return badRequest("%s longer than %d bytes", field, max)
 	}
 	return nil
@@ -567,7 +567,7 @@ func (a *api) endPointFor(r *http.Request) string {
 func (a *api) endPoint(r *http.Request, _ []byte) (any, *apiErr) {
 	return endPointResponse{
 		EndPoint:     a.endPointFor(r),
-		PingInterval: int64(a.srv.Config().PingInterval / time.Second),
+		PingInterval: int64(a.srv.Config().Heartbeat.PingInterval / time.Second),
 	}, nil
 }
 

@@ -175,7 +175,7 @@ func expectRefused(t testing.TB, c *websocket.Conn, reason string) {
 }
 
 func TestAPIEndPoint(t *testing.T) {
-	r, api := startAPI(t, server.Config{PingInterval: 7 * time.Second}, lease.Config{}, Config{}, server.NewRouter())
+	r, api := startAPI(t, server.Config{Heartbeat: server.Heartbeat{PingInterval: 7 * time.Second}}, lease.Config{}, Config{}, server.NewRouter())
 	url := r.url
 	res := api.do("GET", "/api/websocket/end_point", "")
 	want := map[string]any{"error_code": 0.0, "error_reason": "", "end_point": url, "ping_interval": 7.0}

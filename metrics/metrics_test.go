@@ -57,7 +57,7 @@ func TestMetricsNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, url := srvtest.Start(t, server.Config{Loops: 1}, leases.Wrap(server.NewRouter()))
+	srv, url := srvtest.Start(t, server.Config{Tuning: server.Tuning{Loops: 1}}, leases.Wrap(server.NewRouter()))
 	h := Handler(srv, leases)
 	c, _ := wstest.DialRouter(t, url)
 	wstest.WriteText(t, c, `{"cmd":"join","seqno":"1","data":{"room":"r"}}`)

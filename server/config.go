@@ -43,7 +43,7 @@ const (
 	connHeadroom = 100
 )
 
-// HeartbeatForm is a set of heartbeat forms (DESIGN §3).
+// HeartbeatForm is a set of heartbeat forms (README "Heartbeats").
 type HeartbeatForm uint8
 
 // Heartbeat forms, combined with |.
@@ -55,8 +55,8 @@ const (
 	// answered with a Pong either way).
 	HeartbeatPingFrame
 	// HeartbeatPingCmd: the Router's ping command ({"cmd":"ping"}) is
-	// registered and answered with pong; when HeartbeatSecret is set it must
-	// be signed.
+	// registered and answered with pong; when Heartbeat.Secret is set it
+	// must be signed.
 	HeartbeatPingCmd
 	// HeartbeatNone accepts none of the forms: only data messages and Pongs
 	// refresh liveness.
@@ -67,7 +67,7 @@ const (
 )
 
 // SlowPolicy says what happens to a connection that does not read fast
-// enough to keep its unsent bytes under Config.MaxOutboundBytes.
+// enough to keep its unsent bytes under Tuning.MaxOutboundBytes.
 type SlowPolicy uint8
 
 const (
@@ -92,8 +92,11 @@ func (p SlowPolicy) String() string {
 }
 
 // Config configures a Server. The zero value is valid: every field's doc
-// says what zero means. New normalizes a copy; the caller's value is never
-// modified.
+// says what zero means, and negative means "off" where a setting can be
+// off. New normalizes a copy; the caller's value is never modified. The
+// settings come in four groups: Tuning (the loops and their memory),
+// Limits (what one connection may send and how long its handshakes may
+// take), Heartbeat (liveness) and Rooms.
 type Config struct {
 	// Addr is the TCP address to listen on. Zero means ":8080".
 	Addr string
@@ -102,6 +105,26 @@ type Config struct {
 	// gets 404. Zero means "/ws".
 	Path string
 
+	Tuning    Tuning
+	Limits    Limits
+	Heartbeat Heartbeat
+	Rooms     Rooms
+
+	// Clock is what the loops, their timing wheels, the rate limits and the
+	// signed-ping window read the time from (clock.Fake in tests). Zero
+	// means clock.System().
+	Clock clock.Clock
+
+	// Broker carries room, user and broadcast events to the other nodes of
+	// a cluster (rooms.Broker). Zero means rooms.Local{}: a single node.
+	Broker rooms.Broker
+
+	// Logger receives the server's logs. Zero means slog.Default().
+	Logger *slog.Logger
+}
+
+// Tuning is how the event loops run and what they hold per connection.
+type Tuning struct {
 	// Loops is the number of event loops. Zero means runtime.NumCPU().
 	Loops int
 
@@ -111,40 +134,13 @@ type Config struct {
 	// 100 descriptors.
 	MaxConns int
 
-	// MaxMessageSize bounds a frame and a reassembled message, in bytes; a
-	// client that announces more is closed with 1009 before its payload is
-	// buffered. Zero means 64 KiB.
-	MaxMessageSize int64
-
-	// MaxHeaderSize bounds the HTTP upgrade request head. Zero means 8 KiB.
-	MaxHeaderSize int
-
-	// HandshakeTimeout closes a connection whose upgrade request has not
-	// completed in time. Zero means 5 s.
-	HandshakeTimeout time.Duration
-
-	// CloseTimeout is how long a connection may take to answer the server's
-	// close frame before its socket is closed. Zero means 3 s.
-	CloseTimeout time.Duration
-
-	// HeartbeatTimeout closes a connection that has sent nothing for this
-	// long, with reason "heartbeat timeout". Zero means 20 s; negative
-	// disables expiry.
-	HeartbeatTimeout time.Duration
-
-	// PingInterval is what clients are told (in the welcome event and the
-	// end-point API) to ping at. Zero means 15 s.
-	PingInterval time.Duration
-
-	// Tick is the resolution of the per-loop timing wheel that runs
-	// heartbeat, handshake and close timeouts: each fires within one Tick
-	// after it is due. Zero means HeartbeatTimeout/8, within 10 ms .. 1 s
-	// (1 s for the default 20 s timeout).
-	Tick time.Duration
-
 	// QueueSize is the capacity of each loop's job ring (pushes from other
 	// goroutines). A full ring makes Push return ErrQueueFull. Zero means 8192.
 	QueueSize int
+
+	// ReadBufferSize is each loop's read buffer (one per loop, not per
+	// connection). Zero means 64 KiB.
+	ReadBufferSize int
 
 	// MaxOutboundBytes bounds what the server holds for one connection that
 	// does not read fast enough (its unsent bytes); SlowConsumer says what
@@ -163,7 +159,74 @@ type Config struct {
 	// io_uring (it may be disabled by sysctl or blocked by a container's
 	// seccomp policy: then wsloop logs it and sends one by one).
 	NoIOUring bool
+}
 
+// Limits bound what one connection may send, and how long it may take to
+// open and to close.
+type Limits struct {
+	// MaxMessageSize bounds a frame and a reassembled message, in bytes; a
+	// client that announces more is closed with 1009 before its payload is
+	// buffered. Zero means 64 KiB.
+	MaxMessageSize int64
+
+	// MaxHeaderSize bounds the HTTP upgrade request head. Zero means 8 KiB.
+	MaxHeaderSize int
+
+	// HandshakeTimeout closes a connection whose upgrade request has not
+	// completed in time. Zero means 5 s.
+	HandshakeTimeout time.Duration
+
+	// CloseTimeout is how long a connection may take to answer the server's
+	// close frame before its socket is closed. Zero means 3 s.
+	CloseTimeout time.Duration
+}
+
+// Heartbeat is how the server tells live connections from dead ones
+// (README "Heartbeats").
+type Heartbeat struct {
+	// Timeout closes a connection that has sent nothing for this long, with
+	// reason "heartbeat timeout". Zero means 20 s; negative disables expiry.
+	Timeout time.Duration
+
+	// PingInterval is what clients are told (in the welcome event and the
+	// end-point API) to ping at. Zero means 15 s.
+	PingInterval time.Duration
+
+	// Tick is the resolution of the per-loop timing wheel that runs
+	// heartbeat, handshake and close timeouts: each fires within one Tick
+	// after it is due. Zero means Timeout/8, within 10 ms .. 1 s (1 s for
+	// the default 20 s timeout).
+	Tick time.Duration
+
+	// Forms selects the heartbeat forms that refresh a connection's
+	// liveness. Zero means HeartbeatAll. Data messages and Pong frames
+	// always count; a disabled empty frame is delivered to the Handler like
+	// any message, a disabled Ping frame is still answered.
+	Forms HeartbeatForm
+
+	// Secret, when set, makes the ping command require
+	// data.sign = hex(HMAC-SHA256(secret, online_token + "." + timestamp)),
+	// with timestamp in Unix seconds (protocol.Sign). A bad or missing sign
+	// or a stale timestamp gets status 401 and does not count as a
+	// heartbeat; three in a row close the connection with 1008.
+	Secret []byte
+
+	// SignWindow is how far a signed ping's timestamp may be from the
+	// server's clock. Zero means 60 s.
+	SignWindow time.Duration
+
+	// ServerPingInterval, when positive, makes the server send a Ping frame
+	// to a connection that has been silent this long, and again each
+	// interval, for clients that only answer Pings (browsers). Zero disables.
+	ServerPingInterval time.Duration
+
+	// MaxMissedPongs closes a connection (reason "heartbeat timeout") after
+	// this many server Pings in a row went unanswered. Zero means 2.
+	MaxMissedPongs int
+}
+
+// Rooms bounds what connections may do with rooms (README "Rooms").
+type Rooms struct {
 	// PublishRate limits the publish and send commands of one connection,
 	// per second; past it (and past PublishBurst) they get status 429. Zero
 	// means 50; negative means no limit.
@@ -174,65 +237,24 @@ type Config struct {
 	// (at least 1).
 	PublishBurst int
 
-	// RoomEventsMaxMembers: enter_room and exit_room events are sent only
-	// while a room has at most this many member connections, so that a join
-	// storm into a big room is not O(N²) work; presence stays queryable with
-	// the members command. Zero means 1000; negative disables room events.
-	RoomEventsMaxMembers int
+	// EventsMaxMembers: enter_room and exit_room events are sent only while
+	// a room has at most this many member connections, so that a join
+	// storm into a big room is not O(N²) work; presence stays queryable
+	// with the members command. Zero means 1000; negative disables room
+	// events.
+	EventsMaxMembers int
 
-	// MaxRoomsPerConn bounds the rooms one connection may be in; a join past
-	// it gets status 403. Zero means 64.
-	MaxRoomsPerConn int
+	// MaxPerConn bounds the rooms one connection may be in; a join past it
+	// gets status 403. Zero means 64.
+	MaxPerConn int
 
-	// MaxRoomNameSize bounds a room name (and a user id in send and ptp), in
+	// MaxNameSize bounds a room name (and a user id in send and ptp), in
 	// bytes; longer ones get status 400. Zero means 256.
-	MaxRoomNameSize int
+	MaxNameSize int
 
 	// MaxMetaSize bounds the meta of a join, in bytes of JSON; larger gets
 	// status 413. Zero means 2 KiB.
 	MaxMetaSize int
-
-	// ReadBufferSize is each loop's read buffer (one per loop, not per
-	// connection). Zero means 64 KiB.
-	ReadBufferSize int
-
-	// Heartbeats selects the heartbeat forms that refresh a connection's
-	// liveness (DESIGN §3). Zero means HeartbeatAll. Data messages and Pong
-	// frames always count; a disabled empty frame is delivered to the Handler
-	// like any message, a disabled Ping frame is still answered.
-	Heartbeats HeartbeatForm
-
-	// HeartbeatSecret, when set, makes the ping command require
-	// data.sign = hex(HMAC-SHA256(secret, online_token + "." + timestamp)),
-	// with timestamp in Unix seconds. A bad or missing sign or a stale
-	// timestamp gets status 401 and does not count as a heartbeat; three in a
-	// row close the connection with 1008.
-	HeartbeatSecret []byte
-
-	// HeartbeatSignWindow is how far a signed ping's timestamp may be from
-	// the server's clock. Zero means 60 s.
-	HeartbeatSignWindow time.Duration
-
-	// ServerPingInterval, when positive, makes the server send a Ping frame
-	// to a connection that has been silent this long, and again each
-	// interval, for clients that only answer Pings (browsers). Zero disables.
-	ServerPingInterval time.Duration
-
-	// MaxMissedPongs closes a connection (reason "heartbeat timeout") after
-	// this many server Pings in a row went unanswered. Zero means 2.
-	MaxMissedPongs int
-
-	// Clock is what the loops, their timing wheels, the rate limits and the
-	// signed-ping window read the time from (clock.Fake in tests). Zero
-	// means clock.System().
-	Clock clock.Clock
-
-	// Broker carries room, user and broadcast events to the other nodes of
-	// a cluster (rooms.Broker). Zero means rooms.Local{}: a single node.
-	Broker rooms.Broker
-
-	// Logger receives the server's logs. Zero means slog.Default().
-	Logger *slog.Logger
 }
 
 // normalize returns a copy of c with defaults filled in, or an error for
@@ -247,69 +269,69 @@ func (c Config) normalize() (Config, error) {
 	if !strings.HasPrefix(c.Path, "/") {
 		return c, fmt.Errorf("server: Path %q must start with /", c.Path)
 	}
-	if c.Loops == 0 {
-		c.Loops = runtime.NumCPU()
+	if c.Tuning.Loops == 0 {
+		c.Tuning.Loops = runtime.NumCPU()
 	}
-	if c.Loops < 0 || c.Loops > 255 {
-		return c, fmt.Errorf("server: Loops %d out of range 1..255", c.Loops)
+	if c.Tuning.Loops < 0 || c.Tuning.Loops > 255 {
+		return c, fmt.Errorf("server: Tuning.Loops %d out of range 1..255", c.Tuning.Loops)
 	}
-	if c.HeartbeatTimeout == 0 { // negative: no heartbeat timeout
-		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	if c.Heartbeat.Timeout == 0 { // negative: no heartbeat timeout
+		c.Heartbeat.Timeout = DefaultHeartbeatTimeout
 	}
-	if c.Tick == 0 {
+	if c.Heartbeat.Tick == 0 {
 		// Timeouts fire within one tick after they are due: an eighth of the
 		// heartbeat timeout keeps expiry within 12.5 % of it.
-		c.Tick = DefaultTick
-		if c.HeartbeatTimeout > 0 {
-			c.Tick = min(DefaultTick, max(10*time.Millisecond, c.HeartbeatTimeout/8))
+		c.Heartbeat.Tick = DefaultTick
+		if c.Heartbeat.Timeout > 0 {
+			c.Heartbeat.Tick = min(DefaultTick, max(10*time.Millisecond, c.Heartbeat.Timeout/8))
 		}
 	}
-	if c.PublishRate == 0 { // negative: no limit
-		c.PublishRate = DefaultPublishRate
+	if c.Rooms.PublishRate == 0 { // negative: no limit
+		c.Rooms.PublishRate = DefaultPublishRate
 	}
-	if c.RoomEventsMaxMembers == 0 { // negative: no room events
-		c.RoomEventsMaxMembers = DefaultRoomEventsMaxMembers
+	if c.Rooms.EventsMaxMembers == 0 { // negative: no room events
+		c.Rooms.EventsMaxMembers = DefaultRoomEventsMaxMembers
 	}
-	if c.Heartbeats == 0 {
-		c.Heartbeats = HeartbeatAll
+	if c.Heartbeat.Forms == 0 {
+		c.Heartbeat.Forms = HeartbeatAll
 	}
 	// Zero means the default; negative is an error.
 	err := errors.Join(
-		orDefault(&c.MaxConns, defaultMaxConns(), "MaxConns"),
-		orDefault(&c.MaxMessageSize, DefaultMaxMessageSize, "MaxMessageSize"),
-		orDefault(&c.MaxHeaderSize, DefaultMaxHeaderSize, "MaxHeaderSize"),
-		orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout, "HandshakeTimeout"),
-		orDefault(&c.CloseTimeout, DefaultCloseTimeout, "CloseTimeout"),
-		orDefault(&c.PingInterval, DefaultPingInterval, "PingInterval"),
-		orDefault(&c.Tick, DefaultTick, "Tick"),
-		orDefault(&c.QueueSize, DefaultQueueSize, "QueueSize"),
-		orDefault(&c.MaxOutboundBytes, DefaultMaxOutboundBytes, "MaxOutboundBytes"),
-		orDefault(&c.PublishBurst, max(1, int(2*c.PublishRate)), "PublishBurst"),
-		orDefault(&c.MaxRoomsPerConn, DefaultMaxRoomsPerConn, "MaxRoomsPerConn"),
-		orDefault(&c.MaxRoomNameSize, DefaultMaxRoomNameSize, "MaxRoomNameSize"),
-		orDefault(&c.MaxMetaSize, DefaultMaxMetaSize, "MaxMetaSize"),
-		orDefault(&c.ReadBufferSize, DefaultReadBufferSize, "ReadBufferSize"),
-		orDefault(&c.ServerPingInterval, 0, "ServerPingInterval"), // zero: off
-		orDefault(&c.HeartbeatSignWindow, DefaultHeartbeatSignWindow, "HeartbeatSignWindow"),
-		orDefault(&c.MaxMissedPongs, DefaultMaxMissedPongs, "MaxMissedPongs"),
+		orDefault(&c.Tuning.MaxConns, defaultMaxConns(), "Tuning.MaxConns"),
+		orDefault(&c.Limits.MaxMessageSize, DefaultMaxMessageSize, "Limits.MaxMessageSize"),
+		orDefault(&c.Limits.MaxHeaderSize, DefaultMaxHeaderSize, "Limits.MaxHeaderSize"),
+		orDefault(&c.Limits.HandshakeTimeout, DefaultHandshakeTimeout, "Limits.HandshakeTimeout"),
+		orDefault(&c.Limits.CloseTimeout, DefaultCloseTimeout, "Limits.CloseTimeout"),
+		orDefault(&c.Heartbeat.PingInterval, DefaultPingInterval, "Heartbeat.PingInterval"),
+		orDefault(&c.Heartbeat.Tick, DefaultTick, "Heartbeat.Tick"),
+		orDefault(&c.Tuning.QueueSize, DefaultQueueSize, "Tuning.QueueSize"),
+		orDefault(&c.Tuning.MaxOutboundBytes, DefaultMaxOutboundBytes, "Tuning.MaxOutboundBytes"),
+		orDefault(&c.Rooms.PublishBurst, max(1, int(2*c.Rooms.PublishRate)), "Rooms.PublishBurst"),
+		orDefault(&c.Rooms.MaxPerConn, DefaultMaxRoomsPerConn, "Rooms.MaxPerConn"),
+		orDefault(&c.Rooms.MaxNameSize, DefaultMaxRoomNameSize, "Rooms.MaxNameSize"),
+		orDefault(&c.Rooms.MaxMetaSize, DefaultMaxMetaSize, "Rooms.MaxMetaSize"),
+		orDefault(&c.Tuning.ReadBufferSize, DefaultReadBufferSize, "Tuning.ReadBufferSize"),
+		orDefault(&c.Heartbeat.ServerPingInterval, 0, "Heartbeat.ServerPingInterval"), // zero: off
+		orDefault(&c.Heartbeat.SignWindow, DefaultHeartbeatSignWindow, "Heartbeat.SignWindow"),
+		orDefault(&c.Heartbeat.MaxMissedPongs, DefaultMaxMissedPongs, "Heartbeat.MaxMissedPongs"),
 	)
 	if err != nil {
 		return c, err
 	}
-	if c.MaxHeaderSize < 256 {
-		return c, fmt.Errorf("server: MaxHeaderSize %d is below 256", c.MaxHeaderSize)
+	if c.Limits.MaxHeaderSize < 256 {
+		return c, fmt.Errorf("server: Limits.MaxHeaderSize %d is below 256", c.Limits.MaxHeaderSize)
 	}
-	if c.Tick < time.Millisecond {
-		return c, fmt.Errorf("server: Tick %v is below 1ms", c.Tick)
+	if c.Heartbeat.Tick < time.Millisecond {
+		return c, fmt.Errorf("server: Heartbeat.Tick %v is below 1ms", c.Heartbeat.Tick)
 	}
-	if c.SlowConsumer > SlowClose {
-		return c, fmt.Errorf("server: unknown SlowConsumer policy %d", c.SlowConsumer)
+	if c.Tuning.SlowConsumer > SlowClose {
+		return c, fmt.Errorf("server: unknown Tuning.SlowConsumer policy %d", c.Tuning.SlowConsumer)
 	}
-	if c.HeartbeatSecret != nil {
-		c.HeartbeatSecret = append([]byte(nil), c.HeartbeatSecret...)
+	if c.Heartbeat.Secret != nil {
+		c.Heartbeat.Secret = append([]byte(nil), c.Heartbeat.Secret...)
 	}
 	if c.wheelSlots() > maxWheelSlots {
-		return c, fmt.Errorf("server: timeouts over %d ticks of %v; raise Tick", maxWheelSlots-3, c.Tick)
+		return c, fmt.Errorf("server: timeouts over %d ticks of %v; raise Heartbeat.Tick", maxWheelSlots-3, c.Heartbeat.Tick)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -336,8 +358,8 @@ func orDefault[T ~int | ~int64](v *T, def T, name string) error {
 // the longest timeout plus two ticks of margin (at least 16384 slots, 8
 // bytes each).
 func (c *Config) wheelSlots() int {
-	longest := max(c.HandshakeTimeout, c.CloseTimeout, c.HeartbeatTimeout, c.ServerPingInterval*time.Duration(c.MaxMissedPongs+1))
-	return max(16384, int(longest/c.Tick)+3)
+	longest := max(c.Limits.HandshakeTimeout, c.Limits.CloseTimeout, c.Heartbeat.Timeout, c.Heartbeat.ServerPingInterval*time.Duration(c.Heartbeat.MaxMissedPongs+1))
+	return max(16384, int(longest/c.Heartbeat.Tick)+3)
 }
 
 // maxWheelSlots bounds the wheel (timingwheel's own limit).

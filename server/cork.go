@@ -252,8 +252,8 @@ func (l *loop) afterFlush(s *Session, sent bool) {
 	if s.state == stateClosed || (sent && !s.shutWR) {
 		return // nothing held for s: no bound to check
 	}
-	if ob := s.gc.OutboundBuffered(); ob > l.srv.cfg.MaxOutboundBytes &&
-		(l.srv.cfg.SlowConsumer == SlowClose || ob >= 2*l.srv.cfg.MaxOutboundBytes) {
+	if ob := s.gc.OutboundBuffered(); ob > l.srv.cfg.Tuning.MaxOutboundBytes &&
+		(l.srv.cfg.Tuning.SlowConsumer == SlowClose || ob >= 2*l.srv.cfg.Tuning.MaxOutboundBytes) {
 		l.slow(s)
 	}
 	if s.shutWR && s.state == stateClosing {
@@ -262,7 +262,7 @@ func (l *loop) afterFlush(s *Session, sent bool) {
 		} else {
 			// gnet finishes the write on its own, without telling us:
 			// look again at the next tick.
-			l.schedule(s, min(s.lastSeen-l.now, int64(l.srv.cfg.Tick)))
+			l.schedule(s, min(s.lastSeen-l.now, int64(l.srv.cfg.Heartbeat.Tick)))
 		}
 	}
 }

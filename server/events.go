@@ -36,7 +36,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l.stats.accepted.Add(1)
 	l.now = srv.clock()
 	s.lastSeen = l.now
-	l.schedule(s, int64(srv.cfg.HandshakeTimeout))
+	l.schedule(s, int64(srv.cfg.Limits.HandshakeTimeout))
 	return nil, gnet.None
 }
 

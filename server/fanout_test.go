@@ -12,7 +12,7 @@ import (
 // "r"; it returns the loop and the connections.
 func fakeRoom(t testing.TB, n int) (*loop, []*fakeConn) {
 	t.Helper()
-	srv, err := New(Config{Logger: testLogger(t), Loops: 1}, NewRouter())
+	srv, err := New(Config{Logger: testLogger(t), Tuning: Tuning{Loops: 1}}, NewRouter())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func fdLimitChild(limit, maxConns string) {
 	}
 	mc, _ := strconv.Atoi(maxConns)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := New(Config{Addr: "127.0.0.1:0", Loops: 2, MaxConns: mc, Logger: log}, EchoHandler{})
+	srv, err := New(Config{Addr: "127.0.0.1:0", Logger: log, Tuning: Tuning{Loops: 2, MaxConns: mc}}, EchoHandler{})
 	if err == nil {
 		err = srv.Listen()
 	}
@@ -47,7 +47,7 @@ func fdLimitChild(limit, maxConns string) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	<-srv.Ready()
-	fmt.Printf("ADDR %s MAXCONNS %d\n", srv.Addr(), srv.Config().MaxConns)
+	fmt.Printf("ADDR %s MAXCONNS %d\n", srv.Addr(), srv.Config().Tuning.MaxConns)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -23,7 +23,7 @@ func TestHeartbeatExpiryAtScale(t *testing.T) {
 	)
 	clk := newFakeClock()
 	rec := newCloseRecorder(NewRouter())
-	srv, _ := startServer(t, Config{HeartbeatTimeout: timeout, Tick: tick, Clock: clk}, rec)
+	srv, _ := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Timeout: timeout, Tick: tick}}, rec)
 
 	beats := [][]byte{
 		clientFrame(0x81, nil, true),         // empty frame
@@ -102,8 +102,7 @@ func dialMany(t *testing.T, srv *Server, n int) []*rawConn {
 func TestServerPings(t *testing.T) {
 	const interval = 300 * time.Millisecond
 	clk := newFakeClock()
-	srv, _ := startServer(t, Config{HeartbeatTimeout: 10 * time.Second, ServerPingInterval: interval, MaxMissedPongs: 2,
-		Tick: 50 * time.Millisecond, Clock: clk}, NewRouter())
+	srv, _ := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Timeout: 10 * time.Second, ServerPingInterval: interval, MaxMissedPongs: 2, Tick: 50 * time.Millisecond}}, NewRouter())
 	answering := dialMany(t, srv, 50)
 	mute := dialMany(t, srv, 50)
 	for _, c := range append(answering, mute...) {
@@ -159,7 +158,7 @@ func TestServerPings(t *testing.T) {
 func TestSignedPing(t *testing.T) {
 	secret := []byte("s3cret")
 	clk := newFakeClock()
-	_, url := startServer(t, Config{HeartbeatSecret: secret, HeartbeatSignWindow: time.Minute, HeartbeatTimeout: -1, Clock: clk}, NewRouter())
+	_, url := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Secret: secret, SignWindow: time.Minute, Timeout: -1}}, NewRouter())
 	ping := func(token string, ts int64, sign string) string {
 		return `{"cmd":"ping","seqno":"p","data":{"online_token":"` + token + `","timestamp":` + strconv.FormatInt(ts, 10) + `,"sign":"` + sign + `"}}`
 	}
@@ -226,7 +225,7 @@ func TestSignedPingDoesNotRefresh(t *testing.T) {
 	secret := []byte("k")
 	const timeout, tick = 600 * time.Millisecond, 50 * time.Millisecond
 	clk := newFakeClock()
-	srv, _ := startServer(t, Config{HeartbeatSecret: secret, HeartbeatTimeout: timeout, Tick: tick, Clock: clk}, NewRouter())
+	srv, _ := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Secret: secret, Timeout: timeout, Tick: tick}}, NewRouter())
 	good, bad := dialRaw(t, srv, true), dialRaw(t, srv, true)
 	for i := 0; i < 8; i++ { // two timeouts, a ping every quarter
 		now := clk.Now().Unix()
@@ -251,7 +250,7 @@ func TestSignedPingDoesNotRefresh(t *testing.T) {
 func TestHeartbeatFormsSwitch(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	clk := newFakeClock()
-	srv, url := startServer(t, Config{Heartbeats: HeartbeatEmptyFrame, HeartbeatTimeout: timeout, Tick: 50 * time.Millisecond, Clock: clk}, NewRouter())
+	srv, url := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Forms: HeartbeatEmptyFrame, Timeout: timeout, Tick: 50 * time.Millisecond}}, NewRouter())
 	c, _ := dialRouter(t, url)
 	writeText(t, c, `{"cmd":"ping","seqno":"1"}`)
 	if got := readText(t, c); got != `{"cmd":"ping","seqno":"1","status":404,"msg":"unknown cmd"}` {
@@ -287,7 +286,7 @@ func TestExpiryWithinOneTick(t *testing.T) {
 		tick    = 200 * time.Millisecond
 	)
 	clk := newFakeClock()
-	srv, _ := startServer(t, Config{HeartbeatTimeout: timeout, Tick: tick, Clock: clk}, NewRouter())
+	srv, _ := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Timeout: timeout, Tick: tick}}, NewRouter())
 	rc := dialRaw(t, srv, true)
 	advance(t, srv, clk, 330*time.Millisecond)
 	rc.send(clientFrame(0x81, nil, true)) // an empty frame: a heartbeat

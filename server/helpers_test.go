@@ -39,8 +39,8 @@ func startServer(t testing.TB, cfg Config, h Handler) (*Server, string) {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	if cfg.Loops == 0 {
-		cfg.Loops = 2
+	if cfg.Tuning.Loops == 0 {
+		cfg.Tuning.Loops = 2
 	}
 	srv, err := New(cfg, h)
 	if err != nil {

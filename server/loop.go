@@ -116,7 +116,7 @@ type loopStats struct {
 }
 
 func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
-	l := &loop{srv: srv, idx: idx, el: el, jobs: mpsc.New[job](srv.cfg.QueueSize), shard: srv.reg.Shard(idx)}
+	l := &loop{srv: srv, idx: idx, el: el, jobs: mpsc.New[job](srv.cfg.Tuning.QueueSize), shard: srv.reg.Shard(idx)}
 	l.segs = make([]seg, 1, 64)
 	l.drainR = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
 	l.tickR = gnet.RunnableFunc(func(context.Context) error { l.tick(); return nil })
@@ -124,7 +124,7 @@ func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	// Every loop's wheel counts ticks from the server's epoch, the phase the
 	// ticker wakes the loops at, so a timer fires right after its tick
 	// starts: within one Tick after it is due.
-	w, err := timingwheel.New(timingwheel.Config{Tick: srv.cfg.Tick, Slots: srv.cfg.wheelSlots()}, 0,
+	w, err := timingwheel.New(timingwheel.Config{Tick: srv.cfg.Heartbeat.Tick, Slots: srv.cfg.wheelSlots()}, 0,
 		func(s *Session) *sessionTimer { return &s.timer }, l.fire)
 	if err != nil {
 		panic(err) // Tick was validated by Config.normalize
@@ -251,7 +251,7 @@ func (l *loop) closing(s *Session) {
 	case left <= 0:
 		l.closeSoon(s)
 	case s.shutWR:
-		l.schedule(s, min(left, int64(l.srv.cfg.Tick)))
+		l.schedule(s, min(left, int64(l.srv.cfg.Heartbeat.Tick)))
 	default:
 		l.schedule(s, left)
 	}
@@ -273,16 +273,16 @@ func (l *loop) heartbeat(s *Session) {
 	cfg := &l.srv.cfg
 	idle := l.now - s.lastSeen
 	next := int64(math.MaxInt64)
-	if hb := int64(cfg.HeartbeatTimeout); hb > 0 {
+	if hb := int64(cfg.Heartbeat.Timeout); hb > 0 {
 		if idle >= hb {
 			l.expire(s)
 			return
 		}
 		next = hb - idle
 	}
-	if pi := int64(cfg.ServerPingInterval); pi > 0 {
+	if pi := int64(cfg.Heartbeat.ServerPingInterval); pi > 0 {
 		k := idle / pi // server Pings due since the client was last heard
-		if k > int64(cfg.MaxMissedPongs) {
+		if k > int64(cfg.Heartbeat.MaxMissedPongs) {
 			l.expire(s) // pings 1..k-1 went unanswered
 			return
 		}
@@ -361,8 +361,8 @@ func (l *loop) closeWith(s *Session, code codec.StatusCode, text string, cause C
 	l.arena = codec.AppendClose(l.arena, code, text)
 	l.commit(s, m)
 	s.shutWR = true
-	s.lastSeen = l.now + int64(l.srv.cfg.CloseTimeout) // the close deadline
-	l.schedule(s, int64(l.srv.cfg.CloseTimeout))
+	s.lastSeen = l.now + int64(l.srv.cfg.Limits.CloseTimeout) // the close deadline
+	l.schedule(s, int64(l.srv.cfg.Limits.CloseTimeout))
 }
 
 // protocolError answers a client's protocol violation with its close code.
@@ -411,7 +411,7 @@ func (l *loop) frame(s *Session, m codec.Message) {
 	switch m.OpCode {
 	case codec.OpPing:
 		l.appendFrame(s, codec.OpPong, m.Payload)
-		if l.srv.cfg.Heartbeats&HeartbeatPingFrame != 0 {
+		if l.srv.cfg.Heartbeat.Forms&HeartbeatPingFrame != 0 {
 			s.lastSeen = l.now
 		}
 	case codec.OpPong:
@@ -429,7 +429,7 @@ func (l *loop) frame(s *Session, m codec.Message) {
 		}
 		l.closeSoon(s)
 	default:
-		if len(m.Payload) == 0 && l.srv.cfg.Heartbeats&HeartbeatEmptyFrame != 0 {
+		if len(m.Payload) == 0 && l.srv.cfg.Heartbeat.Forms&HeartbeatEmptyFrame != 0 {
 			s.lastSeen = l.now
 			return
 		}
@@ -459,7 +459,7 @@ func (l *loop) recoverHandler(s *Session, where string) {
 func (l *loop) handshake(s *Session, b []byte) int {
 	cfg := &l.srv.cfg
 	r := &l.req
-	n, err := codec.ParseRequest(b, r, cfg.MaxHeaderSize)
+	n, err := codec.ParseRequest(b, r, cfg.Limits.MaxHeaderSize)
 	if err != nil {
 		he := codec.HandshakeError{Status: 400, Reason: "malformed HTTP request"}
 		if errors.Is(err, codec.ErrRequestTooLarge) {
@@ -487,7 +487,7 @@ func (l *loop) handshake(s *Session, b []byte) int {
 	l.arena = codec.AppendAccept(l.arena, r.Key)
 	l.commit(s, m)
 	s.state = stateOpen
-	s.dec.MaxMessageSize = cfg.MaxMessageSize
+	s.dec.MaxMessageSize = cfg.Limits.MaxMessageSize
 	s.lastSeen = l.now
 	l.wheel.Remove(s)
 	l.heartbeat(s) // arms the heartbeat timer, if any

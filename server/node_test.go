@@ -171,7 +171,7 @@ func TestNodeClientUTF8(t *testing.T) {
 
 func TestNodeClientEcho(t *testing.T) {
 	rec := newCloseRecorder(EchoHandler{})
-	_, url := startServer(t, Config{MaxMessageSize: 2 << 20}, rec)
+	_, url := startServer(t, Config{Limits: Limits{MaxMessageSize: 2 << 20}}, rec)
 	nodeClient(t, "echo", url)
 	if r := rec.next(t); r.Cause != CauseClient || r.Code != 1000 || r.Text != "bye" {
 		t.Fatalf("close reason %+v, want the client's 1000 bye", r)
@@ -179,7 +179,7 @@ func TestNodeClientEcho(t *testing.T) {
 }
 
 func TestNodeClientJSON(t *testing.T) {
-	_, url := startServer(t, Config{MaxMessageSize: 2 << 20}, NewRouter())
+	_, url := startServer(t, Config{Limits: Limits{MaxMessageSize: 2 << 20}}, NewRouter())
 	nodeClient(t, "json", url)
 }
 

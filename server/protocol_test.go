@@ -14,7 +14,7 @@ func closePayload(code int, reason string) []byte {
 // TestProtocolViolations is DESIGN §5's frame rows against a running server:
 // each violation gets its close code, and a bystander connection is unharmed.
 func TestProtocolViolations(t *testing.T) {
-	srv, url := startServer(t, Config{MaxMessageSize: 1024}, EchoHandler{})
+	srv, url := startServer(t, Config{Limits: Limits{MaxMessageSize: 1024}}, EchoHandler{})
 	bystander := dial(t, url)
 
 	type tc struct {
@@ -98,7 +98,7 @@ func itoa(n int) string {
 
 // TestHandshakeRejections is DESIGN §5's upgrade rows.
 func TestHandshakeRejections(t *testing.T) {
-	srv, _ := startServer(t, Config{MaxHeaderSize: 1024}, NewRouter())
+	srv, _ := startServer(t, Config{Limits: Limits{MaxHeaderSize: 1024}}, NewRouter())
 	cases := []struct {
 		name, req, status, header string
 	}{
@@ -154,7 +154,7 @@ func TestHandshakeTrickled(t *testing.T) {
 // TestHandshakeTimeout: a client that never completes its request is closed
 // after HandshakeTimeout.
 func TestHandshakeTimeout(t *testing.T) {
-	srv, _ := startServer(t, Config{HandshakeTimeout: 300 * time.Millisecond, Tick: 50 * time.Millisecond}, EchoHandler{})
+	srv, _ := startServer(t, Config{Limits: Limits{HandshakeTimeout: 300 * time.Millisecond}, Heartbeat: Heartbeat{Tick: 50 * time.Millisecond}}, EchoHandler{})
 	rc := dialRaw(t, srv, false)
 	rc.send([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n"))
 	start := time.Now()

@@ -185,8 +185,7 @@ func TestLibraryRefusesInvalidText(t *testing.T) {
 func TestSlowConsumerCloseSends1013(t *testing.T) {
 	rec := newCloseRecorder(NewRouter())
 	clk := newFakeClock()
-	srv, url := startServer(t, Config{Loops: 1, SlowConsumer: SlowClose, MaxOutboundBytes: 64 << 10,
-		CloseTimeout: 20 * time.Second, Tick: 100 * time.Millisecond, PublishRate: -1, Clock: clk}, rec)
+	srv, url := startServer(t, Config{Clock: clk, Tuning: Tuning{Loops: 1, SlowConsumer: SlowClose, MaxOutboundBytes: 64 << 10}, Limits: Limits{CloseTimeout: 20 * time.Second}, Heartbeat: Heartbeat{Tick: 100 * time.Millisecond}, Rooms: Rooms{PublishRate: -1}}, rec)
 	d := websocket.Dialer{
 		HandshakeTimeout: 5 * time.Second,
 		NetDial: func(network, addr string) (net.Conn, error) {
@@ -285,7 +284,7 @@ func TestCloseCodeAfterReset(t *testing.T) {
 		_ = victim.WriteText([]byte("are you there"))
 	})
 	rec := newCloseRecorder(r)
-	srv, url := startServer(t, Config{Loops: 1}, rec)
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 1}}, rec)
 	poker, _ := dialRouter(t, url)
 
 	victim := dialRaw(t, srv, true)

@@ -25,7 +25,7 @@ func bindRoom(c *Context, v any, room *string) bool {
 }
 
 func checkName(c *Context, field, name string) bool {
-	if msg := protocol.CheckName(field, name, c.s.loop.srv.cfg.MaxRoomNameSize); msg != "" {
+	if msg := protocol.CheckName(field, name, c.s.loop.srv.cfg.Rooms.MaxNameSize); msg != "" {
 		c.Fail(protocol.StatusBadRequest, msg)
 		return false
 	}
@@ -41,7 +41,7 @@ func handleJoin(c *Context) {
 	l := c.s.loop
 	var meta []byte
 	if len(d.Meta) > 0 && string(d.Meta) != "null" {
-		if len(d.Meta) > l.srv.cfg.MaxMetaSize {
+		if len(d.Meta) > l.srv.cfg.Rooms.MaxMetaSize {
 			c.Fail(protocol.StatusTooLarge, "meta too large")
 			return
 		}

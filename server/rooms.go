@@ -21,9 +21,9 @@ func memberOf(s *Session) *roomMember { return &s.x().member }
 // dropped for s (SlowDrop), or closes s (SlowClose) when s is past the
 // bound. It counts the drop.
 func (l *loop) droppable(s *Session, n int) bool {
-	max := l.srv.cfg.MaxOutboundBytes
+	max := l.srv.cfg.Tuning.MaxOutboundBytes
 	if b := s.backlog(); b+n > max {
-		if l.srv.cfg.SlowConsumer == SlowClose {
+		if l.srv.cfg.Tuning.SlowConsumer == SlowClose {
 			if b > max {
 				l.slow(s)
 				return true
@@ -110,7 +110,7 @@ func (l *loop) broadcast(f *codec.PreparedFrame) {
 // roomEvents reports whether enter_room/exit_room go to a room of n member
 // connections.
 func (l *loop) roomEvents(n int) bool {
-	max := l.srv.cfg.RoomEventsMaxMembers
+	max := l.srv.cfg.Rooms.EventsMaxMembers
 	return max > 0 && n <= max
 }
 
@@ -119,7 +119,7 @@ func (l *loop) join(s *Session, room string, meta []byte) (g *group, err error) 
 	if s.state != stateOpen {
 		return nil, ErrClosed
 	}
-	if memberOf(s).Rooms() >= l.srv.cfg.MaxRoomsPerConn && !l.in(s, room) {
+	if memberOf(s).Rooms() >= l.srv.cfg.Rooms.MaxPerConn && !l.in(s, room) {
 		return nil, ErrTooManyRooms
 	}
 	user := s.key()
@@ -222,14 +222,14 @@ func (l *loop) kick(room, user string) {
 // allow reports whether s may publish now (GCRA: PublishRate per second,
 // bursts of PublishBurst). Runs on the loop.
 func (l *loop) allow(s *Session) bool {
-	rate := l.srv.cfg.PublishRate
+	rate := l.srv.cfg.Rooms.PublishRate
 	if rate < 0 {
 		return true
 	}
 	x := s.x()
 	interval := int64(1e9 / rate)
 	tat := max(x.tat, l.now)
-	if tat-l.now > interval*int64(l.srv.cfg.PublishBurst-1) {
+	if tat-l.now > interval*int64(l.srv.cfg.Rooms.PublishBurst-1) {
 		return false
 	}
 	x.tat = tat + interval

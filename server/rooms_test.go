@@ -40,7 +40,7 @@ func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 		pubs     = 3
 		perPub   = 20
 	)
-	srv, url := startServer(t, Config{Loops: 3, PublishRate: -1, NoIOUring: noIOUring}, userRouter())
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 3, NoIOUring: noIOUring}, Rooms: Rooms{PublishRate: -1}}, userRouter())
 	clients := make([]*client, nclients)
 	var wg sync.WaitGroup
 	for w := 0; w < 10; w++ {
@@ -109,7 +109,7 @@ func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 // TestRoomPtpAndSend: ptp reaches only its target (all of the target
 // user's connections in the room); send reaches every connection of a user.
 func TestRoomPtpAndSend(t *testing.T) {
-	_, url := startServer(t, Config{Loops: 3}, userRouter())
+	_, url := startServer(t, Config{Tuning: Tuning{Loops: 3}}, userRouter())
 	a := newClient(t, url+"?user=alice")
 	b1 := newClient(t, url+"?user=bob")
 	b2 := newClient(t, url+"?user=bob")
@@ -155,7 +155,7 @@ func TestRoomPtpAndSend(t *testing.T) {
 // leave, disconnect, timeout and kick; a user with two connections enters
 // once and exits with its last one.
 func TestRoomEvents(t *testing.T) {
-	srv, url := startServer(t, Config{Loops: 2, HeartbeatTimeout: 600 * time.Millisecond, Tick: 50 * time.Millisecond}, userRouter())
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 2}, Heartbeat: Heartbeat{Timeout: 600 * time.Millisecond, Tick: 50 * time.Millisecond}}, userRouter())
 	watcher := newClient(t, url+"?user=watcher")
 	watcher.OK("join", map[string]any{"room": "r"})
 	keep := func(stop chan struct{}, cl *client) { // heartbeats for the watcher
@@ -239,7 +239,7 @@ func TestRoomEvents(t *testing.T) {
 // TestRoomEventsThreshold: above RoomEventsMaxMembers, joins and leaves are
 // not announced; members still lists everyone.
 func TestRoomEventsThreshold(t *testing.T) {
-	_, url := startServer(t, Config{Loops: 2, RoomEventsMaxMembers: 3}, userRouter())
+	_, url := startServer(t, Config{Tuning: Tuning{Loops: 2}, Rooms: Rooms{EventsMaxMembers: 3}}, userRouter())
 	first := newClient(t, url+"?user=u0")
 	first.OK("join", map[string]any{"room": "big", "meta": map[string]any{"i": 0}})
 	var others []*client
@@ -273,7 +273,7 @@ func TestRoomEventsThreshold(t *testing.T) {
 // TestRoomCommandErrors: bad requests get their status; the connection
 // stays.
 func TestRoomCommandErrors(t *testing.T) {
-	_, url := startServer(t, Config{MaxRoomsPerConn: 2, MaxMetaSize: 16}, userRouter())
+	_, url := startServer(t, Config{Rooms: Rooms{MaxPerConn: 2, MaxMetaSize: 16}}, userRouter())
 	cl := newClient(t, url+"?user=x")
 	cases := []struct {
 		cmd    string
@@ -309,7 +309,7 @@ func TestRoomCommandErrors(t *testing.T) {
 // rate refills.
 func TestPublishRateLimit(t *testing.T) {
 	clk := newFakeClock()
-	_, url := startServer(t, Config{PublishRate: 5, PublishBurst: 3, Clock: clk}, userRouter())
+	_, url := startServer(t, Config{Clock: clk, Rooms: Rooms{PublishRate: 5, PublishBurst: 3}}, userRouter())
 	cl := newClient(t, url+"?user=x")
 	for i := 0; i < 3; i++ {
 		cl.OK("publish", map[string]any{"room": "r", "payload": i})
@@ -350,7 +350,7 @@ func blockLoop(t *testing.T, l *loop) (release func()) {
 // and nothing else breaks; once the loop runs again, it delivers what was
 // queued.
 func TestQueueFull(t *testing.T) {
-	srv, url := startServer(t, Config{Loops: 2, QueueSize: 4, PublishRate: -1}, userRouter())
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 2, QueueSize: 4}, Rooms: Rooms{PublishRate: -1}}, userRouter())
 	// One member on each loop.
 	var byLoop [2]*client
 	for i := 0; byLoop[0] == nil || byLoop[1] == nil; i++ {
@@ -455,7 +455,7 @@ func TestSlowConsumerDrop(t *testing.T) { sendPaths(t, testSlowConsumerDrop) }
 
 func testSlowConsumerDrop(t *testing.T, noIOUring bool) *Server {
 	const bound = 256 << 10
-	srv, url := startServer(t, Config{Loops: 1, MaxOutboundBytes: bound, SlowConsumer: SlowDrop, NoIOUring: noIOUring}, userRouter())
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 1, MaxOutboundBytes: bound, SlowConsumer: SlowDrop, NoIOUring: noIOUring}}, userRouter())
 	stalled, sid := stalledMember(t, srv)
 	_ = stalled
 	reader := newClient(t, url+"?user=reader")
@@ -488,7 +488,7 @@ func testSlowConsumerClose(t *testing.T, noIOUring bool) *Server {
 	rec := newCloseRecorder(userRouter())
 	// The close frame waits behind what the stalled member's socket holds:
 	// it is closed after CloseTimeout.
-	srv, url := startServer(t, Config{Loops: 1, MaxOutboundBytes: 256 << 10, SlowConsumer: SlowClose, NoIOUring: noIOUring, CloseTimeout: 200 * time.Millisecond}, rec)
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 1, MaxOutboundBytes: 256 << 10, SlowConsumer: SlowClose, NoIOUring: noIOUring}, Limits: Limits{CloseTimeout: 200 * time.Millisecond}}, rec)
 	_, sid := stalledMember(t, srv)
 	reader := newClient(t, url+"?user=reader")
 	reader.OK("join", map[string]any{"room": "r"})
@@ -506,7 +506,7 @@ func testSlowConsumerClose(t *testing.T, noIOUring bool) *Server {
 // Rooms and DisconnectUser from another goroutine.
 func TestLibraryRoomAPI(t *testing.T) {
 	rec := newCloseRecorder(userRouter())
-	srv, url := startServer(t, Config{Loops: 2}, rec)
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 2}}, rec)
 	a := newClient(t, url+"?user=a")
 	b := newClient(t, url+"?user=b")
 	a.OK("join", map[string]any{"room": "r", "meta": map[string]any{"role": "host"}})
@@ -575,7 +575,7 @@ func TestManyFramesOneDrain(t *testing.T) { sendPaths(t, testManyFramesOneDrain)
 
 func testManyFramesOneDrain(t *testing.T, noIOUring bool) *Server {
 	const n = 2500
-	srv, url := startServer(t, Config{Loops: 1, QueueSize: 4096, NoIOUring: noIOUring}, userRouter())
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 1, QueueSize: 4096, NoIOUring: noIOUring}}, userRouter())
 	ms := []*client{newClient(t, url+"?user=m"), newClient(t, url+"?user=m2")}
 	for _, m := range ms {
 		m.OK("join", map[string]any{"room": "r"})

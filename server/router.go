@@ -159,7 +159,7 @@ func (r *Router) OnOpen(s *Session, req *codec.Request) error {
 		// The data goes in the reply scratch: pushEncoded encodes into
 		// l.scratch, and no reply is being built during OnOpen.
 		l := s.loop
-		l.reply = protocol.AppendWelcome(l.reply[:0], s.id, int64(l.srv.cfg.PingInterval/time.Second))
+		l.reply = protocol.AppendWelcome(l.reply[:0], s.id, int64(l.srv.cfg.Heartbeat.PingInterval/time.Second))
 		s.pushEncoded("welcome", l.reply)
 	}
 	return nil
@@ -195,7 +195,7 @@ func (r *Router) OnMessage(s *Session, op codec.OpCode, p []byte) {
 		return
 	}
 	rt, ok := r.routes[string(c.env.Cmd)]
-	if ok && rt.ping && s.loop.srv.cfg.Heartbeats&HeartbeatPingCmd == 0 {
+	if ok && rt.ping && s.loop.srv.cfg.Heartbeat.Forms&HeartbeatPingCmd == 0 {
 		ok = false // the ping command is switched off
 	}
 	if !ok {
@@ -374,11 +374,11 @@ func (c *Context) Close(code codec.StatusCode, reason string) {
 // With Config.HeartbeatSecret set, the ping must be signed (see there).
 func handlePing(c *Context) {
 	l := c.s.loop
-	if secret := l.srv.cfg.HeartbeatSecret; len(secret) > 0 {
+	if secret := l.srv.cfg.Heartbeat.Secret; len(secret) > 0 {
 		var p protocol.SignedPing
 		status, msg := protocol.StatusBadRequest, "online_token and timestamp required"
 		if c.Bind(&p) == nil {
-			status, msg = p.Check(secret, l.srv.clk.Now(), l.srv.cfg.HeartbeatSignWindow)
+			status, msg = p.Check(secret, l.srv.clk.Now(), l.srv.cfg.Heartbeat.SignWindow)
 		}
 		if status != protocol.StatusOK {
 			c.s.notAlive = true

@@ -95,14 +95,14 @@ func New(cfg Config, h Handler) (*Server, error) {
 	if s.broker == nil {
 		s.broker = rooms.Local{}
 	}
-	s.reg = rooms.NewRegistry(c.Loops, memberOf, s.broker, func(err error) { s.log.Warn("broker", "err", err) })
+	s.reg = rooms.NewRegistry(c.Tuning.Loops, memberOf, s.broker, func(err error) { s.log.Warn("broker", "err", err) })
 	empty := []*loop{}
 	s.loops.Store(&empty)
 	cli, err := gnet.NewClient(&events{srv: s},
 		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(c.Loops),
+		gnet.WithNumEventLoop(c.Tuning.Loops),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithReadBufferCap(c.ReadBufferSize),
+		gnet.WithReadBufferCap(c.Tuning.ReadBufferSize),
 		gnet.WithLogger(gnetLogger{c.Logger}),
 	)
 	if err != nil {
@@ -153,7 +153,7 @@ func (s *Server) Serve() error {
 	if !s.state.CompareAndSwap(stNew, stServing) {
 		return ErrServerClosed
 	}
-	s.batchSends = !s.cfg.NoIOUring && !s.noDirect && uringWorks(s.log)
+	s.batchSends = !s.cfg.Tuning.NoIOUring && !s.noDirect && uringWorks(s.log)
 	if err := s.broker.Start(s.deliverRemote); err != nil {
 		s.state.Store(stClosed)
 		close(s.done)
@@ -165,7 +165,7 @@ func (s *Server) Serve() error {
 		return fmt.Errorf("server: start event loops: %w", err)
 	}
 	s.armTick()
-	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Loops, "max_conns", s.cfg.MaxConns, "io_uring", s.batchSends)
+	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Tuning.Loops, "max_conns", s.cfg.Tuning.MaxConns, "io_uring", s.batchSends)
 	close(s.ready)
 	s.acceptLoop()
 	<-s.done
@@ -190,11 +190,11 @@ func uringWorks(log *slog.Logger) bool {
 func (s *Server) acceptLoop() {
 	enroll := make(chan net.Conn, 64)
 	defer close(enroll)
-	for i := 0; i < 2*s.cfg.Loops; i++ {
+	for i := 0; i < 2*s.cfg.Tuning.Loops; i++ {
 		go s.enroller(enroll)
 	}
 	accept.Loop(s.ln, func(c net.Conn) {
-		if s.conns.Load()+s.enrolling.Load() >= int64(s.cfg.MaxConns) {
+		if s.conns.Load()+s.enrolling.Load() >= int64(s.cfg.Tuning.MaxConns) {
 			s.refused.Add(1)
 			accept.Refuse(c, "server full", s.log)
 			return
@@ -252,7 +252,7 @@ const tickLag = 200 * time.Microsecond
 // timeout fires within one Tick after it is due. It re-arms itself until
 // stopTicks.
 func (s *Server) armTick() {
-	tick := int64(s.cfg.Tick)
+	tick := int64(s.cfg.Heartbeat.Tick)
 	d := time.Duration(tick-s.clock()%tick) + tickLag
 	s.tickMu.Lock()
 	defer s.tickMu.Unlock()

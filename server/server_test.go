@@ -106,7 +106,7 @@ func TestRouterMiddlewareAndHandlers(t *testing.T) {
 
 func TestEchoModeGorilla(t *testing.T) {
 	rec := newCloseRecorder(EchoHandler{})
-	_, url := startServer(t, Config{MaxMessageSize: 2 << 20, Heartbeats: HeartbeatPingFrame}, rec)
+	_, url := startServer(t, Config{Limits: Limits{MaxMessageSize: 2 << 20}, Heartbeat: Heartbeat{Forms: HeartbeatPingFrame}}, rec)
 	c := dial(t, url)
 
 	// Text and binary, verbatim with their opcode.
@@ -217,7 +217,7 @@ func TestServerPushBroadcastDisconnect(t *testing.T) {
 }
 
 func TestShutdownSendsGoingAway(t *testing.T) {
-	srv, err := New(Config{Addr: "127.0.0.1:0", Loops: 2, Logger: testLogger(t)}, NewRouter())
+	srv, err := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(t), Tuning: Tuning{Loops: 2}}, NewRouter())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestCloseCodesFromHandler(t *testing.T) {
 // client is unaffected.
 func TestSlowReaderBounded(t *testing.T) {
 	rec := newCloseRecorder(EchoHandler{})
-	srv, url := startServer(t, Config{MaxOutboundBytes: 256 << 10, CloseTimeout: 200 * time.Millisecond}, rec)
+	srv, url := startServer(t, Config{Tuning: Tuning{MaxOutboundBytes: 256 << 10}, Limits: Limits{CloseTimeout: 200 * time.Millisecond}}, rec)
 	other := dial(t, url)
 	rc := dialRaw(t, srv, true)
 	payload := bytes.Repeat([]byte("x"), 16<<10)
@@ -328,7 +328,7 @@ func TestRemoteAddr(t *testing.T) {
 // not have run yet; OnOpen does the accounting).
 func TestEnrollingCountedOnce(t *testing.T) {
 	const n = 20
-	srv, url := startServer(t, Config{MaxConns: n}, EchoHandler{})
+	srv, url := startServer(t, Config{Tuning: Tuning{MaxConns: n}}, EchoHandler{})
 	for i := 0; i < n; i++ {
 		dial(t, url)
 		if e, c := srv.enrolling.Load(), srv.Count(); e != 0 || c != i+1 {

@@ -12,7 +12,7 @@ import (
 
 // TestStatsMove: the counters move by exactly what the clients did.
 func TestStatsMove(t *testing.T) {
-	srv, url := startServer(t, Config{MaxMessageSize: 100}, NewRouter())
+	srv, url := startServer(t, Config{Limits: Limits{MaxMessageSize: 100}}, NewRouter())
 	before := srv.Stats()
 
 	a, _ := dialRouter(t, url)
@@ -56,7 +56,7 @@ func TestStatsMove(t *testing.T) {
 // is reported to the publisher.
 func TestStatsRoomsDropsRingFull(t *testing.T) {
 	const maxOut = 1000
-	srv, url := startServer(t, Config{Loops: 1, QueueSize: 16, MaxOutboundBytes: maxOut}, NewRouter())
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 1, QueueSize: 16, MaxOutboundBytes: maxOut}}, NewRouter())
 	m := newClient(t, url)
 	m.OK("join", map[string]any{"room": "r"})
 
@@ -118,7 +118,7 @@ func TestStatsRoomsDropsRingFull(t *testing.T) {
 // TestStatsHeartbeatExpiry: a silent connection is expired once.
 func TestStatsHeartbeatExpiry(t *testing.T) {
 	clk := newFakeClock()
-	srv, _ := startServer(t, Config{HeartbeatTimeout: 200 * time.Millisecond, Tick: 20 * time.Millisecond, Clock: clk}, NewRouter())
+	srv, _ := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Timeout: 200 * time.Millisecond, Tick: 20 * time.Millisecond}}, NewRouter())
 	before := srv.Stats()
 	rc := dialRaw(t, srv, true)
 	advance(t, srv, clk, 250*time.Millisecond)
@@ -152,7 +152,7 @@ func waitIdle(t *testing.T, srv *Server) {
 // TestStatsIOUring: a room message to two members of one loop is one
 // io_uring submission of two sends (none where io_uring is unavailable).
 func TestStatsIOUring(t *testing.T) {
-	srv, url := startServer(t, Config{Loops: 1}, userRouter())
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 1}}, userRouter())
 	a, b := newClient(t, url+"?user=a"), newClient(t, url+"?user=b")
 	a.OK("join", map[string]any{"room": "r"})
 	b.OK("join", map[string]any{"room": "r"})

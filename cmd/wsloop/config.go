@@ -277,31 +277,7 @@ func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
 	if st.PublishRate < 0 || st.PublishBurst < 0 || st.RoomEventsMax < 0 || st.MaxRooms < 1 || st.QueueSize < 1 || st.MaxOutbound < 1 {
 		return server.Config{}, errors.New("publish-rate, publish-burst and room-events-max-members must not be negative; max-rooms-per-conn, queue-size and max-outbound-bytes must be positive")
 	}
-	return server.Config{
-		Addr:                 st.Addr,
-		Path:                 st.Path,
-		Loops:                st.Loops,
-		MaxConns:             st.MaxConns,
-		MaxMessageSize:       st.MaxMessageSize,
-		HandshakeTimeout:     st.HandshakeTimeout,
-		HeartbeatTimeout:     st.HeartbeatTimeout,
-		PingInterval:         st.PingInterval,
-		Heartbeats:           forms,
-		HeartbeatSecret:      secret,
-		HeartbeatSignWindow:  st.SignWindow,
-		ServerPingInterval:   st.ServerPing,
-		MaxMissedPongs:       st.MaxMissedPongs,
-		Tick:                 st.Tick,
-		QueueSize:            st.QueueSize,
-		MaxOutboundBytes:     st.MaxOutbound,
-		SlowConsumer:         slow,
-		NoIOUring:            !st.IOUring,
-		PublishRate:          off(st.PublishRate),
-		PublishBurst:         st.PublishBurst,
-		RoomEventsMaxMembers: int(off(float64(st.RoomEventsMax))),
-		MaxRoomsPerConn:      st.MaxRooms,
-		Logger:               log,
-	}, nil
+	return server.Config{Addr: st.Addr, Path: st.Path, Logger: log, Tuning: server.Tuning{Loops: st.Loops, MaxConns: st.MaxConns, QueueSize: st.QueueSize, MaxOutboundBytes: st.MaxOutbound, SlowConsumer: slow, NoIOUring: !st.IOUring}, Limits: server.Limits{MaxMessageSize: st.MaxMessageSize, HandshakeTimeout: st.HandshakeTimeout}, Heartbeat: server.Heartbeat{Timeout: st.HeartbeatTimeout, PingInterval: st.PingInterval, Forms: forms, Secret: secret, SignWindow: st.SignWindow, ServerPingInterval: st.ServerPing, MaxMissedPongs: st.MaxMissedPongs, Tick: st.Tick}, Rooms: server.Rooms{PublishRate: off(st.PublishRate), PublishBurst: st.PublishBurst, EventsMaxMembers: int(off(float64(st.RoomEventsMax))), MaxPerConn: st.MaxRooms}}, nil
 }
 
 // leaseConfig is the lease table's configuration.

@@ -609,37 +609,13 @@ func TestServerConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("serverConfig(): %v", err)
 			}
-			want := server.Config{
-				Addr:                 "127.0.0.1:9000",
-				Path:                 "/socket",
-				Loops:                3,
-				MaxConns:             42,
-				MaxMessageSize:       4096,
-				HandshakeTimeout:     2 * time.Second,
-				HeartbeatTimeout:     3 * time.Second,
-				PingInterval:         4 * time.Second,
-				Heartbeats:           tt.wantForms,
-				HeartbeatSecret:      tt.wantSecret,
-				HeartbeatSignWindow:  5 * time.Second,
-				ServerPingInterval:   6 * time.Second,
-				MaxMissedPongs:       7,
-				Tick:                 8 * time.Millisecond,
-				QueueSize:            10,
-				MaxOutboundBytes:     11,
-				SlowConsumer:         server.SlowClose,
-				NoIOUring:            tt.noIOUring,
-				PublishRate:          -1,
-				PublishBurst:         12,
-				RoomEventsMaxMembers: wantEvents,
-				MaxRoomsPerConn:      14,
-				Logger:               log,
-			}
+			want := server.Config{Addr: "127.0.0.1:9000", Path: "/socket", Logger: log, Tuning: server.Tuning{Loops: 3, MaxConns: 42, QueueSize: 10, MaxOutboundBytes: 11, SlowConsumer: server.SlowClose, NoIOUring: tt.noIOUring}, Limits: server.Limits{MaxMessageSize: 4096, HandshakeTimeout: 2 * time.Second}, Heartbeat: server.Heartbeat{Timeout: 3 * time.Second, PingInterval: 4 * time.Second, Forms: tt.wantForms, Secret: tt.wantSecret, SignWindow: 5 * time.Second, ServerPingInterval: 6 * time.Second, MaxMissedPongs: 7, Tick: 8 * time.Millisecond}, Rooms: server.Rooms{PublishRate: -1, PublishBurst: 12, EventsMaxMembers: wantEvents, MaxPerConn: 14}}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("serverConfig() =\n%+v\nwant\n%+v", got, want)
 			}
 			// The empty frame is a heartbeat exactly when not in echo mode
 			// (and the form is asked for).
-			if isHB := got.Heartbeats&empty != 0; isHB != (!tt.echo && strings.Contains(tt.heartbeats, "empty")) {
+			if isHB := got.Heartbeat.Forms&empty != 0; isHB != (!tt.echo && strings.Contains(tt.heartbeats, "empty")) {
 				t.Errorf("empty frame heartbeat = %v with echo = %v", isHB, tt.echo)
 			}
 		})

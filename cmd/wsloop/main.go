@@ -58,7 +58,7 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
 	}
-	lcfg, err := st.leaseConfig(log, cfg.Tick)
+	lcfg, err := st.leaseConfig(log, cfg.Heartbeat.Tick)
 	if err != nil {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2

@@ -24,8 +24,8 @@ func Start(t testing.TB, cfg server.Config, h server.Handler) (*server.Server, s
 	if cfg.Logger == nil {
 		cfg.Logger = wstest.Logger(t)
 	}
-	if cfg.Loops == 0 {
-		cfg.Loops = 2
+	if cfg.Tuning.Loops == 0 {
+		cfg.Tuning.Loops = 2
 	}
 	srv, err := server.New(cfg, h)
 	if err != nil {
