@@ -120,7 +120,7 @@ func TestEngineSourceAddress(t *testing.T) {
 
 func startWsloop(t *testing.T) *server.Server {
 	t.Helper()
-	return startWsloopWith(t, server.Config{Loops: 1}, server.NewRouter())
+	return startWsloopWith(t, server.Config{Tuning: server.Tuning{Loops: 1}}, server.NewRouter())
 }
 
 func startWsloopWith(t *testing.T, cfg server.Config, h server.Handler) *server.Server {
@@ -187,7 +187,7 @@ func TestPayload(t *testing.T) {
 // Raw mode against wsloop's echo handler: binary requests of exactly
 // Payload bytes, each reply checked byte for byte.
 func TestEngineRaw(t *testing.T) {
-	srv := startWsloopWith(t, server.Config{Loops: 1}, server.EchoHandler{})
+	srv := startWsloopWith(t, server.Config{Tuning: server.Tuning{Loops: 1}}, server.EchoHandler{})
 	e, err := New(Config{Addr: srv.Addr().String(), Loops: 2, Window: 4, Payload: 200, Raw: true})
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +219,7 @@ func TestEngineRaw(t *testing.T) {
 // member receives every message in order; the window counts only its
 // publishes.
 func TestEngineRooms(t *testing.T) {
-	srv := startWsloopWith(t, server.Config{Loops: 2, PublishRate: -1, RoomEventsMaxMembers: -1}, server.NewRouter())
+	srv := startWsloopWith(t, server.Config{Tuning: server.Tuning{Loops: 2}, Rooms: server.Rooms{PublishRate: -1, EventsMaxMembers: -1}}, server.NewRouter())
 	e, err := New(Config{Addr: srv.Addr().String(), Loops: 2, Payload: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestEngineRooms(t *testing.T) {
 // not dropped, with their close times.
 func TestEngineExpectClose(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	srv := startWsloopWith(t, server.Config{Loops: 1, HeartbeatTimeout: timeout, Tick: 20 * time.Millisecond}, server.NewRouter())
+	srv := startWsloopWith(t, server.Config{Tuning: server.Tuning{Loops: 1}, Heartbeat: server.Heartbeat{Timeout: timeout, Tick: 20 * time.Millisecond}}, server.NewRouter())
 	e, err := New(Config{Addr: srv.Addr().String(), Loops: 1, ExpectClose: true})
 	if err != nil {
 		t.Fatal(err)
