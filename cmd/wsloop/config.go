@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -15,114 +16,117 @@ import (
 
 	"github.com/wsloop/wsloop/httpapi"
 	"github.com/wsloop/wsloop/lease"
-	"github.com/wsloop/wsloop/metrics"
 	"github.com/wsloop/wsloop/server"
 )
 
-// settings is everything cmd/wsloop can be told. Each field is one flag; the
-// same name, with '-' as '_', is its key in the config file and, upper-cased
-// behind WSLOOP_, its environment variable.
-type settings struct {
-	Config           string
-	Addr             string
-	HTTPAddr         string
-	APIKey           string
-	EndPoint         string
-	LeaseTimeout     time.Duration
-	RequireLease     bool
-	MaxAPIBody       int64
-	Path             string
-	Echo             bool
-	Loops            int
-	MaxConns         int
-	MaxMessageSize   int64
-	HandshakeTimeout time.Duration
-	HeartbeatTimeout time.Duration
-	PingInterval     time.Duration
-	Heartbeats       string
-	HeartbeatSecret  string
-	SignWindow       time.Duration
-	ServerPing       time.Duration
-	MaxMissedPongs   int
-	Tick             time.Duration
-	QueueSize        int
-	MaxOutbound      int
-	SlowConsumer     string
-	IOUring          bool
-	PublishRate      float64
-	PublishBurst     int
-	RoomEventsMax    int
-	MaxRooms         int
-	ShutdownTimeout  time.Duration
-	LogLevel         string
-	LogFormat        string
+// conf is everything the binary can be told: the packages' configs, which
+// the table fills in directly, and the few settings that are the binary's
+// own (or that it turns into a config value: heartbeat forms, the
+// slow-consumer policy by name, io_uring as a positive switch).
+type conf struct {
+	Server server.Config
+	Lease  lease.Config
+	API    httpapi.Config
+
+	Config          string // the TOML file
+	HTTPAddr        string
+	Echo            bool
+	Heartbeats      string
+	HeartbeatSecret string
+	SlowConsumer    string
+	IOUring         bool
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
 }
 
-func defaults() settings {
-	return settings{
-		Addr:             server.DefaultAddr,
-		HTTPAddr:         ":8081",
-		LeaseTimeout:     lease.DefaultTimeout,
-		MaxAPIBody:       httpapi.DefaultMaxBodySize,
-		Path:             server.DefaultPath,
-		MaxMessageSize:   server.DefaultMaxMessageSize,
-		HandshakeTimeout: server.DefaultHandshakeTimeout,
-		HeartbeatTimeout: server.DefaultHeartbeatTimeout,
-		PingInterval:     server.DefaultPingInterval,
-		Heartbeats:       "empty,ping-frame,ping-cmd",
-		SignWindow:       server.DefaultHeartbeatSignWindow,
-		MaxMissedPongs:   server.DefaultMaxMissedPongs,
-		Tick:             0, // heartbeat-timeout/8, within 10ms..1s
-		QueueSize:        server.DefaultQueueSize,
-		MaxOutbound:      server.DefaultMaxOutboundBytes,
-		SlowConsumer:     "drop",
-		IOUring:          true,
-		PublishRate:      server.DefaultPublishRate,
-		RoomEventsMax:    server.DefaultRoomEventsMaxMembers,
-		MaxRooms:         server.DefaultMaxRoomsPerConn,
-		ShutdownTimeout:  10 * time.Second,
-		LogLevel:         "info",
-		LogFormat:        "text",
+// setting is one row of the table: the flag --name, the environment
+// variable WSLOOP_NAME (envName) and the config file key name_with_underscores
+// all set the field that ptr returns. The flag's type is the field's.
+// Zero means what it means in the package that owns the field (its
+// documented default); negative means "off" exactly where that package
+// says so (off), and is refused elsewhere.
+type setting struct {
+	name  string
+	usage string
+	ptr   func(c *conf) any
+	off   bool // a negative value means off
+}
+
+// table is every setting, declared once. README's flag table lists the
+// same rows (TestREADMEListsEverySetting).
+var table = []setting{
+	{"config", "TOML config file (keys are the flag names with '_' for '-')", func(c *conf) any { return &c.Config }, false},
+	{"addr", "WebSocket listen address (0: :8080)", func(c *conf) any { return &c.Server.Addr }, false},
+	{"path", "WebSocket endpoint path (0: /ws)", func(c *conf) any { return &c.Server.Path }, false},
+	{"http-addr", "address of the HTTP API: /api/..., /metrics, /healthz, /readyz (empty disables)", func(c *conf) any { return &c.HTTPAddr }, false},
+	{"api-key", "bearer key every /api/ endpoint requires (Authorization: Bearer <key>); prefer WSLOOP_API_KEY, flags show in ps", func(c *conf) any { return &c.API.APIKey }, false},
+	{"end-point", "public WebSocket URL handed out by the HTTP API, e.g. wss://chat.example.com/ws (empty: derived from --addr)", func(c *conf) any { return &c.API.EndPoint }, false},
+	{"lease-timeout", "a session lease not heartbeated this long expires and closes its connections (0: 30s)", func(c *conf) any { return &c.Lease.Timeout }, false},
+	{"require-lease", "refuse WebSocket connections without the auth_body of a session lease (close 1008)", func(c *conf) any { return &c.Lease.Require }, false},
+	{"max-api-body-size", "largest HTTP API request body in bytes, 413 above it (0: 65536)", func(c *conf) any { return &c.API.MaxBodySize }, false},
+	{"echo", "echo mode: send every data message back verbatim, no JSON protocol", func(c *conf) any { return &c.Echo }, false},
+	{"loops", "event loops (0: one per CPU)", func(c *conf) any { return &c.Server.Tuning.Loops }, false},
+	{"max-conns", "maximum connections held (0: RLIMIT_NOFILE minus 100)", func(c *conf) any { return &c.Server.Tuning.MaxConns }, false},
+	{"max-message-size", "maximum frame and message size in bytes, close 1009 above it (0: 65536)", func(c *conf) any { return &c.Server.Limits.MaxMessageSize }, false},
+	{"handshake-timeout", "close connections whose upgrade request is not complete in time (0: 5s)", func(c *conf) any { return &c.Server.Limits.HandshakeTimeout }, false},
+	{"heartbeat-timeout", "close connections silent for this long (0: 20s; negative: never)", func(c *conf) any { return &c.Server.Heartbeat.Timeout }, true},
+	{"ping-interval", "ping interval clients are told to use (0: 15s)", func(c *conf) any { return &c.Server.Heartbeat.PingInterval }, false},
+	{"heartbeats", "heartbeat forms that refresh liveness: any of empty, ping-frame, ping-cmd, comma-separated, or none (echo mode never treats empty messages as heartbeats)", func(c *conf) any { return &c.Heartbeats }, false},
+	{"heartbeat-secret", "if set, the ping command must carry sign = hex(HMAC-SHA256(secret, online_token.timestamp))", func(c *conf) any { return &c.HeartbeatSecret }, false},
+	{"heartbeat-sign-window", "how far a signed ping's timestamp may be from the server clock (0: 60s)", func(c *conf) any { return &c.Server.Heartbeat.SignWindow }, false},
+	{"server-ping-interval", "send Ping frames to clients silent this long (0: off)", func(c *conf) any { return &c.Server.Heartbeat.ServerPingInterval }, false},
+	{"max-missed-pongs", "close after this many unanswered server Pings (0: 2)", func(c *conf) any { return &c.Server.Heartbeat.MaxMissedPongs }, false},
+	{"tick", "timing wheel resolution: timeouts fire within one tick after they are due (0: heartbeat-timeout/8, within 10ms..1s)", func(c *conf) any { return &c.Server.Heartbeat.Tick }, false},
+	{"queue-size", "capacity of each event loop's job ring (room fan-out, pushes); a full ring answers 503 (0: 8192)", func(c *conf) any { return &c.Server.Tuning.QueueSize }, false},
+	{"max-outbound-bytes", "unsent bytes held per connection before the slow-consumer policy applies (0: 4194304)", func(c *conf) any { return &c.Server.Tuning.MaxOutboundBytes }, false},
+	{"slow-consumer", "policy at max-outbound-bytes: drop (room frames dropped and counted) or close (1013)", func(c *conf) any { return &c.SlowConsumer }, false},
+	{"io-uring", "send the output of many connections with one io_uring submission where the kernel allows it (false: one send per connection)", func(c *conf) any { return &c.IOUring }, false},
+	{"publish-rate", "publish and send commands per second per connection, 429 above it (0: 50; negative: no limit)", func(c *conf) any { return &c.Server.Rooms.PublishRate }, true},
+	{"publish-burst", "publish and send commands a connection may issue at once (0: twice the rate)", func(c *conf) any { return &c.Server.Rooms.PublishBurst }, false},
+	{"room-events-max-members", "send enter_room/exit_room only while a room has at most this many connections (0: 1000; negative: never)", func(c *conf) any { return &c.Server.Rooms.EventsMaxMembers }, true},
+	{"max-rooms-per-conn", "rooms one connection may be in, 403 above it (0: 64)", func(c *conf) any { return &c.Server.Rooms.MaxPerConn }, false},
+	{"shutdown-timeout", "how long a graceful shutdown waits for clients to close", func(c *conf) any { return &c.ShutdownTimeout }, false},
+	{"log-level", "log level: debug, info, warn or error", func(c *conf) any { return &c.LogLevel }, false},
+	{"log-format", "log format: text or json", func(c *conf) any { return &c.LogFormat }, false},
+}
+
+// defaults is where loading starts: the packages' zero configs (their
+// documented defaults) and the binary's own defaults.
+func defaults() conf {
+	return conf{
+		HTTPAddr:        ":8081",
+		Heartbeats:      "empty,ping-frame,ping-cmd",
+		SlowConsumer:    "drop",
+		IOUring:         true,
+		ShutdownTimeout: 10 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "text",
 	}
 }
 
-// flagSet declares every setting on a fresh FlagSet bound to st.
-func flagSet(st *settings, out io.Writer) *flag.FlagSet {
+// flagSet declares every row of the table on a fresh FlagSet bound to c.
+func flagSet(c *conf, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("wsloop", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&st.Config, "config", st.Config, "TOML config file (keys are the flag names with '_' for '-')")
-	fs.StringVar(&st.Addr, "addr", st.Addr, "WebSocket listen address")
-	fs.StringVar(&st.HTTPAddr, "http-addr", st.HTTPAddr, "address of the HTTP API: /api/..., /metrics, /healthz, /readyz (empty disables)")
-	fs.StringVar(&st.APIKey, "api-key", st.APIKey, "bearer key every /api/ endpoint requires (Authorization: Bearer <key>); prefer WSLOOP_API_KEY, flags show in ps")
-	fs.StringVar(&st.EndPoint, "end-point", st.EndPoint, "public WebSocket URL handed out by the HTTP API, e.g. wss://chat.example.com/ws (empty: derived from --addr)")
-	fs.DurationVar(&st.LeaseTimeout, "lease-timeout", st.LeaseTimeout, "a session lease not heartbeated this long expires and closes its connections")
-	fs.BoolVar(&st.RequireLease, "require-lease", st.RequireLease, "refuse WebSocket connections without the auth_body of a session lease (close 1008)")
-	fs.Int64Var(&st.MaxAPIBody, "max-api-body-size", st.MaxAPIBody, "largest HTTP API request body in bytes (413 above it)")
-	fs.StringVar(&st.Path, "path", st.Path, "WebSocket endpoint path")
-	fs.BoolVar(&st.Echo, "echo", st.Echo, "echo mode: send every data message back verbatim, no JSON protocol")
-	fs.IntVar(&st.Loops, "loops", st.Loops, "event loops (0 = one per CPU)")
-	fs.IntVar(&st.MaxConns, "max-conns", st.MaxConns, "maximum connections held (0 = RLIMIT_NOFILE minus headroom)")
-	fs.Int64Var(&st.MaxMessageSize, "max-message-size", st.MaxMessageSize, "maximum frame and message size in bytes (close 1009 above it)")
-	fs.DurationVar(&st.HandshakeTimeout, "handshake-timeout", st.HandshakeTimeout, "close connections whose upgrade request is not complete in time")
-	fs.DurationVar(&st.HeartbeatTimeout, "heartbeat-timeout", st.HeartbeatTimeout, "close connections silent for this long (negative disables)")
-	fs.DurationVar(&st.PingInterval, "ping-interval", st.PingInterval, "ping interval clients are told to use")
-	fs.StringVar(&st.Heartbeats, "heartbeats", st.Heartbeats, "heartbeat forms that refresh liveness: any of empty, ping-frame, ping-cmd, comma-separated, or none (echo mode never treats empty messages as heartbeats)")
-	fs.StringVar(&st.HeartbeatSecret, "heartbeat-secret", st.HeartbeatSecret, "if set, the ping command must carry sign = hex(HMAC-SHA256(secret, online_token.timestamp))")
-	fs.DurationVar(&st.SignWindow, "heartbeat-sign-window", st.SignWindow, "how far a signed ping's timestamp may be from the server clock")
-	fs.DurationVar(&st.ServerPing, "server-ping-interval", st.ServerPing, "send Ping frames to clients silent this long (0 = off)")
-	fs.IntVar(&st.MaxMissedPongs, "max-missed-pongs", st.MaxMissedPongs, "close after this many unanswered server Pings")
-	fs.DurationVar(&st.Tick, "tick", st.Tick, "timing wheel resolution: timeouts fire within one tick after they are due (0 = heartbeat-timeout/8, within 10ms..1s)")
-	fs.IntVar(&st.QueueSize, "queue-size", st.QueueSize, "capacity of each event loop's job ring (room fan-out, pushes); a full ring answers 503")
-	fs.IntVar(&st.MaxOutbound, "max-outbound-bytes", st.MaxOutbound, "unsent bytes held per connection before the slow-consumer policy applies")
-	fs.StringVar(&st.SlowConsumer, "slow-consumer", st.SlowConsumer, "policy at max-outbound-bytes: drop (room frames dropped and counted) or close (1013)")
-	fs.BoolVar(&st.IOUring, "io-uring", st.IOUring, "send the output of many connections with one io_uring submission where the kernel allows it (false: one send per connection)")
-	fs.Float64Var(&st.PublishRate, "publish-rate", st.PublishRate, "publish and send commands per second per connection, 429 above it (0 = no limit)")
-	fs.IntVar(&st.PublishBurst, "publish-burst", st.PublishBurst, "publish and send commands a connection may issue at once (0 = twice the rate)")
-	fs.IntVar(&st.RoomEventsMax, "room-events-max-members", st.RoomEventsMax, "send enter_room/exit_room only while a room has at most this many connections (0 = never)")
-	fs.IntVar(&st.MaxRooms, "max-rooms-per-conn", st.MaxRooms, "rooms one connection may be in (403 above it)")
-	fs.DurationVar(&st.ShutdownTimeout, "shutdown-timeout", st.ShutdownTimeout, "how long a graceful shutdown waits for clients to close")
-	fs.StringVar(&st.LogLevel, "log-level", st.LogLevel, "log level: debug, info, warn or error")
-	fs.StringVar(&st.LogFormat, "log-format", st.LogFormat, "log format: text or json")
+	for _, s := range table {
+		switch p := s.ptr(c).(type) {
+		case *string:
+			fs.StringVar(p, s.name, *p, s.usage)
+		case *bool:
+			fs.BoolVar(p, s.name, *p, s.usage)
+		case *int:
+			fs.IntVar(p, s.name, *p, s.usage)
+		case *int64:
+			fs.Int64Var(p, s.name, *p, s.usage)
+		case *float64:
+			fs.Float64Var(p, s.name, *p, s.usage)
+		case *time.Duration:
+			fs.DurationVar(p, s.name, *p, s.usage)
+		default:
+			panic(fmt.Sprintf("setting %s: field of type %T", s.name, p))
+		}
+	}
 	return fs
 }
 
@@ -131,24 +135,24 @@ func envName(flagName string) string {
 	return "WSLOOP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// load resolves settings from, lowest precedence first: built-in defaults,
-// the config file (--config or WSLOOP_CONFIG), WSLOOP_* environment
-// variables, and command-line flags.
-func load(args []string, env func(string) (string, bool), out io.Writer) (settings, error) {
+// load resolves the settings from, lowest precedence first: built-in
+// defaults, the config file (--config or WSLOOP_CONFIG), WSLOOP_*
+// environment variables, and command-line flags.
+func load(args []string, env func(string) (string, bool), out io.Writer) (conf, error) {
 	// First pass: which flags were given, and where the config file is.
 	probe := defaults()
 	fs := flagSet(&probe, out)
 	if err := fs.Parse(args); err != nil {
-		return settings{}, err
+		return conf{}, err
 	}
 	if fs.NArg() > 0 {
-		return settings{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return conf{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	explicit := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = f.Value.String() })
 
-	st := defaults()
-	final := flagSet(&st, out)
+	c := defaults()
+	final := flagSet(&c, out)
 	path := probe.Config
 	if _, ok := explicit["config"]; !ok {
 		if v, ok := env(envName("config")); ok {
@@ -157,7 +161,7 @@ func load(args []string, env func(string) (string, bool), out io.Writer) (settin
 	}
 	if path != "" {
 		if err := applyFile(final, path); err != nil {
-			return settings{}, err
+			return conf{}, err
 		}
 	}
 	var errs []error
@@ -169,15 +173,37 @@ func load(args []string, env func(string) (string, bool), out io.Writer) (settin
 		}
 	})
 	if len(errs) > 0 {
-		return settings{}, errors.Join(errs...)
+		return conf{}, errors.Join(errs...)
 	}
 	for name, v := range explicit {
 		if err := final.Set(name, v); err != nil {
-			return settings{}, fmt.Errorf("-%s: %v", name, err)
+			return conf{}, fmt.Errorf("-%s: %v", name, err)
 		}
 	}
-	st.Config = path
-	return st, nil
+	c.Config = path
+	if err := c.checkNegatives(); err != nil {
+		return conf{}, err
+	}
+	return c, nil
+}
+
+// checkNegatives refuses a negative number where it does not mean "off".
+func (c *conf) checkNegatives() error {
+	var errs []error
+	for _, s := range table {
+		v := reflect.ValueOf(s.ptr(c)).Elem()
+		negative := false
+		switch v.Kind() {
+		case reflect.Int, reflect.Int64:
+			negative = v.Int() < 0
+		case reflect.Float64:
+			negative = v.Float() < 0
+		}
+		if negative && !s.off {
+			errs = append(errs, fmt.Errorf("%s: %v must not be negative", s.name, v.Interface()))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // applyFile sets flags from a TOML file; unknown keys are an error.
@@ -208,25 +234,25 @@ func applyFile(fs *flag.FlagSet, path string) error {
 	return nil
 }
 
-func (st settings) logger(out io.Writer) (*slog.Logger, error) {
+func (c *conf) logger(out io.Writer) (*slog.Logger, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(st.LogLevel)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", st.LogLevel)
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch st.LogFormat {
+	switch c.LogFormat {
 	case "text":
 		return slog.New(slog.NewTextHandler(out, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(out, opts)), nil
 	}
-	return nil, fmt.Errorf("log format %q: want text or json", st.LogFormat)
+	return nil, fmt.Errorf("log format %q: want text or json", c.LogFormat)
 }
 
 // heartbeatForms parses --heartbeats.
-func (st settings) heartbeatForms() (server.HeartbeatForm, error) {
+func (c *conf) heartbeatForms() (server.HeartbeatForm, error) {
 	var f server.HeartbeatForm
-	for _, name := range strings.Split(st.Heartbeats, ",") {
+	for _, name := range strings.Split(c.Heartbeats, ",") {
 		switch strings.TrimSpace(name) {
 		case "empty":
 			f |= server.HeartbeatEmptyFrame
@@ -239,7 +265,7 @@ func (st settings) heartbeatForms() (server.HeartbeatForm, error) {
 			return 0, fmt.Errorf("heartbeats: unknown form %q (want empty, ping-frame, ping-cmd or none)", name)
 		}
 	}
-	if st.Echo {
+	if c.Echo {
 		f &^= server.HeartbeatEmptyFrame // echo mode sends every message back, empty ones too
 	}
 	if f == 0 {
@@ -248,60 +274,30 @@ func (st settings) heartbeatForms() (server.HeartbeatForm, error) {
 	return f, nil
 }
 
-func (st settings) serverConfig(log *slog.Logger) (server.Config, error) {
-	forms, err := st.heartbeatForms()
+// resolve fills in the config values the binary derives from its own
+// settings (heartbeat forms, the secret, the slow-consumer policy,
+// io_uring) and the logger of every package.
+func (c *conf) resolve(log *slog.Logger) error {
+	forms, err := c.heartbeatForms()
 	if err != nil {
-		return server.Config{}, err
+		return err
 	}
-	var secret []byte
-	if st.HeartbeatSecret != "" {
-		secret = []byte(st.HeartbeatSecret)
+	c.Server.Heartbeat.Forms = forms
+	c.Server.Heartbeat.Secret = nil
+	if c.HeartbeatSecret != "" {
+		c.Server.Heartbeat.Secret = []byte(c.HeartbeatSecret)
 	}
-	var slow server.SlowPolicy
-	switch st.SlowConsumer {
+	switch c.SlowConsumer {
 	case "drop":
-		slow = server.SlowDrop
+		c.Server.Tuning.SlowConsumer = server.SlowDrop
 	case "close":
-		slow = server.SlowClose
+		c.Server.Tuning.SlowConsumer = server.SlowClose
 	default:
-		return server.Config{}, fmt.Errorf("slow-consumer %q: want drop or close", st.SlowConsumer)
+		return fmt.Errorf("slow-consumer %q: want drop or close", c.SlowConsumer)
 	}
-	// On the command line 0 means "off"; in server.Config 0 means "default"
-	// and negative means off.
-	off := func(v float64) float64 {
-		if v == 0 {
-			return -1
-		}
-		return v
-	}
-	if st.PublishRate < 0 || st.PublishBurst < 0 || st.RoomEventsMax < 0 || st.MaxRooms < 1 || st.QueueSize < 1 || st.MaxOutbound < 1 {
-		return server.Config{}, errors.New("publish-rate, publish-burst and room-events-max-members must not be negative; max-rooms-per-conn, queue-size and max-outbound-bytes must be positive")
-	}
-	return server.Config{Addr: st.Addr, Path: st.Path, Logger: log, Tuning: server.Tuning{Loops: st.Loops, MaxConns: st.MaxConns, QueueSize: st.QueueSize, MaxOutboundBytes: st.MaxOutbound, SlowConsumer: slow, NoIOUring: !st.IOUring}, Limits: server.Limits{MaxMessageSize: st.MaxMessageSize, HandshakeTimeout: st.HandshakeTimeout}, Heartbeat: server.Heartbeat{Timeout: st.HeartbeatTimeout, PingInterval: st.PingInterval, Forms: forms, Secret: secret, SignWindow: st.SignWindow, ServerPingInterval: st.ServerPing, MaxMissedPongs: st.MaxMissedPongs, Tick: st.Tick}, Rooms: server.Rooms{PublishRate: off(st.PublishRate), PublishBurst: st.PublishBurst, EventsMaxMembers: int(off(float64(st.RoomEventsMax))), MaxPerConn: st.MaxRooms}}, nil
-}
-
-// leaseConfig is the lease table's configuration.
-func (st settings) leaseConfig(log *slog.Logger, tick time.Duration) (lease.Config, error) {
-	if st.LeaseTimeout <= 0 {
-		return lease.Config{}, errors.New("lease-timeout must be positive")
-	}
-	return lease.Config{Timeout: st.LeaseTimeout, Tick: tick, Require: st.RequireLease, Logger: log}, nil
-}
-
-// apiConfig is the HTTP API's configuration.
-func (st settings) apiConfig(srv *server.Server, leases *lease.Table, log *slog.Logger) (httpapi.Config, error) {
-	if st.MaxAPIBody < 1 {
-		return httpapi.Config{}, errors.New("max-api-body-size must be positive")
-	}
-	return httpapi.Config{
-		Server:      srv,
-		Leases:      leases,
-		APIKey:      st.APIKey,
-		EndPoint:    st.EndPoint,
-		MaxBodySize: st.MaxAPIBody,
-		Metrics:     metrics.Handler(srv, leases),
-		Logger:      log,
-	}, nil
+	c.Server.Tuning.NoIOUring = !c.IOUring
+	c.Server.Logger, c.Lease.Logger, c.API.Logger = log, log, log
+	return nil
 }
 
 func osEnv(k string) (string, bool) { return os.LookupEnv(k) }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +22,8 @@ import (
 	"github.com/wsloop/wsloop/server"
 )
 
-// fileToken in a test case's args, env values or want.Config stands for the
-// path of the config file the case writes.
+// fileToken in a test case's args, env values or wanted Config stands for
+// the path of the config file the case writes.
 const fileToken = "@FILE"
 
 // mapEnv is an env lookup over a fixed map, so tests never see the real
@@ -43,134 +46,194 @@ type loadCase struct {
 
 // run writes the case's file, substitutes its path for fileToken and calls
 // load. It returns the file's path too ("" when the case has none).
-func (c loadCase) run(t *testing.T, out io.Writer) (settings, string, error) {
+func (lc loadCase) run(t *testing.T, out io.Writer) (conf, string, error) {
 	t.Helper()
 	path := ""
-	if c.file != "" {
+	if lc.file != "" {
 		path = filepath.Join(t.TempDir(), "wsloop.toml")
-		if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(lc.file), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	subst := func(s string) string { return strings.ReplaceAll(s, fileToken, path) }
-	env := make(map[string]string, len(c.env))
-	for k, v := range c.env {
+	env := make(map[string]string, len(lc.env))
+	for k, v := range lc.env {
 		env[k] = subst(v)
 	}
-	args := make([]string, len(c.args))
-	for i, a := range c.args {
+	args := make([]string, len(lc.args))
+	for i, a := range lc.args {
 		args[i] = subst(a)
 	}
-	st, err := load(args, mapEnv(env), out)
-	return st, path, err
+	c, err := load(args, mapEnv(env), out)
+	return c, path, err
 }
 
-func TestLoadDefaults(t *testing.T) {
-	st, err := load(nil, mapEnv(nil), io.Discard)
+// TestDefaultsAreTheLibraries: with nothing set, the configs the binary
+// hands over are the packages' zero values, so each setting's default is
+// the one its package documents; normalized, they are those defaults.
+func TestDefaultsAreTheLibraries(t *testing.T) {
+	c, err := load(nil, mapEnv(nil), io.Discard)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
-	if st != defaults() {
-		t.Errorf("load() =\n%+v\nwant defaults()\n%+v", st, defaults())
+	if !reflect.DeepEqual(c, defaults()) {
+		t.Fatalf("load() =\n%+v\nwant defaults()\n%+v", c, defaults())
 	}
-	tests := []struct {
-		name string
-		got  any
-		want any
+	if !reflect.DeepEqual(c.Server, server.Config{}) || !reflect.DeepEqual(c.Lease, lease.Config{}) || !reflect.DeepEqual(c.API, httpapi.Config{}) {
+		t.Fatalf("default configs are not the packages' zero values: %+v %+v %+v", c.Server, c.Lease, c.API)
+	}
+	if err := c.resolve(slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	srv, leases, _, err := c.build()
+	if err != nil {
+		t.Fatalf("build(defaults): %v", err)
+	}
+	defer leases.Stop()
+	n := srv.Config()
+	for _, tt := range []struct {
+		name      string
+		got, want any
 	}{
-		{name: "config", got: st.Config, want: ""},
-		{name: "addr", got: st.Addr, want: server.DefaultAddr},
-		{name: "path", got: st.Path, want: server.DefaultPath},
-		{name: "echo", got: st.Echo, want: false},
-		{name: "loops", got: st.Loops, want: 0},
-		{name: "max-conns", got: st.MaxConns, want: 0},
-		{name: "max-message-size", got: st.MaxMessageSize, want: int64(server.DefaultMaxMessageSize)},
-		{name: "handshake-timeout", got: st.HandshakeTimeout, want: server.DefaultHandshakeTimeout},
-		{name: "heartbeat-timeout", got: st.HeartbeatTimeout, want: server.DefaultHeartbeatTimeout},
-		{name: "ping-interval", got: st.PingInterval, want: server.DefaultPingInterval},
-		{name: "heartbeats", got: st.Heartbeats, want: "empty,ping-frame,ping-cmd"},
-		{name: "heartbeat-secret", got: st.HeartbeatSecret, want: ""},
-		{name: "heartbeat-sign-window", got: st.SignWindow, want: server.DefaultHeartbeatSignWindow},
-		{name: "server-ping-interval", got: st.ServerPing, want: time.Duration(0)},
-		{name: "max-missed-pongs", got: st.MaxMissedPongs, want: server.DefaultMaxMissedPongs},
-		{name: "tick", got: st.Tick, want: time.Duration(0)},
-		{name: "shutdown-timeout", got: st.ShutdownTimeout, want: 10 * time.Second},
-		{name: "log-level", got: st.LogLevel, want: "info"},
-		{name: "log-format", got: st.LogFormat, want: "text"},
-		{name: "http-addr", got: st.HTTPAddr, want: ":8081"},
-		{name: "api-key", got: st.APIKey, want: ""},
-		{name: "end-point", got: st.EndPoint, want: ""},
-		{name: "lease-timeout", got: st.LeaseTimeout, want: lease.DefaultTimeout},
-		{name: "require-lease", got: st.RequireLease, want: false},
-		{name: "max-api-body-size", got: st.MaxAPIBody, want: int64(httpapi.DefaultMaxBodySize)},
-	}
-	for _, tt := range tests {
+		{"addr", n.Addr, server.DefaultAddr},
+		{"path", n.Path, server.DefaultPath},
+		{"max-message-size", n.Limits.MaxMessageSize, int64(server.DefaultMaxMessageSize)},
+		{"handshake-timeout", n.Limits.HandshakeTimeout, server.DefaultHandshakeTimeout},
+		{"heartbeat-timeout", n.Heartbeat.Timeout, server.DefaultHeartbeatTimeout},
+		{"ping-interval", n.Heartbeat.PingInterval, server.DefaultPingInterval},
+		{"heartbeats", n.Heartbeat.Forms, server.HeartbeatAll},
+		{"heartbeat-sign-window", n.Heartbeat.SignWindow, server.DefaultHeartbeatSignWindow},
+		{"server-ping-interval", n.Heartbeat.ServerPingInterval, time.Duration(0)},
+		{"max-missed-pongs", n.Heartbeat.MaxMissedPongs, server.DefaultMaxMissedPongs},
+		{"tick", n.Heartbeat.Tick, time.Second},
+		{"queue-size", n.Tuning.QueueSize, server.DefaultQueueSize},
+		{"max-outbound-bytes", n.Tuning.MaxOutboundBytes, server.DefaultMaxOutboundBytes},
+		{"slow-consumer", n.Tuning.SlowConsumer, server.SlowDrop},
+		{"io-uring", n.Tuning.NoIOUring, false},
+		{"publish-rate", n.Rooms.PublishRate, float64(server.DefaultPublishRate)},
+		{"publish-burst", n.Rooms.PublishBurst, 2 * server.DefaultPublishRate},
+		{"room-events-max-members", n.Rooms.EventsMaxMembers, server.DefaultRoomEventsMaxMembers},
+		{"max-rooms-per-conn", n.Rooms.MaxPerConn, server.DefaultMaxRoomsPerConn},
+		{"lease-timeout", leases.Config().Timeout, lease.DefaultTimeout},
+		{"require-lease", leases.Config().Require, false},
+		{"http-addr", c.HTTPAddr, ":8081"},
+		{"shutdown-timeout", c.ShutdownTimeout, 10 * time.Second},
+		{"log-level", c.LogLevel, "info"},
+		{"log-format", c.LogFormat, "text"},
+	} {
 		if tt.got != tt.want {
 			t.Errorf("default %s = %v, want %v", tt.name, tt.got, tt.want)
 		}
 	}
 }
 
+// sample returns a value for a setting's field, as flag text, that is not
+// its default and that load accepts.
+func sample(t *testing.T, s setting, c *conf) string {
+	t.Helper()
+	switch s.name {
+	case "config":
+		return ""
+	case "slow-consumer":
+		return "close"
+	case "log-level":
+		return "debug"
+	case "log-format":
+		return "json"
+	case "heartbeats":
+		return "ping-frame"
+	}
+	switch p := s.ptr(c).(type) {
+	case *string:
+		return "x-" + s.name
+	case *bool:
+		return fmt.Sprint(!*p)
+	case *int, *int64:
+		return "7"
+	case *float64:
+		return "2.5"
+	case *time.Duration:
+		return "3s"
+	}
+	t.Fatalf("%s: no sample for %T", s.name, s.ptr(c))
+	return ""
+}
+
+// TestTableDrivesEverything: each row of the table is a flag, an
+// environment variable and a config file key, all three setting the same
+// field: a setting is declared once.
+func TestTableDrivesEverything(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range table {
+		if seen[s.name] {
+			t.Fatalf("%s declared twice", s.name)
+		}
+		seen[s.name] = true
+		d := defaults()
+		v := sample(t, s, &d)
+		if v == "" {
+			continue
+		}
+		if err := flagSet(&d, io.Discard).Set(s.name, v); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		want := reflect.ValueOf(s.ptr(&d)).Elem().Interface()
+		if def := defaults(); reflect.DeepEqual(want, reflect.ValueOf(s.ptr(&def)).Elem().Interface()) {
+			t.Fatalf("%s: sample %q is the default", s.name, v)
+		}
+		quoted := v
+		if _, isString := s.ptr(&d).(*string); isString {
+			quoted = fmt.Sprintf("%q", v)
+		} else if _, isDur := s.ptr(&d).(*time.Duration); isDur {
+			quoted = fmt.Sprintf("%q", v)
+		}
+		for _, lc := range []loadCase{
+			{name: "flag", args: []string{"--" + s.name + "=" + v}},
+			{name: "env", env: map[string]string{envName(s.name): v}},
+			{name: "file", args: []string{"--config", fileToken}, file: strings.ReplaceAll(s.name, "-", "_") + " = " + quoted + "\n"},
+		} {
+			c, _, err := lc.run(t, io.Discard)
+			if err != nil {
+				t.Fatalf("%s by %s: %v", s.name, lc.name, err)
+			}
+			if got := reflect.ValueOf(s.ptr(&c)).Elem().Interface(); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s by %s: field = %v, want %v", s.name, lc.name, got, want)
+			}
+		}
+	}
+}
+
+// TestREADMEListsEverySetting: README's flag table has one row per setting,
+// with its environment variable, and no other.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `--([a-z-]+)` \\| `(WSLOOP_[A-Z_]+)` \\|")
+	var documented []string
+	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+		if m[2] != envName(m[1]) {
+			t.Errorf("README: --%s with %s, want %s", m[1], m[2], envName(m[1]))
+		}
+		documented = append(documented, m[1])
+	}
+	var declared []string
+	for _, s := range table {
+		declared = append(declared, s.name)
+	}
+	sort.Strings(documented)
+	sort.Strings(declared)
+	if strings.Join(documented, " ") != strings.Join(declared, " ") {
+		t.Errorf("README lists\n%v\nthe table declares\n%v", documented, declared)
+	}
+}
+
 func TestLoadPrecedence(t *testing.T) {
 	tests := []struct {
 		loadCase
-		want func(st *settings) // applied to defaults()
+		want func(c *conf) // applied to defaults()
 	}{
-		{
-			loadCase: loadCase{name: "file only", args: []string{"--config", fileToken}, file: `
-addr = "127.0.0.1:9000"
-path = "/socket"
-echo = true
-loops = 3
-max_conns = 500
-max_message_size = 4096
-handshake_timeout = "2s"
-heartbeat_timeout = "-1s"
-ping_interval = "7s"
-heartbeats = "ping-frame,ping-cmd"
-heartbeat_secret = "s3cret"
-heartbeat_sign_window = "30s"
-server_ping_interval = "10s"
-max_missed_pongs = 4
-tick = "250ms"
-shutdown_timeout = "1m"
-log_level = "debug"
-log_format = "json"
-http_addr = "127.0.0.1:9001"
-api_key = "k3y"
-end_point = "wss://chat.example.com/ws"
-lease_timeout = "45s"
-require_lease = true
-max_api_body_size = 2048
-`},
-			want: func(st *settings) {
-				st.Config = fileToken
-				st.Addr = "127.0.0.1:9000"
-				st.Path = "/socket"
-				st.Echo = true
-				st.Loops = 3
-				st.MaxConns = 500
-				st.MaxMessageSize = 4096
-				st.HandshakeTimeout = 2 * time.Second
-				st.HeartbeatTimeout = -time.Second
-				st.PingInterval = 7 * time.Second
-				st.Heartbeats = "ping-frame,ping-cmd"
-				st.HeartbeatSecret = "s3cret"
-				st.SignWindow = 30 * time.Second
-				st.ServerPing = 10 * time.Second
-				st.MaxMissedPongs = 4
-				st.Tick = 250 * time.Millisecond
-				st.ShutdownTimeout = time.Minute
-				st.LogLevel = "debug"
-				st.LogFormat = "json"
-				st.HTTPAddr = "127.0.0.1:9001"
-				st.APIKey = "k3y"
-				st.EndPoint = "wss://chat.example.com/ws"
-				st.LeaseTimeout = 45 * time.Second
-				st.RequireLease = true
-				st.MaxAPIBody = 2048
-			},
-		},
 		{
 			loadCase: loadCase{
 				name: "env over file",
@@ -178,11 +241,11 @@ max_api_body_size = 2048
 				env:  map[string]string{"WSLOOP_MAX_CONNS": "7", "WSLOOP_TICK": "3s"},
 				args: []string{"--config", fileToken},
 			},
-			want: func(st *settings) {
-				st.Config = fileToken
-				st.MaxConns = 7
-				st.Loops = 3
-				st.Tick = 3 * time.Second
+			want: func(c *conf) {
+				c.Config = fileToken
+				c.Server.Tuning.MaxConns = 7
+				c.Server.Tuning.Loops = 3
+				c.Server.Heartbeat.Tick = 3 * time.Second
 			},
 		},
 		{
@@ -192,23 +255,19 @@ max_api_body_size = 2048
 				env:  map[string]string{"WSLOOP_MAX_CONNS": "7", "WSLOOP_TICK": "3s", "WSLOOP_LOG_LEVEL": "error"},
 				args: []string{"--config", fileToken, "--max-conns", "9", "-log-level=debug"},
 			},
-			want: func(st *settings) {
-				st.Config = fileToken
-				st.MaxConns = 9
-				st.Tick = 3 * time.Second
-				st.Path = "/file"
-				st.LogLevel = "debug"
+			want: func(c *conf) {
+				c.Config = fileToken
+				c.Server.Tuning.MaxConns = 9
+				c.Server.Heartbeat.Tick = 3 * time.Second
+				c.Server.Path = "/file"
+				c.LogLevel = "debug"
 			},
 		},
 		{
-			loadCase: loadCase{
-				name: "WSLOOP_CONFIG picks the file",
-				file: "max_message_size = 123\n",
-				env:  map[string]string{"WSLOOP_CONFIG": fileToken},
-			},
-			want: func(st *settings) {
-				st.Config = fileToken
-				st.MaxMessageSize = 123
+			loadCase: loadCase{name: "WSLOOP_CONFIG picks the file", file: "max_message_size = 123\n", env: map[string]string{"WSLOOP_CONFIG": fileToken}},
+			want: func(c *conf) {
+				c.Config = fileToken
+				c.Server.Limits.MaxMessageSize = 123
 			},
 		},
 		{
@@ -218,9 +277,9 @@ max_api_body_size = 2048
 				env:  map[string]string{"WSLOOP_CONFIG": "/nonexistent/wsloop.toml"},
 				args: []string{"--config=" + fileToken},
 			},
-			want: func(st *settings) {
-				st.Config = fileToken
-				st.MaxMessageSize = 123
+			want: func(c *conf) {
+				c.Config = fileToken
+				c.Server.Limits.MaxMessageSize = 123
 			},
 		},
 		{
@@ -230,68 +289,32 @@ max_api_body_size = 2048
 				env:  map[string]string{"WSLOOP_CONFIG": fileToken, "WSLOOP_ECHO": "true"},
 				args: []string{"--echo=false"},
 			},
-			want: func(st *settings) {
-				st.Config = fileToken
-				st.Echo = false
+			want: func(c *conf) { c.Config = fileToken },
+		},
+		{
+			loadCase: loadCase{name: "flags only, last one wins", args: []string{"--echo", "--addr", "a:1", "--addr", "b:2", "--heartbeat-timeout", "1m30s"}},
+			want: func(c *conf) {
+				c.Echo = true
+				c.Server.Addr = "b:2"
+				c.Server.Heartbeat.Timeout = 90 * time.Second
 			},
 		},
 		{
-			loadCase: loadCase{
-				name: "env only",
-				env: map[string]string{
-					"WSLOOP_ADDR":              "127.0.0.1:1",
-					"WSLOOP_ECHO":              "1",
-					"WSLOOP_MAX_MESSAGE_SIZE":  "1000",
-					"WSLOOP_SHUTDOWN_TIMEOUT":  "1500ms",
-					"WSLOOP_UNRELATED":         "ignored",
-					"WSLOOP_API_KEY":           "from-env",
-					"WSLOOP_LEASE_TIMEOUT":     "1m",
-					"WSLOOP_REQUIRE_LEASE":     "true",
-					"WSLOOP_MAX_API_BODY_SIZE": "512",
-					"WSLOOP_END_POINT":         "ws://10.1.2.3:8080/ws",
-				},
-			},
-			want: func(st *settings) {
-				st.Addr = "127.0.0.1:1"
-				st.Echo = true
-				st.MaxMessageSize = 1000
-				st.ShutdownTimeout = 1500 * time.Millisecond
-				st.APIKey = "from-env"
-				st.LeaseTimeout = time.Minute
-				st.RequireLease = true
-				st.MaxAPIBody = 512
-				st.EndPoint = "ws://10.1.2.3:8080/ws"
+			loadCase: loadCase{name: "negative means off where the library says so", args: []string{"--heartbeat-timeout=-1s", "--publish-rate=-1", "--room-events-max-members=-1"}},
+			want: func(c *conf) {
+				c.Server.Heartbeat.Timeout = -time.Second
+				c.Server.Rooms.PublishRate = -1
+				c.Server.Rooms.EventsMaxMembers = -1
 			},
 		},
 		{
-			loadCase: loadCase{
-				name: "flags only, last one wins",
-				args: []string{"--echo", "--addr", "a:1", "--addr", "b:2", "--heartbeat-timeout", "1m30s"},
-			},
-			want: func(st *settings) {
-				st.Echo = true
-				st.Addr = "b:2"
-				st.HeartbeatTimeout = 90 * time.Second
-			},
-		},
-		{
-			loadCase: loadCase{
-				name: "HTTP API flags over env",
-				env:  map[string]string{"WSLOOP_API_KEY": "env-key", "WSLOOP_LEASE_TIMEOUT": "1m"},
-				args: []string{"--api-key", "flag-key", "--lease-timeout", "10s", "--require-lease", "--max-api-body-size", "100", "--end-point", "wss://x/ws"},
-			},
-			want: func(st *settings) {
-				st.APIKey = "flag-key"
-				st.LeaseTimeout = 10 * time.Second
-				st.RequireLease = true
-				st.MaxAPIBody = 100
-				st.EndPoint = "wss://x/ws"
-			},
+			loadCase: loadCase{name: "unrelated variables ignored", env: map[string]string{"WSLOOP_UNRELATED": "x", "WSLOOP_API_KEY": "from-env"}},
+			want:     func(c *conf) { c.API.APIKey = "from-env" },
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, path, err := tt.run(t, io.Discard)
+			c, path, err := tt.run(t, io.Discard)
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
@@ -300,8 +323,8 @@ max_api_body_size = 2048
 			if want.Config == fileToken {
 				want.Config = path
 			}
-			if st != want {
-				t.Errorf("load() =\n%+v\nwant\n%+v", st, want)
+			if !reflect.DeepEqual(c, want) {
+				t.Errorf("load() =\n%+v\nwant\n%+v", c, want)
 			}
 		})
 	}
@@ -314,114 +337,41 @@ func TestLoadErrors(t *testing.T) {
 		wantText []string // substrings of the error text
 		wantOut  string   // substring of what load wrote to out
 	}{
+		{loadCase: loadCase{name: "unknown file key", file: "max_conns = 5\nbogus_key = 1\n", args: []string{"--config", fileToken}}, wantText: []string{"unknown key", "bogus_key", fileToken}},
+		{loadCase: loadCase{name: "config key in file", file: "config = \"other.toml\"\n", args: []string{"--config", fileToken}}, wantText: []string{"unknown key", `"config"`}},
+		{loadCase: loadCase{name: "hyphenated file key", file: "max-conns = 5\n", args: []string{"--config", fileToken}}, wantText: []string{"unknown key", "max-conns"}},
+		{loadCase: loadCase{name: "table in file", file: "[server]\naddr = \":1\"\n", args: []string{"--config", fileToken}}, wantText: []string{"unknown key", "server"}},
+		{loadCase: loadCase{name: "inline table value in file", file: "addr = {host = \"x\"}\n", args: []string{"--config", fileToken}}, wantText: []string{"addr", "want a string, number or boolean"}},
+		{loadCase: loadCase{name: "array value in file", file: "heartbeat_secret = [1, 2]\n", args: []string{"--config", fileToken}}, wantText: []string{"heartbeat_secret", "want a string, number or boolean"}},
+		{loadCase: loadCase{name: "date value in file", file: "path = 1979-05-27\n", args: []string{"--config", fileToken}}, wantText: []string{"path", "want a string, number or boolean"}},
+		{loadCase: loadCase{name: "bad value in file", file: "max_conns = \"many\"\n", args: []string{"--config", fileToken}}, wantText: []string{"max_conns", fileToken}},
+		{loadCase: loadCase{name: "bad duration in file", file: "tick = 5\n", args: []string{"--config", fileToken}}, wantText: []string{"tick", fileToken}},
+		{loadCase: loadCase{name: "malformed file", file: "addr = \n", env: map[string]string{"WSLOOP_CONFIG": fileToken}}, wantText: []string{fileToken}},
+		{loadCase: loadCase{name: "missing file", args: []string{"--config", "/nonexistent/wsloop.toml"}}, wantIs: os.ErrNotExist, wantText: []string{"/nonexistent/wsloop.toml"}},
+		{loadCase: loadCase{name: "bad duration in env", env: map[string]string{"WSLOOP_TICK": "soon"}}, wantText: []string{"WSLOOP_TICK", "soon"}},
+		{loadCase: loadCase{name: "bad int in env", env: map[string]string{"WSLOOP_MAX_CONNS": "lots"}}, wantText: []string{"WSLOOP_MAX_CONNS", "lots"}},
+		{loadCase: loadCase{name: "bad bool in env", env: map[string]string{"WSLOOP_ECHO": "yes please"}}, wantText: []string{"WSLOOP_ECHO"}},
+		{loadCase: loadCase{name: "bad lease timeout in env", env: map[string]string{"WSLOOP_LEASE_TIMEOUT": "30"}}, wantText: []string{"WSLOOP_LEASE_TIMEOUT"}},
+		{loadCase: loadCase{name: "bad body size flag", args: []string{"--max-api-body-size", "64k"}}, wantText: []string{"max-api-body-size", "64k"}},
+		{loadCase: loadCase{name: "negative where it is not off", args: []string{"--queue-size=-1", "--lease-timeout=-1s"}}, wantText: []string{"queue-size: -1 must not be negative", "lease-timeout: -1s must not be negative"}},
+		{loadCase: loadCase{name: "negative in the file", file: "max_outbound_bytes = -5\n", args: []string{"--config", fileToken}}, wantText: []string{"max-outbound-bytes: -5 must not be negative"}},
 		{
-			loadCase: loadCase{name: "unknown file key", file: "max_conns = 5\nbogus_key = 1\n", args: []string{"--config", fileToken}},
-			wantText: []string{"unknown key", "bogus_key", fileToken},
-		},
-		{
-			loadCase: loadCase{name: "config key in file", file: "config = \"other.toml\"\n", args: []string{"--config", fileToken}},
-			wantText: []string{"unknown key", `"config"`},
-		},
-		{
-			loadCase: loadCase{name: "hyphenated file key", file: "max-conns = 5\n", args: []string{"--config", fileToken}},
-			wantText: []string{"unknown key", "max-conns"},
-		},
-		{
-			loadCase: loadCase{name: "table in file", file: "[server]\naddr = \":1\"\n", args: []string{"--config", fileToken}},
-			wantText: []string{"unknown key", "server"},
-		},
-		{
-			loadCase: loadCase{name: "inline table value in file", file: "addr = {host = \"x\"}\n", args: []string{"--config", fileToken}},
-			wantText: []string{"addr", "want a string, number or boolean"},
-		},
-		{
-			loadCase: loadCase{name: "array value in file", file: "heartbeat_secret = [1, 2]\n", args: []string{"--config", fileToken}},
-			wantText: []string{"heartbeat_secret", "want a string, number or boolean"},
-		},
-		{
-			loadCase: loadCase{name: "date value in file", file: "path = 1979-05-27\n", args: []string{"--config", fileToken}},
-			wantText: []string{"path", "want a string, number or boolean"},
-		},
-		{
-			loadCase: loadCase{name: "bad value in file", file: "max_conns = \"many\"\n", args: []string{"--config", fileToken}},
-			wantText: []string{"max_conns", fileToken},
-		},
-		{
-			loadCase: loadCase{name: "bad duration in file", file: "tick = 5\n", args: []string{"--config", fileToken}},
-			wantText: []string{"tick", fileToken},
-		},
-		{
-			loadCase: loadCase{name: "malformed file", file: "addr = \n", env: map[string]string{"WSLOOP_CONFIG": fileToken}},
-			wantText: []string{fileToken},
-		},
-		{
-			loadCase: loadCase{name: "missing file", args: []string{"--config", "/nonexistent/wsloop.toml"}},
-			wantIs:   os.ErrNotExist,
-			wantText: []string{"/nonexistent/wsloop.toml"},
-		},
-		{
-			loadCase: loadCase{name: "bad duration in env", env: map[string]string{"WSLOOP_TICK": "soon"}},
-			wantText: []string{"WSLOOP_TICK", "soon"},
-		},
-		{
-			loadCase: loadCase{name: "bad int in env", env: map[string]string{"WSLOOP_MAX_CONNS": "lots"}},
-			wantText: []string{"WSLOOP_MAX_CONNS", "lots"},
-		},
-		{
-			loadCase: loadCase{name: "bad bool in env", env: map[string]string{"WSLOOP_ECHO": "yes please"}},
-			wantText: []string{"WSLOOP_ECHO"},
-		},
-		{
-			loadCase: loadCase{name: "bad lease timeout in env", env: map[string]string{"WSLOOP_LEASE_TIMEOUT": "30"}},
-			wantText: []string{"WSLOOP_LEASE_TIMEOUT"},
-		},
-		{
-			loadCase: loadCase{name: "bad body size flag", args: []string{"--max-api-body-size", "64k"}},
-			wantText: []string{"max-api-body-size", "64k"},
-		},
-		{
-			loadCase: loadCase{
-				name: "bad env value not hidden by a good flag",
-				env:  map[string]string{"WSLOOP_HANDSHAKE_TIMEOUT": "x"},
-				args: []string{"--handshake-timeout", "1s"},
-			},
+			loadCase: loadCase{name: "bad env value not hidden by a good flag", env: map[string]string{"WSLOOP_HANDSHAKE_TIMEOUT": "x"}, args: []string{"--handshake-timeout", "1s"}},
 			wantText: []string{"WSLOOP_HANDSHAKE_TIMEOUT"},
 		},
-		{
-			loadCase: loadCase{name: "bad flag value", args: []string{"--max-conns", "abc"}},
-			wantText: []string{"max-conns", "abc"},
-			wantOut:  "invalid value",
-		},
-		{
-			loadCase: loadCase{name: "bad duration flag", args: []string{"--shutdown-timeout=later"}},
-			wantText: []string{"shutdown-timeout"},
-		},
-		{
-			loadCase: loadCase{name: "undefined flag", args: []string{"--no-such-flag"}},
-			wantText: []string{"no-such-flag"},
-			wantOut:  "flag provided but not defined",
-		},
-		{
-			loadCase: loadCase{name: "--help", args: []string{"--help"}},
-			wantIs:   flag.ErrHelp,
-			wantOut:  "-max-message-size",
-		},
-		{
-			loadCase: loadCase{name: "-h", args: []string{"-h"}},
-			wantIs:   flag.ErrHelp,
-			wantOut:  "-shutdown-timeout",
-		},
-		{
-			loadCase: loadCase{name: "stray positional args", args: []string{"--echo", "extra", "--addr", ":1"}},
-			wantText: []string{"unexpected arguments", "extra"},
-		},
+		{loadCase: loadCase{name: "bad flag value", args: []string{"--max-conns", "abc"}}, wantText: []string{"max-conns", "abc"}, wantOut: "invalid value"},
+		{loadCase: loadCase{name: "bad duration flag", args: []string{"--shutdown-timeout=later"}}, wantText: []string{"shutdown-timeout"}},
+		{loadCase: loadCase{name: "undefined flag", args: []string{"--no-such-flag"}}, wantText: []string{"no-such-flag"}, wantOut: "flag provided but not defined"},
+		{loadCase: loadCase{name: "--help", args: []string{"--help"}}, wantIs: flag.ErrHelp, wantOut: "-max-message-size"},
+		{loadCase: loadCase{name: "-h", args: []string{"-h"}}, wantIs: flag.ErrHelp, wantOut: "-shutdown-timeout"},
+		{loadCase: loadCase{name: "stray positional args", args: []string{"--echo", "extra", "--addr", ":1"}}, wantText: []string{"unexpected arguments", "extra"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			st, path, err := tt.run(t, &out)
+			c, path, err := tt.run(t, &out)
 			if err == nil {
-				t.Fatalf("load succeeded with %+v; want an error", st)
+				t.Fatalf("load succeeded with %+v; want an error", c)
 			}
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("error %v is not %v", err, tt.wantIs)
@@ -435,25 +385,17 @@ func TestLoadErrors(t *testing.T) {
 			if !strings.Contains(out.String(), tt.wantOut) {
 				t.Errorf("output %q does not contain %q", out.String(), tt.wantOut)
 			}
-			if st != (settings{}) {
-				t.Errorf("load returned %+v with its error; want the zero settings", st)
+			if !reflect.DeepEqual(c, conf{}) {
+				t.Errorf("load returned %+v with its error; want the zero conf", c)
 			}
 		})
 	}
 }
 
 func TestEnvName(t *testing.T) {
-	tests := []struct {
-		flag string
-		want string
-	}{
-		{flag: "addr", want: "WSLOOP_ADDR"},
-		{flag: "max-conns", want: "WSLOOP_MAX_CONNS"},
-		{flag: "max-message-size", want: "WSLOOP_MAX_MESSAGE_SIZE"},
-	}
-	for _, tt := range tests {
-		if got := envName(tt.flag); got != tt.want {
-			t.Errorf("envName(%q) = %q, want %q", tt.flag, got, tt.want)
+	for flag, want := range map[string]string{"addr": "WSLOOP_ADDR", "max-conns": "WSLOOP_MAX_CONNS", "max-message-size": "WSLOOP_MAX_MESSAGE_SIZE"} {
+		if got := envName(flag); got != want {
+			t.Errorf("envName(%q) = %q, want %q", flag, got, want)
 		}
 	}
 }
@@ -478,10 +420,10 @@ func TestLogger(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := defaults()
-			st.LogLevel, st.LogFormat = tt.level, tt.format
+			c := defaults()
+			c.LogLevel, c.LogFormat = tt.level, tt.format
 			var out bytes.Buffer
-			log, err := st.logger(&out)
+			log, err := c.logger(&out)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("logger() error = %v, want one containing %q", err, tt.wantErr)
@@ -510,144 +452,55 @@ func TestLogger(t *testing.T) {
 	}
 }
 
-func TestServerConfig(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	base := settings{
-		Config:           "/etc/wsloop.toml",
-		Addr:             "127.0.0.1:9000",
-		Path:             "/socket",
-		Loops:            3,
-		MaxConns:         42,
-		MaxMessageSize:   4096,
-		HandshakeTimeout: 2 * time.Second,
-		HeartbeatTimeout: 3 * time.Second,
-		PingInterval:     4 * time.Second,
-		SignWindow:       5 * time.Second,
-		ServerPing:       6 * time.Second,
-		MaxMissedPongs:   7,
-		Tick:             8 * time.Millisecond,
-		ShutdownTimeout:  9 * time.Second,
-		QueueSize:        10,
-		MaxOutbound:      11,
-		SlowConsumer:     "close",
-		IOUring:          true,
-		PublishRate:      0, // off
-		PublishBurst:     12,
-		RoomEventsMax:    13,
-		MaxRooms:         14,
-		LogLevel:         "debug",
-		LogFormat:        "json",
-		APIKey:           "key",
-		EndPoint:         "wss://chat.example.com/ws",
-		LeaseTimeout:     15 * time.Second,
-		RequireLease:     true,
-		MaxAPIBody:       16,
-	}
+// TestResolve: the settings the binary turns into config values.
+func TestResolve(t *testing.T) {
 	const (
 		empty = server.HeartbeatEmptyFrame
 		frame = server.HeartbeatPingFrame
 		cmd   = server.HeartbeatPingCmd
 	)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	tests := []struct {
 		name       string
 		echo       bool
 		heartbeats string
 		secret     string
+		slow       string
+		ioURing    bool
 		wantForms  server.HeartbeatForm
 		wantSecret []byte
-		slow       string
-		rate       float64
-		eventsOff  bool
-		noIOUring  bool
-		lease      time.Duration // replaces base.LeaseTimeout when non-zero
-		body       int64         // replaces base.MaxAPIBody when non-zero
-		wantErr    string        // substring; "" means success
+		wantSlow   server.SlowPolicy
+		wantErr    string // substring; "" means success
 	}{
-		{name: "json protocol, default forms", heartbeats: "empty,ping-frame,ping-cmd", wantForms: empty | frame | cmd},
-		{name: "echo mode drops the empty frame", echo: true, heartbeats: "empty,ping-frame,ping-cmd", wantForms: frame | cmd},
-		{name: "echo mode with only empty is none", echo: true, heartbeats: "empty", wantForms: server.HeartbeatNone},
-		{name: "spaces around names", heartbeats: " ping-cmd , empty ", wantForms: empty | cmd},
-		{name: "none", heartbeats: "none", wantForms: server.HeartbeatNone},
-		{name: "empty list is none", heartbeats: "", wantForms: server.HeartbeatNone},
-		{name: "secret is copied as bytes", heartbeats: "ping-cmd", secret: "k", wantForms: cmd, wantSecret: []byte("k")},
-		{name: "unknown form", heartbeats: "empty,pong", wantErr: `"pong"`},
+		{name: "json protocol, default forms", heartbeats: "empty,ping-frame,ping-cmd", slow: "drop", ioURing: true, wantForms: empty | frame | cmd},
+		{name: "echo mode drops the empty frame", echo: true, heartbeats: "empty,ping-frame,ping-cmd", slow: "drop", wantForms: frame | cmd},
+		{name: "echo mode with only empty is none", echo: true, heartbeats: "empty", slow: "drop", wantForms: server.HeartbeatNone},
+		{name: "spaces around names", heartbeats: " ping-cmd , empty ", slow: "drop", wantForms: empty | cmd},
+		{name: "none", heartbeats: "none", slow: "close", wantForms: server.HeartbeatNone, wantSlow: server.SlowClose},
+		{name: "empty list is none", heartbeats: "", slow: "drop", wantForms: server.HeartbeatNone},
+		{name: "secret is copied as bytes", heartbeats: "ping-cmd", secret: "k", slow: "drop", wantForms: cmd, wantSecret: []byte("k")},
+		{name: "unknown form", heartbeats: "empty,pong", slow: "drop", wantErr: `"pong"`},
 		{name: "unknown slow-consumer policy", heartbeats: "none", slow: "block", wantErr: `"block"`},
-		{name: "negative publish rate", heartbeats: "none", rate: -1, wantErr: "must not be negative"},
-		{name: "room events off", heartbeats: "none", wantForms: server.HeartbeatNone, eventsOff: true},
-		{name: "io_uring off", heartbeats: "none", wantForms: server.HeartbeatNone, noIOUring: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := base
-			st.Echo = tt.echo
-			st.Heartbeats = tt.heartbeats
-			st.HeartbeatSecret = tt.secret
-			if tt.slow != "" {
-				st.SlowConsumer = tt.slow
-			}
-			if tt.rate != 0 {
-				st.PublishRate = tt.rate
-			}
-			if tt.lease != 0 {
-				st.LeaseTimeout = tt.lease
-			}
-			if tt.body != 0 {
-				st.MaxAPIBody = tt.body
-			}
-			st.IOUring = !tt.noIOUring
-			wantEvents := 13
-			if tt.eventsOff {
-				st.RoomEventsMax, wantEvents = 0, -1
-			}
-			got, err := st.serverConfig(log)
+			c := defaults()
+			c.Echo, c.Heartbeats, c.HeartbeatSecret, c.SlowConsumer, c.IOUring = tt.echo, tt.heartbeats, tt.secret, tt.slow, tt.ioURing
+			err := c.resolve(log)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("serverConfig() error = %v, want one containing %q", err, tt.wantErr)
+					t.Fatalf("resolve() error = %v, want one containing %q", err, tt.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("serverConfig(): %v", err)
+				t.Fatal(err)
 			}
-			want := server.Config{Addr: "127.0.0.1:9000", Path: "/socket", Logger: log, Tuning: server.Tuning{Loops: 3, MaxConns: 42, QueueSize: 10, MaxOutboundBytes: 11, SlowConsumer: server.SlowClose, NoIOUring: tt.noIOUring}, Limits: server.Limits{MaxMessageSize: 4096, HandshakeTimeout: 2 * time.Second}, Heartbeat: server.Heartbeat{Timeout: 3 * time.Second, PingInterval: 4 * time.Second, Forms: tt.wantForms, Secret: tt.wantSecret, SignWindow: 5 * time.Second, ServerPingInterval: 6 * time.Second, MaxMissedPongs: 7, Tick: 8 * time.Millisecond}, Rooms: server.Rooms{PublishRate: -1, PublishBurst: 12, EventsMaxMembers: wantEvents, MaxPerConn: 14}}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("serverConfig() =\n%+v\nwant\n%+v", got, want)
-			}
-			// The empty frame is a heartbeat exactly when not in echo mode
-			// (and the form is asked for).
-			if isHB := got.Heartbeat.Forms&empty != 0; isHB != (!tt.echo && strings.Contains(tt.heartbeats, "empty")) {
-				t.Errorf("empty frame heartbeat = %v with echo = %v", isHB, tt.echo)
+			h := c.Server.Heartbeat
+			if h.Forms != tt.wantForms || !bytes.Equal(h.Secret, tt.wantSecret) || c.Server.Tuning.SlowConsumer != tt.wantSlow ||
+				c.Server.Tuning.NoIOUring == tt.ioURing || c.Server.Logger != log || c.Lease.Logger != log || c.API.Logger != log {
+				t.Errorf("resolve() = %+v %+v", c.Server.Heartbeat, c.Server.Tuning)
 			}
 		})
-	}
-}
-
-// TestServerConfigZeroHTTPAPI: on the command line a zero lease timeout
-// or body size is an error, not the server's default.
-func TestServerConfigZeroHTTPAPI(t *testing.T) {
-	st := defaults()
-	st.LeaseTimeout = 0
-	if _, err := st.leaseConfig(nil, time.Second); err == nil || !strings.Contains(err.Error(), "must be positive") {
-		t.Errorf("leaseConfig(lease-timeout 0) error = %v, want must be positive", err)
-	}
-	st = defaults()
-	st.MaxAPIBody = 0
-	if _, err := st.apiConfig(nil, nil, nil); err == nil || !strings.Contains(err.Error(), "must be positive") {
-		t.Errorf("apiConfig(max-api-body-size 0) error = %v, want must be positive", err)
-	}
-}
-
-func TestDefaultsMakeAValidServer(t *testing.T) {
-	st := defaults()
-	log, err := st.logger(io.Discard)
-	if err != nil {
-		t.Fatalf("logger: %v", err)
-	}
-	cfg, err := st.serverConfig(log)
-	if err != nil {
-		t.Fatalf("serverConfig: %v", err)
-	}
-	if _, err := server.New(cfg, server.NewRouter()); err != nil {
-		t.Fatalf("server.New(defaults): %v", err)
 	}
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/wsloop/wsloop/httpapi"
 	"github.com/wsloop/wsloop/lease"
+	"github.com/wsloop/wsloop/metrics"
 	"github.com/wsloop/wsloop/server"
 )
 
@@ -36,7 +37,7 @@ func main() {
 }
 
 func run(args []string, env func(string) (string, bool), out io.Writer) int {
-	st, err := load(args, env, out)
+	c, err := load(args, env, out)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -44,55 +45,28 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
 	}
-	log, err := st.logger(out)
+	log, err := c.logger(out)
+	if err == nil {
+		err = c.resolve(log)
+	}
 	if err != nil {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
 	}
-	var h server.Handler = server.NewRouter()
-	if st.Echo {
-		h = server.EchoHandler{}
-	}
-	cfg, err := st.serverConfig(log)
+	srv, leases, apiHandler, err := c.build()
 	if err != nil {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
 	}
-	lcfg, err := st.leaseConfig(log, cfg.Heartbeat.Tick)
-	if err != nil {
-		fmt.Fprintln(out, "wsloop:", err)
-		return 2
-	}
-	leases, err := lease.New(lcfg)
-	if err != nil {
-		fmt.Fprintln(out, "wsloop:", err)
-		return 2
-	}
-	srv, err := server.New(cfg, leases.Wrap(h))
-	if err != nil {
-		fmt.Fprintln(out, "wsloop:", err)
-		return 2
-	}
-	leases.Attach(srv)
 	defer leases.Stop()
-	acfg, err := st.apiConfig(srv, leases, log)
-	if err != nil {
-		fmt.Fprintln(out, "wsloop:", err)
-		return 2
-	}
-	apiHandler, err := httpapi.New(acfg)
-	if err != nil {
-		fmt.Fprintln(out, "wsloop:", err)
-		return 2
-	}
 	if err := srv.Listen(); err != nil {
 		log.Error("cannot listen", "err", err)
 		return 1
 	}
 
 	var api *http.Server
-	if st.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", st.HTTPAddr)
+	if c.HTTPAddr != "" {
+		ln, err := net.Listen("tcp", c.HTTPAddr)
 		if err != nil {
 			log.Error("cannot listen for the HTTP API", "err", err)
 			return 1
@@ -108,8 +82,8 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 				log.Error("HTTP API stopped", "err", err)
 			}
 		}()
-		log.Info("HTTP API serving", "addr", ln.Addr().String(), "api_key", st.APIKey != "")
-		if st.APIKey == "" && !isLoopback(ln.Addr()) {
+		log.Info("HTTP API serving", "addr", ln.Addr().String(), "api_key", c.API.APIKey != "")
+		if c.API.APIKey == "" && !isLoopback(ln.Addr()) {
 			log.Warn("HTTP API without --api-key on a non-loopback address: anyone who reaches it can publish, start leases and disconnect users", "addr", ln.Addr().String())
 		}
 	}
@@ -129,8 +103,8 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 	case <-ctx.Done():
 	}
 	stop()
-	log.Info("shutting down", "timeout", st.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), st.ShutdownTimeout)
+	log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown deadline passed; remaining connections were closed", "err", err)
@@ -142,6 +116,32 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		_ = api.Shutdown(actx)
 	}
 	return 0
+}
+
+// build wires the packages: the Router (or echo mode) behind the lease
+// table, the server, the lease table's expiry through the server, and the
+// HTTP API with the metrics.
+func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
+	var h server.Handler = server.NewRouter()
+	if c.Echo {
+		h = server.EchoHandler{}
+	}
+	leases, err := lease.New(c.Lease)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	srv, err := server.New(c.Server, leases.Wrap(h))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	leases.Attach(srv)
+	c.API.Server, c.API.Leases, c.API.Metrics = srv, leases, metrics.Handler(srv, leases)
+	api, err := httpapi.New(c.API)
+	if err != nil {
+		leases.Stop()
+		return nil, nil, nil, err
+	}
+	return srv, leases, api, nil
 }
 
 // isLoopback reports whether a listener address only takes local clients.

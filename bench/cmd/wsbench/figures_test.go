@@ -59,10 +59,10 @@ func TestServerArgs(t *testing.T) {
 	}{
 		{"wsloop", serverMode{heartbeat: defaultHeartbeat}, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 2m0s"},
 		{"wsloop", serverMode{raw: true, heartbeat: defaultHeartbeat}, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 2m0s --echo"},
-		{"wsloop", serverMode{rooms: true, heartbeat: defaultHeartbeat}, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 2m0s --publish-rate 0 --room-events-max-members 0"},
+		{"wsloop", serverMode{rooms: true, heartbeat: defaultHeartbeat}, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 2m0s --publish-rate=-1 --room-events-max-members=-1"},
 		{"wsloop", hb, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 5s"},
 		{"wsloop-nohb", hb, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout -1s --heartbeats none"},
-		{"wsloop-nouring", serverMode{rooms: true, heartbeat: defaultHeartbeat}, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 2m0s --io-uring=false --publish-rate 0 --room-events-max-members 0"},
+		{"wsloop-nouring", serverMode{rooms: true, heartbeat: defaultHeartbeat}, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 2m0s --io-uring=false --publish-rate=-1 --room-events-max-members=-1"},
 		{"naivegnet", hb, "--addr A --loops 3 --heartbeat-timeout 5s"},
 		{"nbio", serverMode{raw: true, heartbeat: time.Second}, "--addr A --loops 3 --heartbeat-timeout 1s --echo"},
 		{"gorilla", serverMode{raw: true, rooms: true, heartbeat: time.Second}, "--addr A --heartbeat-timeout 1s --echo"},

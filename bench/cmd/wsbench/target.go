@@ -109,7 +109,7 @@ func wsloopArgs(nohb, nouring bool) func(addr string, o *options, m serverMode) 
 			args = append(args, "--echo")
 		}
 		if m.rooms {
-			args = append(args, "--publish-rate", "0", "--room-events-max-members", "0")
+			args = append(args, "--publish-rate=-1", "--room-events-max-members=-1")
 		}
 		return args
 	}
