@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Envelope is the top level of a wsloop JSON message (DESIGN §3):
+// Envelope is the top level of a wsloop JSON message (README "Protocol"):
 //
 //	{"cmd":"join","seqno":"42","data":{"room":"r1"}}
 //

@@ -8,7 +8,7 @@ import (
 	"github.com/wsloop/wsloop/internal/uring"
 )
 
-// The cork (DESIGN §1). Everything a loop writes to a connection during one
+// The cork (docs/architecture.md, "The one rule"). Everything a loop writes to a connection during one
 // wakeup is queued and leaves in one write (or one writev) at the end of the
 // wakeup. The queue is a chain of segments per session, over two kinds of
 // bytes:

@@ -1,6 +1,9 @@
-// Package server is wsloop's WebSocket server: gnet event loops, the
-// connection lifecycle, the JSON Router, and the push API. It is the only
-// package of wsloop that imports gnet.
+// Package server is wsloop's engine: gnet event loops, the connection
+// lifecycle, the cork, the JSON Router, and the push and publish API
+// (docs/architecture.md). It is the only package of wsloop that imports
+// gnet, and it imports neither net/http nor Prometheus: the HTTP API
+// (httpapi), leases (lease) and metrics (metrics, over Stats) are built on
+// it.
 //
 // # Data flow
 //
@@ -36,15 +39,23 @@
 // shared prepared frame (see cork.go). When a wakeup has output for two or
 // more connections, their writes are made with one io_uring submission
 // (one entry per connection, completed inside the call) where the kernel
-// allows it; Config.NoIOUring turns that off.
+// allows it; Config.Tuning.NoIOUring turns that off.
 //
 // # Rooms
 //
-// Room membership lives in package rooms, one shard per loop. A publish is
-// encoded once, delivered at once on the publisher's loop, and queued as
-// one job on each other loop that has members. A connection that does not
-// read is bounded by Config.MaxOutboundBytes: room frames past it are
-// dropped (SlowDrop) or the connection is closed with 1013 (SlowClose).
+// Room membership lives in package rooms, one shard per loop. Every publish
+// goes through one function (publish.go): it is encoded once, delivered at
+// once on the publisher's loop, queued as one job on each other loop that
+// has members, and handed to Config.Broker for the other nodes of a
+// cluster, whether or not this node has members. A connection that does
+// not read is bounded by Config.Tuning.MaxOutboundBytes: room frames past
+// it are dropped (SlowDrop) or the connection is closed with 1013
+// (SlowClose).
+//
+// # Time
+//
+// The loops, their timing wheels, the rate limits and the signed-ping
+// window read Config.Clock; ticks are armed on it.
 //
 // # Bad input
 //

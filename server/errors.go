@@ -22,7 +22,7 @@ var (
 	ErrNotServing = errors.New("server: not serving")
 
 	// ErrTooManyRooms is returned by Session.Join when the session is
-	// already in Config.MaxRoomsPerConn rooms.
+	// already in Config.Rooms.MaxPerConn rooms.
 	ErrTooManyRooms = errors.New("server: too many rooms")
 
 	// ErrClosed is returned by on-loop writes to a session that is closing

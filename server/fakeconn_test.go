@@ -81,7 +81,7 @@ func openFake(t testing.TB, h Handler) (*events, *fakeConn) {
 }
 
 // TestCorkedReplies: all replies to the frames of one read leave in one
-// write (DESIGN §1).
+// write (docs/architecture.md, "The one rule").
 func TestCorkedReplies(t *testing.T) {
 	e, fc := openFake(t, NewRouter())
 	var in []byte

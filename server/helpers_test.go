@@ -247,7 +247,7 @@ func (r *closeRecorder) next(t testing.TB) CloseReason {
 }
 
 // sendPaths runs test twice: with the loops' io_uring batching (the
-// default) and with one system call per connection (Config.NoIOUring).
+// default) and with one system call per connection (Config.Tuning.NoIOUring).
 // test returns its server; with batching, at least one submission must
 // have happened (unless this kernel refuses io_uring, which is logged).
 func sendPaths(t *testing.T, test func(t *testing.T, noIOUring bool) *Server) {

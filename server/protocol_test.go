@@ -11,7 +11,7 @@ func closePayload(code int, reason string) []byte {
 	return append([]byte{byte(code >> 8), byte(code)}, reason...)
 }
 
-// TestProtocolViolations is DESIGN §5's frame rows against a running server:
+// TestProtocolViolations is README's bad-input rows for frames against a running server:
 // each violation gets its close code, and a bystander connection is unharmed.
 func TestProtocolViolations(t *testing.T) {
 	srv, url := startServer(t, Config{Limits: Limits{MaxMessageSize: 1024}}, EchoHandler{})
@@ -96,7 +96,7 @@ func itoa(n int) string {
 	return s
 }
 
-// TestHandshakeRejections is DESIGN §5's upgrade rows.
+// TestHandshakeRejections is README's bad-input rows for the upgrade.
 func TestHandshakeRejections(t *testing.T) {
 	srv, _ := startServer(t, Config{Limits: Limits{MaxHeaderSize: 1024}}, NewRouter())
 	cases := []struct {

@@ -7,7 +7,7 @@ import (
 	"github.com/wsloop/wsloop/rooms"
 )
 
-// The Router's room commands (DESIGN §3): join, leave, publish, send,
+// The Router's room commands (README "Rooms"): join, leave, publish, send,
 // members. Each runs on the requesting connection's loop.
 
 // membersListed bounds the users a members reply lists; "count" is always

@@ -29,7 +29,7 @@ func userRouter() *Router {
 
 // TestRoomsFanout: 3 loops, 300 clients in 10 rooms; 3 members of each room
 // publish 20 messages each. Every member gets every message of its room
-// exactly once, in publish order per publisher, in the shape of DESIGN §3,
+// exactly once, in publish order per publisher, in the shape of README "Rooms",
 // and nothing from other rooms.
 func TestRoomsFanout(t *testing.T) { sendPaths(t, testRoomsFanout) }
 

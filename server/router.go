@@ -25,11 +25,11 @@ type Middleware func(next HandlerFunc) HandlerFunc
 type route struct {
 	name string
 	fn   HandlerFunc // with middleware applied
-	// ping: the built-in ping command, which Config.Heartbeats switches.
+	// ping: the built-in ping command, which Config.Heartbeat.Forms switches.
 	ping bool
 }
 
-// Router is a Handler that speaks wsloop's JSON protocol (DESIGN §3):
+// Router is a Handler that speaks wsloop's JSON protocol (README "Protocol"):
 // requests {"cmd","seqno","data"} are dispatched by cmd to the functions
 // registered with Handle, through the middleware registered with Use.
 // Replies echo cmd and seqno; unknown commands get status 404, malformed
@@ -44,9 +44,9 @@ type route struct {
 // One Router may serve several servers.
 //
 // Built-in commands: "echo" answers with the request's data; "ping" answers
-// with cmd "pong" (switched by Config.Heartbeats, signed when
-// Config.HeartbeatSecret is set); "join", "leave", "publish", "send" and
-// "members" are the room commands of DESIGN §3 (see README for their data
+// with cmd "pong" (switched by Config.Heartbeat.Forms, signed when
+// Config.Heartbeat.Secret is set); "join", "leave", "publish", "send" and
+// "members" are the room commands (see README "Rooms" for their data
 // and replies). Any of them can be replaced with Handle, or guarded by
 // middleware (e.g. one that refuses publish to rooms the user is not in). On open, the client receives the "welcome" event with its
 // sid and the ping interval in seconds.
@@ -57,7 +57,7 @@ type Router struct {
 	onClose  func(s *Session, reason CloseReason)
 	welcome  bool
 	// builtinPing: "ping" is the built-in handler (switched by
-	// Config.Heartbeats), not one the application registered.
+	// Config.Heartbeat.Forms), not one the application registered.
 	builtinPing bool
 
 	// routes is built from handlers and mw once, when the Router first
@@ -227,7 +227,8 @@ func (r *Router) call(c *Context, fn HandlerFunc) {
 
 // Context is one request being handled. It is reused for the next request
 // of the same loop: c and every slice in it are valid only until the
-// handler returns.
+// handler returns, and its methods must be called on the connection's
+// event loop (from the handler).
 type Context struct {
 	// Cmd is the request's command.
 	Cmd string
@@ -257,12 +258,14 @@ func (c *Context) reset(s *Session) {
 }
 
 // Session returns the session the request came from.
+// Must be called on the connection's event loop.
 func (c *Context) Session() *Session { return c.s }
 
 // ErrNoData is returned by Bind when the request has no data.
 var ErrNoData = errors.New("server: request has no data")
 
 // Bind unmarshals the request's data into v with sonic.
+// Must be called on the connection's event loop.
 func (c *Context) Bind(v any) error {
 	if len(c.Data) == 0 {
 		return ErrNoData
@@ -272,6 +275,7 @@ func (c *Context) Bind(v any) error {
 
 // OK replies with status 0, msg "ok" and data marshalled with sonic (nil
 // omits "data"). A marshalling error becomes a status 500 reply.
+// Must be called on the connection's event loop.
 func (c *Context) OK(data any) {
 	raw, err := marshal(data)
 	if err != nil {
@@ -285,15 +289,18 @@ func (c *Context) OK(data any) {
 // "data"). It allocates nothing. Data that is not one valid JSON value in
 // valid UTF-8 is not sent: the request is answered with status 500
 // "internal error" instead, the fault is logged, and OKRaw returns
-// ErrInvalidJSON or ErrInvalidUTF8.
+// ErrInvalidJSON or ErrInvalidUTF8. Must be called on the connection's
+// event loop.
 func (c *Context) OKRaw(data []byte) error { return c.replyRaw(c.env.Cmd, 0, "ok", data) }
 
 // Fail replies with a non-zero status and a message.
+// Must be called on the connection's event loop.
 func (c *Context) Fail(status int, msg string) { c.reply(c.env.Cmd, status, msg, nil) }
 
 // Reply replies with another cmd than the request's (as "ping" answers
 // "pong"), a status, a message and raw JSON data (nil omits "data"). Data
-// is checked as OKRaw checks it.
+// is checked as OKRaw checks it. Must be called on the connection's event
+// loop.
 func (c *Context) Reply(cmd string, status int, msg string, data []byte) error {
 	l := c.s.loop
 	l.scratch = append(l.scratch[:0], cmd...)
@@ -330,7 +337,8 @@ func (c *Context) reply(cmd []byte, status int, msg string, data []byte) {
 }
 
 // Push sends an event {"cmd":cmd,"data":data} to the requesting session; it
-// leaves in the same write as the reply.
+// leaves in the same write as the reply. Must be called on the
+// connection's event loop.
 func (c *Context) Push(cmd string, data any) error {
 	raw, err := marshal(data)
 	if err != nil {
@@ -344,6 +352,7 @@ func (c *Context) Push(cmd string, data any) error {
 }
 
 // Set stores a request-scoped value (middleware to handler).
+// Must be called on the connection's event loop.
 func (c *Context) Set(key string, v any) {
 	for i := range c.vals {
 		if c.vals[i].key == key {
@@ -355,6 +364,7 @@ func (c *Context) Set(key string, v any) {
 }
 
 // Get returns a request-scoped value stored with Set.
+// Must be called on the connection's event loop.
 func (c *Context) Get(key string) (any, bool) {
 	for _, kv := range c.vals {
 		if kv.key == key {
@@ -365,13 +375,13 @@ func (c *Context) Get(key string) (any, bool) {
 }
 
 // Close closes the requesting session with a close frame after this
-// request's replies.
+// request's replies. Must be called on the connection's event loop.
 func (c *Context) Close(code codec.StatusCode, reason string) {
 	c.s.loop.closeWith(c.s, code, reason, CauseServer)
 }
 
 // handlePing answers the ping command with pong and the server time in ms.
-// With Config.HeartbeatSecret set, the ping must be signed (see there).
+// With Config.Heartbeat.Secret set, the ping must be signed (see there).
 func handlePing(c *Context) {
 	l := c.s.loop
 	if secret := l.srv.cfg.Heartbeat.Secret; len(secret) > 0 {

@@ -216,7 +216,7 @@ func (s *Session) Push(cmd string, data any) error {
 }
 
 // Close sends a close frame with code and reason and closes the connection
-// once the client answers (or after Config.CloseTimeout). The handler's
+// once the client answers (or after Config.Limits.CloseTimeout). The handler's
 // OnClose then gets CauseServer. Safe for concurrent use.
 func (s *Session) Close(code codec.StatusCode, reason string) error {
 	return s.loop.srv.Disconnect(s.id, code, reason)
@@ -283,7 +283,7 @@ func RawJSON(b []byte) any { return rawJSON(b) }
 // Join makes the session a member of room, with meta (raw JSON, or nil) as
 // its user's presence meta; the room's other members get enter_room when
 // the session is its user's first connection there (and the room is small
-// enough, see Config.RoomEventsMaxMembers). Joining a room twice changes
+// enough, see Config.Rooms.EventsMaxMembers). Joining a room twice changes
 // nothing but the meta. Must be called on the connection's event loop.
 func (s *Session) Join(room string, meta []byte) error {
 	if len(meta) > 0 {

@@ -1,6 +1,6 @@
 // Command wsbench is wsloop's load generator: it measures wsloop and its
 // peer servers side by side, in the same run, and reports per-unit figures
-// that survive a noisy machine (DESIGN §6).
+// that survive a noisy machine (docs/architecture.md, "Hot paths").
 //
 //	cd bench
 //	go run ./cmd/wsbench -scenario echo -targets wsloop,naivegnet
