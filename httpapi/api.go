@@ -491,6 +491,8 @@ func fromServer(err error) *apiErr {
 		return &apiErr{http.StatusServiceUnavailable, "server shutting down"}
 	case errors.Is(err, server.ErrNoSession):
 		return &apiErr{http.StatusNotFound, "no such session"}
+	case errors.Is(err, lease.ErrStore):
+		return &apiErr{http.StatusServiceUnavailable, "lease store unavailable; try again"}
 	case errors.Is(err, lease.ErrUnknown):
 		return &apiErr{http.StatusNotFound, "unknown or expired conn_id"}
 	case errors.Is(err, server.ErrInvalidUTF8):
@@ -620,6 +622,9 @@ func (a *api) sessionStart(r *http.Request, body []byte) (any, *apiErr) {
 	}
 	le, err := a.cfg.Leases.Start(req.User)
 	if err != nil {
+		if errors.Is(err, lease.ErrStore) {
+			return nil, fromServer(err)
+		}
 		return nil, &apiErr{http.StatusInternalServerError, "cannot make a token: " + err.Error()}
 	}
 	id, auth := le.ID, le.Auth
@@ -644,7 +649,11 @@ func (a *api) sessionHeartbeat(_ *http.Request, body []byte) (any, *apiErr) {
 	if req.ConnID == "" {
 		return nil, badRequest("conn_id required")
 	}
-	if failed := a.cfg.Leases.Heartbeat(req.ConnID); len(failed) > 0 {
+	failed, err := a.cfg.Leases.Heartbeat(req.ConnID)
+	if err != nil {
+		return nil, fromServer(err)
+	}
+	if len(failed) > 0 {
 		return nil, fromServer(lease.ErrUnknown)
 	}
 	return nil, nil
@@ -659,7 +668,10 @@ func (a *api) sessionBatchHeartbeat(_ *http.Request, body []byte) (any, *apiErr)
 	if req.ConnIDs == nil {
 		return nil, badRequest("conn_ids required (an array of conn_id)")
 	}
-	failed := a.cfg.Leases.Heartbeat(req.ConnIDs...)
+	failed, err := a.cfg.Leases.Heartbeat(req.ConnIDs...)
+	if err != nil {
+		return nil, fromServer(err)
+	}
 	if failed == nil {
 		failed = []string{}
 	}
@@ -725,10 +737,12 @@ type userSent struct {
 }
 
 type onlineData struct {
-	Users  int   `json:"users"`
-	Conns  int   `json:"conns"`
-	Rooms  int   `json:"rooms"`
-	Leases int64 `json:"leases"`
+	Users   int      `json:"users"`
+	Conns   int      `json:"conns"`
+	Rooms   int      `json:"rooms"`
+	Leases  int64    `json:"leases"`
+	Partial bool     `json:"partial,omitempty"` // some node did not answer in time
+	Missing []string `json:"missing,omitempty"` // which
 }
 
 // POST /api/publish {room, payload, from?, cmd?}: without cmd, members get
@@ -867,14 +881,15 @@ func (a *api) kick(_ *http.Request, body []byte) (any, *apiErr) {
 	return nil, nil
 }
 
-// GET /api/online → {users, conns, rooms, leases}.
+// GET /api/online → {users, conns, rooms, leases}: the whole cluster's
+// when the server has a cluster broker.
 func (a *api) online(*http.Request, []byte) (any, *apiErr) {
-	s := a.srv
 	var leases int64
 	if a.cfg.Leases != nil {
 		leases = a.cfg.Leases.Stats().Active
 	}
-	return onlineData{Users: s.Online(), Conns: s.Count(), Rooms: s.Rooms(), Leases: leases}, nil
+	t := a.srv.Totals()
+	return onlineData{Users: t.Users, Conns: t.Conns, Rooms: t.Rooms, Leases: leases, Partial: t.Partial, Missing: t.Missing}, nil
 }
 
 // POST /api/members {room, limit?} → RoomInfo.

@@ -46,7 +46,9 @@ func startAPI(t testing.TB, sc server.Config, lc lease.Config, ac Config, h serv
 		t.Fatal(err)
 	}
 	srv, url := srvtest.Start(t, sc, leases.Wrap(h))
-	leases.Attach(srv)
+	if err := leases.Attach(srv); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(leases.Stop)
 	ac.Server, ac.Leases = srv, leases
 	if ac.Logger == nil {

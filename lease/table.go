@@ -43,6 +43,10 @@ type Config struct {
 	// Clock is where the table reads the time. Zero means clock.System().
 	Clock clock.Clock
 
+	// Shared keeps the leases where every node of a cluster sees them
+	// (see Shared). Zero means this table alone holds them, in memory.
+	Shared Shared
+
 	// Logger receives the table's logs. Zero means slog.Default().
 	Logger *slog.Logger
 }
@@ -174,24 +178,33 @@ func (t *Table) now() int64 { return int64(t.cfg.Clock.Now().Sub(t.epoch)) }
 
 // Attach attaches the table to the server whose connections it binds:
 // from then on expired leases close their connections through c, checked
-// once per Tick on the table's clock, until Stop.
-func (t *Table) Attach(c Closer) {
+// once per Tick on the table's clock (with a shared store: as the store
+// reports them), until Stop.
+func (t *Table) Attach(c Closer) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.closer = c
 	t.closed = false
-	t.armLocked()
+	if t.cfg.Shared == nil {
+		t.armLocked()
+		t.mu.Unlock()
+		return nil
+	}
+	t.mu.Unlock()
+	return t.cfg.Shared.Watch(t.mirror)
 }
 
 // Stop stops the expiry ticks. Leases keep expiring for the API; their
 // connections are no longer closed.
 func (t *Table) Stop() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.closed = true
 	if t.ticker != nil {
 		t.ticker.Stop()
 		t.ticker = nil
+	}
+	t.mu.Unlock()
+	if t.cfg.Shared != nil {
+		_ = t.cfg.Shared.Close()
 	}
 }
 
@@ -221,6 +234,23 @@ func token(n int) (string, error) {
 // Start creates a lease for user ("" for none): its conn_id (16
 // characters) and auth_body (32), random (crypto/rand) base64url tokens.
 func (t *Table) Start(user string) (Lease, error) {
+	if sh := t.cfg.Shared; sh != nil {
+		id, err := token(12)
+		if err != nil {
+			return Lease{}, err
+		}
+		auth, err := token(24)
+		if err != nil {
+			return Lease{}, err
+		}
+		r := Record{ID: id, Auth: auth, User: user}
+		if err := sh.Put(r); err != nil {
+			return Lease{}, storeErr(err)
+		}
+		t.started.Add(1)
+		t.mirror(Change{Record: r}) // bindable here at once; the store tells the others
+		return Lease{ID: id, Auth: auth}, nil
+	}
 	le := &lease{user: user}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -258,8 +288,26 @@ func (t *Table) live(id string, now int64) *lease {
 }
 
 // Heartbeat extends the leases called ids by the timeout and returns the
-// ids it could not extend (unknown or expired), each once, in order.
-func (t *Table) Heartbeat(ids ...string) (failed []string) {
+// ids it could not extend (unknown or expired), each once, in order; an
+// error (ErrStore) when the shared store could not be reached.
+func (t *Table) Heartbeat(ids ...string) (failed []string, err error) {
+	if sh := t.cfg.Shared; sh != nil {
+		seen := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			ok, err := sh.Refresh(id)
+			if err != nil {
+				return nil, storeErr(err)
+			}
+			if !ok {
+				failed = append(failed, id)
+			}
+		}
+		return failed, nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -280,13 +328,33 @@ func (t *Table) Heartbeat(ids ...string) (failed []string) {
 		}
 		failed = append(failed, id)
 	}
-	return failed
+	return failed, nil
 }
 
 // End removes the lease called id and closes its connections with 1000
 // "lease ended". It returns how many connections it asked to close, or
 // ErrUnknown.
 func (t *Table) End(id string) (int, error) {
+	if sh := t.cfg.Shared; sh != nil {
+		t.mu.Lock()
+		var auth string
+		n := 0
+		if le := t.byID[id]; le != nil {
+			auth, n = le.auth, len(le.sids)
+		}
+		t.mu.Unlock()
+		ok, err := sh.Remove(id)
+		if err != nil {
+			return 0, storeErr(err)
+		}
+		if !ok {
+			return 0, ErrUnknown
+		}
+		if auth != "" {
+			t.mirror(Change{Record: Record{ID: id, Auth: auth}, Gone: true, Ended: true})
+		}
+		return n, nil // this node's connections; the others close theirs as the store tells them
+	}
 	t.mu.Lock()
 	le := t.live(id, t.now())
 	if le == nil {

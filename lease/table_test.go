@@ -110,7 +110,7 @@ func TestLeaseExpiry(t *testing.T) {
 	}
 	// At the deadline the API sees it expired, before the tick runs.
 	r.setNow(30 * time.Second)
-	if failed := r.Heartbeat(id); !slices.Equal(failed, []string{id}) {
+	if failed, _ := r.Heartbeat(id); !slices.Equal(failed, []string{id}) {
 		t.Fatalf("heartbeat at the deadline: failed %v", failed)
 	}
 	if _, ok := r.bind([]byte(auth), 9); ok {
@@ -140,7 +140,7 @@ func TestLeaseHeartbeatExtends(t *testing.T) {
 	id, auth := r.start(t, "")
 	r.bind([]byte(auth), 1)
 	r.setNow(20 * time.Second)
-	if failed := r.Heartbeat(id); failed != nil {
+	if failed, _ := r.Heartbeat(id); failed != nil {
 		t.Fatalf("heartbeat failed: %v", failed)
 	}
 	r.at(30 * time.Second) // the first timer fires and re-arms
@@ -190,11 +190,11 @@ func TestLeaseBatchHeartbeat(t *testing.T) {
 	r.setNow(9 * time.Second)
 	r.Heartbeat(c)
 	r.at(10 * time.Second) // a expires, c lives until 19 s
-	got := r.Heartbeat(a, b, c, "nope", a, "nope", c)
+	got, _ := r.Heartbeat(a, b, c, "nope", a, "nope", c)
 	if want := []string{a, b, "nope"}; !slices.Equal(got, want) {
 		t.Fatalf("failed %v, want %v", got, want)
 	}
-	if got := r.Heartbeat(c); got != nil {
+	if got, _ := r.Heartbeat(c); got != nil {
 		t.Fatalf("heartbeat of a live lease failed: %v", got)
 	}
 }
@@ -268,7 +268,9 @@ func TestLeaseCloseRetry(t *testing.T) {
 // once per Tick on its own clock; Stop stops it.
 func TestLeaseAttachTicks(t *testing.T) {
 	r := newLeaseRig(t, 10*time.Second, time.Second)
-	r.Attach(r)
+	if err := r.Attach(r); err != nil {
+		t.Fatal(err)
+	}
 	_, auth := r.start(t, "")
 	r.bind([]byte(auth), 1)
 	r.clk.Advance(10*time.Second - time.Millisecond)

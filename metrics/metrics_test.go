@@ -102,7 +102,9 @@ func TestMetricsLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, url := srvtest.Start(t, server.Config{}, leases.Wrap(server.NewRouter()))
-	leases.Attach(srv)
+	if err := leases.Attach(srv); err != nil {
+		t.Fatal(err)
+	}
 	defer leases.Stop()
 	h := Handler(srv, leases)
 	before := scrape(t, h)

@@ -17,9 +17,13 @@ const (
 	ToUser
 	// ToAll: every connection (a broadcast).
 	ToAll
+	// ToSession: the one session Event.Session, on whichever node holds it
+	// (with Event.Room set, only if it is an anonymous member of that room:
+	// a ptp or send addressed to a session id).
+	ToSession
 )
 
-// String returns "room", "user" or "all".
+// String returns "room", "user", "all" or "session".
 func (k Kind) String() string {
 	switch k {
 	case ToRoom:
@@ -28,24 +32,47 @@ func (k Kind) String() string {
 		return "user"
 	case ToAll:
 		return "all"
+	case ToSession:
+		return "session"
 	}
 	return "unknown"
 }
 
+// Op says what an Event does to its recipients.
+type Op uint8
+
+// Operations.
+const (
+	// Deliver sends Data to the recipients (the zero value).
+	Deliver Op = iota
+	// Kick removes user Name (ToUser) from room Room: the user's
+	// connections stay open; they and the room are told exit_room with
+	// reason "kick".
+	Kick
+	// Disconnect closes the recipients (ToUser: a user's connections;
+	// ToSession: one session) with close code Code and Data as the reason.
+	Disconnect
+)
+
 // Event is one publish: an event already encoded, addressed to a room, a
-// user, or everyone.
+// user, a session, or everyone; or an operation on a user's connections.
 type Event struct {
 	Kind Kind
+	Op   Op
 	// Name is the room (ToRoom) or the user or session id (ToUser).
 	Name string
-	// Room narrows a ToUser event to the connections in this room; "" for
-	// all of them.
+	// Room narrows a ToUser or ToSession event to the connections in this
+	// room; "" for all of them. For Kick, the room to leave.
 	Room string
-	// Session is a session id that does not get a ToRoom event; 0 for none.
+	// Session is a session id that does not get a ToRoom event (0: none),
+	// or the session a ToSession event is for.
 	Session uint64
+	// Code is the close code of a Disconnect.
+	Code uint16
 	// Data is the event as clients receive it: one JSON object, valid
-	// UTF-8, encoded once by the publisher ({"cmd":"message","data":{…}}).
-	// It must not be modified after Publish.
+	// UTF-8, encoded once by the publisher ({"cmd":"message","data":{…}});
+	// for a Disconnect, the close reason. It is valid only until Publish (or
+	// the function given to Start) returns: keep a copy.
 	Data []byte
 }
 
@@ -87,6 +114,9 @@ var ErrUnsupported = errors.New("rooms: not supported by this broker")
 // node published itself. Close stops it (Shutdown calls it); after Close,
 // Publish returns an error.
 //
+// A broker that can also answer for the whole cluster's presence
+// implements Presence too.
+//
 // Every method is safe for concurrent use.
 type Broker interface {
 	Start(deliver func(Event)) error
@@ -94,6 +124,39 @@ type Broker interface {
 	Subscribe(kind Kind, name string) error
 	Unsubscribe(kind Kind, name string) error
 	Close() error
+}
+
+// PresentUser is one user of a room as presence reports it.
+type PresentUser struct {
+	User  string
+	Conns int
+	Meta  []byte
+}
+
+// RoomPresence is a room's presence across the cluster.
+type RoomPresence struct {
+	Users   []PresentUser // up to the limit asked for
+	Total   int           // distinct users
+	Conns   int           // member connections
+	Partial bool          // some node did not answer in time: the figures are lower bounds
+	Missing []string      // the names of those nodes
+}
+
+// Online is the cluster's population.
+type Online struct {
+	Users, Conns, Rooms int
+	Partial             bool
+	Missing             []string
+}
+
+// Presence is implemented by brokers that answer for the whole cluster:
+// each asks every live node for its part (bounded in time) and merges the
+// answers. local is this node's own part, which the broker adds without
+// asking. Both may block up to the broker's bound: call them off the event
+// loops. Safe for concurrent use.
+type Presence interface {
+	RoomPresence(room string, limit int, local RoomPresence) (RoomPresence, error)
+	Online(local Online) (Online, error)
 }
 
 // Local is the broker of a single node, the default: every member is

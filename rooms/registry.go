@@ -71,6 +71,17 @@ func (r *Registry[T]) Room(name string) *Group[T] { return load[T](&r.rooms, nam
 // has none. Safe for concurrent use; allocation-free.
 func (r *Registry[T]) User(id string) *Group[T] { return load[T](&r.users, id) }
 
+// Each calls fn with the name of every room (kind ToRoom) or user (ToUser)
+// with a member, until fn returns false. Safe for concurrent use; it sees
+// the directory as it is while it runs (a name may come or go meanwhile).
+func (r *Registry[T]) Each(kind Kind, fn func(name string) bool) {
+	m := &r.users
+	if kind == ToRoom {
+		m = &r.rooms
+	}
+	m.Range(func(k, _ any) bool { return fn(k.(string)) })
+}
+
 // Rooms returns the number of rooms with at least one member.
 // Safe for concurrent use.
 func (r *Registry[T]) Rooms() int { return int(r.nrooms.Load()) }

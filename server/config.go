@@ -110,6 +110,12 @@ type Config struct {
 	Heartbeat Heartbeat
 	Rooms     Rooms
 
+	// NodeID tells this node's sessions from those of the other nodes of a
+	// cluster: it is part of every session id (Session.ID), so an event for
+	// a session reaches the node that holds it. Zero for a single node; the
+	// cluster picks a unique one (cluster.Node.ID).
+	NodeID uint16
+
 	// Clock is what the loops, their timing wheels, the rate limits and the
 	// signed-ping window read the time from (clock.Fake in tests). Zero
 	// means clock.System().

@@ -24,7 +24,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l := srv.loopOf(gc.EventLoop())
 	fd := gc.Fd()
 	s := &Session{gc: gc, loop: l}
-	s.id = uint64(l.idx)<<56 | (srv.seq.Add(1)&0xFFFFFF)<<32 | uint64(uint32(fd))
+	s.id = newSID(l.idx, srv.cfg.NodeID, srv.seq.Add(1), fd)
 	l.put(fd, s)
 	srv.conns.Add(1)
 	if tok, ok := gc.Context().(*enrollToken); ok {

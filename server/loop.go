@@ -28,7 +28,7 @@ const (
 	jobFunc                         // run fn on the loop
 	jobGroup                        // frame to the loop's members of group, except session sid
 	jobPtp                          // frame to the loop's members of group (a user) that are in room
-	jobSession                      // frame to anonymous session sid, if it is in room (nil: any)
+	jobSession                      // frame to session sid (if anonymous is set, only if it has no user), if it is in room (nil: any)
 )
 
 // job is one entry of a loop's ring. It is a value: pushing one allocates
@@ -42,6 +42,10 @@ type job struct {
 	room  *group
 	text  string
 	fn    func(*loop)
+	// anonymous: a jobSession for a sid that was a `to`
+	anonymous bool
+	// reply: a jobPush that is a deferred reply (Context.Defer)
+	reply bool
 }
 
 // maxDrain bounds the jobs one wakeup runs, so that a publisher flood cannot
@@ -187,7 +191,15 @@ func (l *loop) run(j job) {
 	switch j.kind {
 	case jobPush:
 		if s := l.lookup(j.sid); s != nil {
-			l.pushShared(s, j.frame)
+			if j.reply { // a deferred reply: never dropped, as replies are not
+				if s.state == stateOpen {
+					l.hold(j.frame)
+					l.share(s, j.frame.Bytes())
+					l.stats.msgsOut.Add(1)
+				}
+			} else {
+				l.pushShared(s, j.frame)
+			}
 		}
 		j.frame.Release()
 	case jobBroadcast:
@@ -200,7 +212,7 @@ func (l *loop) run(j job) {
 		l.deliverPtp(j.group, j.room, j.frame)
 		j.frame.Release()
 	case jobSession:
-		if s := l.lookup(j.sid); s != nil && s.UserID() == "" && (j.room == nil || l.shard.In(s, j.room)) {
+		if s := l.lookup(j.sid); s != nil && (!j.anonymous || s.UserID() == "") && (j.room == nil || l.shard.In(s, j.room)) {
 			if l.pushShared(s, j.frame) {
 				l.stats.deliveries.Add(1)
 			}

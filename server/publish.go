@@ -22,13 +22,31 @@ import (
 // some) and hands it to the broker, whether or not this node had any. f,
 // when not nil, is ev.Data already framed; otherwise it is framed once,
 // only if this node has recipients. ev.Data is read before publish
-// returns and not kept. The first error wins: ErrQueueFull (a loop's ring
-// was full; the other loops still deliver) or the broker's.
-// Safe for concurrent use.
+// returns and not kept. It returns ErrQueueFull when a loop's ring was
+// full (the other loops still deliver). Delivery to other nodes is at most
+// once: a broker error is counted (Stats.BrokerErrors) and logged, and
+// returned only for an event whose one recipient is another node's
+// session. Safe for concurrent use.
 func (srv *Server) publish(ev rooms.Event, f *codec.PreparedFrame, here *loop) error {
+	if ev.Kind == rooms.ToUser && srv.reg.User(ev.Name) == nil {
+		// A name that is the session id of another node's session is
+		// that session (an anonymous sender is known by its sid): the
+		// event goes to that node alone.
+		if sid, err := ParseSID(ev.Name); err == nil && srv.isRemote(sid) {
+			ev.Kind, ev.Session = rooms.ToSession, sid
+		}
+	}
 	err := srv.deliver(ev, f, here)
-	if berr := srv.broker.Publish(ev); berr != nil && err == nil {
-		err = fmt.Errorf("server: broker: %w", berr)
+	if ev.Kind == rooms.ToSession && !srv.isRemote(ev.Session) {
+		return err // this node's session: no other node has it
+	}
+	if berr := srv.broker.Publish(ev); berr != nil {
+		if srv.brokerErrors.Add(1)%1000 == 1 {
+			srv.log.Warn("event not sent to the other nodes", "kind", ev.Kind.String(), "err", berr, "errors", srv.brokerErrors.Load())
+		}
+		if ev.Kind == rooms.ToSession {
+			return fmt.Errorf("server: broker: %w", berr)
+		}
 	}
 	return err
 }
@@ -44,8 +62,22 @@ func (srv *Server) deliverRemote(ev rooms.Event) {
 	}
 }
 
-// deliver queues ev for this node's recipients (see publish).
+// deliver does ev on this node: queues its frame for this node's
+// recipients (see publish), or runs its operation on their loops.
 func (srv *Server) deliver(ev rooms.Event, f *codec.PreparedFrame, here *loop) error {
+	switch ev.Op {
+	case rooms.Kick:
+		return srv.onUserLoops(ev.Name, func(l *loop) { l.kick(ev.Room, ev.Name) })
+	case rooms.Disconnect:
+		code, reason := codec.StatusCode(ev.Code), string(ev.Data)
+		if ev.Kind == rooms.ToSession {
+			if srv.isRemote(ev.Session) {
+				return nil // the broker takes it to the session's node
+			}
+			return srv.disconnectLocal(ev.Session, code, reason)
+		}
+		return srv.onUserLoops(ev.Name, func(l *loop) { l.disconnectUser(ev.Name, code, reason) })
+	}
 	var j job
 	switch ev.Kind {
 	case rooms.ToRoom:
@@ -54,16 +86,23 @@ func (srv *Server) deliver(ev rooms.Event, f *codec.PreparedFrame, here *loop) e
 			return nil
 		}
 		j = job{kind: jobGroup, group: g, sid: ev.Session}
-	case rooms.ToUser:
+	case rooms.ToUser, rooms.ToSession:
 		var room *group
 		if ev.Room != "" {
 			if room = srv.reg.Room(ev.Room); room == nil {
 				return nil // nobody here is in that room
 			}
 		}
+		if ev.Kind == rooms.ToSession {
+			return srv.deliverSession(ev.Session, ev.Name != "", room, ev.Data, f, here)
+		}
 		u := srv.reg.User(ev.Name)
 		if u == nil {
-			return srv.deliverSession(ev.Name, room, ev.Data, f, here)
+			sid, err := ParseSID(ev.Name)
+			if err != nil {
+				return nil
+			}
+			return srv.deliverSession(sid, true, room, ev.Data, f, here)
 		}
 		j = job{kind: jobPtp, group: u, room: room}
 	case rooms.ToAll:
@@ -79,14 +118,11 @@ func (srv *Server) deliver(ev rooms.Event, f *codec.PreparedFrame, here *loop) e
 	return srv.fanout(j, here)
 }
 
-// deliverSession delivers to the anonymous session whose sid is name, if
-// it is one of this node's and (room not nil) a member of room: the sid is
-// what an anonymous sender is known by, so a reply may be sent to it.
-func (srv *Server) deliverSession(name string, room *group, data []byte, f *codec.PreparedFrame, here *loop) error {
-	sid, err := ParseSID(name)
-	if err != nil {
-		return nil
-	}
+// deliverSession delivers to session sid if it is one of this node's and
+// (room not nil) a member of room; anonymous: only if it has no user (the
+// sid was a `to`: an anonymous sender is known by its sid, so a reply may
+// be sent to it, but a user's session is reached by its user).
+func (srv *Server) deliverSession(sid uint64, anonymous bool, room *group, data []byte, f *codec.PreparedFrame, here *loop) error {
 	dst, err := srv.loopFor(sid)
 	if err != nil {
 		return nil // not a session of this node
@@ -96,7 +132,7 @@ func (srv *Server) deliverSession(name string, room *group, data []byte, f *code
 	} else {
 		f.Retain()
 	}
-	j := job{kind: jobSession, sid: sid, room: room, frame: f}
+	j := job{kind: jobSession, sid: sid, room: room, frame: f, anonymous: anonymous}
 	if dst == here {
 		here.run(j)
 		return nil
@@ -215,13 +251,13 @@ func (srv *Server) Broadcast(cmd string, data any) error {
 	})
 }
 
-// Push sends {"cmd":cmd,"data":data} to session sid of this server; data
-// is marshalled with sonic once (nil omits "data"). It returns once the
-// push is queued on the session's loop; a session that has closed
-// meanwhile drops it. Safe for concurrent use.
+// Push sends {"cmd":cmd,"data":data} to session sid, on this node or,
+// through the broker, on the node of the cluster that holds it; data is
+// marshalled with sonic once (nil omits "data"). It returns once the push
+// is queued on the session's loop (or handed to the broker); a session that
+// has closed meanwhile drops it. Safe for concurrent use.
 func (srv *Server) Push(sid uint64, cmd string, data any) error {
-	l, err := srv.loopFor(sid)
-	if err != nil {
+	if err := srv.serving(); err != nil {
 		return err
 	}
 	raw, err := marshal(data)
@@ -229,9 +265,16 @@ func (srv *Server) Push(sid uint64, cmd string, data any) error {
 		return fmt.Errorf("server: marshal %s data: %w", cmd, err)
 	}
 	bp := pushBufs.Get().(*[]byte)
+	defer pushBufs.Put(bp)
 	*bp = protocol.AppendPush((*bp)[:0], cmd, raw)
+	if srv.isRemote(sid) {
+		return srv.publish(rooms.Event{Kind: rooms.ToSession, Session: sid, Data: *bp}, nil, nil)
+	}
+	l, err := srv.loopFor(sid)
+	if err != nil {
+		return err
+	}
 	f := frameOf(*bp)
-	pushBufs.Put(bp)
 	if err := l.enqueue(job{kind: jobPush, sid: sid, frame: f}); err != nil {
 		f.Release()
 		return err

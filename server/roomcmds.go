@@ -148,5 +148,12 @@ func handleMembers(c *Context) {
 	if !bindRoom(c, &d, &d.Room) {
 		return
 	}
-	c.OK(c.s.loop.srv.RoomMembers(d.Room, membersListed))
+	srv := c.s.loop.srv
+	if _, ok := srv.broker.(rooms.Presence); !ok {
+		c.OK(srv.RoomMembers(d.Room, membersListed)) // this node's registry: no wait
+		return
+	}
+	// The other nodes answer within the broker's bound: wait off the loop.
+	reply := c.Defer()
+	go func() { _ = reply.OK(srv.RoomMembers(d.Room, membersListed)) }()
 }

@@ -240,24 +240,31 @@ func (l *loop) allow(s *Session) bool {
 // room's other members get exit_room with reason "kick".
 // Safe for concurrent use.
 func (srv *Server) Kick(room, user string) error {
-	return srv.onUserLoops(user, func(l *loop) { l.kick(room, user) })
+	if err := srv.serving(); err != nil {
+		return err
+	}
+	return srv.publish(rooms.Event{Kind: rooms.ToUser, Op: rooms.Kick, Name: user, Room: room}, nil, nil)
 }
 
-// DisconnectUser closes every connection of user with code and reason.
-// Safe for concurrent use.
+// DisconnectUser closes every connection of user, on every node of the
+// cluster, with code and reason. Safe for concurrent use.
 func (srv *Server) DisconnectUser(user string, code codec.StatusCode, reason string) error {
 	if !utf8.ValidString(reason) {
 		return ErrInvalidUTF8
 	}
-	return srv.onUserLoops(user, func(l *loop) {
-		u := l.srv.reg.User(user)
-		if u == nil {
-			return
-		}
+	if err := srv.serving(); err != nil {
+		return err
+	}
+	return srv.publish(rooms.Event{Kind: rooms.ToUser, Op: rooms.Disconnect, Name: user, Code: uint16(code), Data: []byte(reason)}, nil, nil)
+}
+
+// disconnectUser closes user's connections on this loop (CauseKick).
+func (l *loop) disconnectUser(user string, code codec.StatusCode, reason string) {
+	if u := l.srv.reg.User(user); u != nil {
 		for _, s := range l.shard.Members(u) {
 			l.closeWith(s, code, reason, CauseKick)
 		}
-	})
+	}
 }
 
 // onUserLoops runs fn on each loop where user has connections.
@@ -298,6 +305,12 @@ func (srv *Server) UserConns(user string) int {
 	return 0
 }
 
+// EachName calls fn with the name of every room (kind rooms.ToRoom) or
+// user (rooms.ToUser) that has a member on this server, until fn returns
+// false: what a cluster broker counts distinct names from. Safe for
+// concurrent use.
+func (srv *Server) EachName(kind rooms.Kind, fn func(name string) bool) { srv.reg.Each(kind, fn) }
+
 // Online returns the number of distinct users with at least one
 // connection (sessions bound with SetUserID). Safe for concurrent use.
 func (srv *Server) Online() int { return srv.reg.Users() }
@@ -313,6 +326,10 @@ type RoomInfo struct {
 	Conns int    `json:"conns"`
 	// Members lists up to the limit asked of RoomMembers; Users is the total.
 	Members []RoomUser `json:"members"`
+	// Partial is set when some node of the cluster did not answer in time:
+	// the figures are then lower bounds, and Missing names those nodes.
+	Partial bool     `json:"partial,omitempty"`
+	Missing []string `json:"missing,omitempty"`
 }
 
 // RoomUser is one user in a room.
@@ -323,18 +340,74 @@ type RoomUser struct {
 }
 
 // RoomMembers returns room's presence with up to limit users listed (all
-// when limit <= 0). A room without members has Users 0.
-// Safe for concurrent use.
+// when limit <= 0). A room without members has Users 0. With a broker that
+// answers for the cluster (rooms.Presence), it is the whole cluster's, and
+// it may wait for the other nodes up to the broker's bound: call it off
+// the event loops. Safe for concurrent use.
 func (srv *Server) RoomMembers(room string, limit int) RoomInfo {
-	info := RoomInfo{Room: room, Members: []RoomUser{}}
-	g := srv.reg.Room(room)
-	if g == nil {
-		return info
+	local := srv.localPresence(room, limit)
+	if p, ok := srv.broker.(rooms.Presence); ok {
+		if all, err := p.RoomPresence(room, limit, local); err == nil {
+			local = all
+		} else {
+			local.Partial = true
+			srv.log.Warn("room presence from the cluster", "room", room, "err", err)
+		}
 	}
-	users, total := g.Presence(limit)
-	info.Users, info.Conns = total, g.Len()
-	for _, p := range users {
+	info := RoomInfo{Room: room, Users: local.Total, Conns: local.Conns, Members: make([]RoomUser, 0, len(local.Users)),
+		Partial: local.Partial, Missing: local.Missing}
+	for _, p := range local.Users {
 		info.Members = append(info.Members, RoomUser{User: p.User, Conns: p.Conns, Meta: p.Meta})
 	}
 	return info
+}
+
+// localPresence is this node's part of room's presence.
+func (srv *Server) localPresence(room string, limit int) rooms.RoomPresence {
+	var p rooms.RoomPresence
+	g := srv.reg.Room(room)
+	if g == nil {
+		return p
+	}
+	users, total := g.Presence(limit)
+	p.Total, p.Conns = total, g.Len()
+	p.Users = make([]rooms.PresentUser, len(users))
+	for i, u := range users {
+		p.Users[i] = rooms.PresentUser{User: u.User, Conns: u.Conns, Meta: u.Meta}
+	}
+	return p
+}
+
+// LocalPresence is this node's part of room's presence (all users when
+// limit <= 0): what a cluster broker answers other nodes with.
+// Safe for concurrent use.
+func (srv *Server) LocalPresence(room string, limit int) rooms.RoomPresence {
+	return srv.localPresence(room, limit)
+}
+
+// Totals is the population of a server, or of its whole cluster.
+type Totals struct {
+	Users   int      `json:"users"` // distinct users with a connection
+	Conns   int      `json:"conns"`
+	Rooms   int      `json:"rooms"` // rooms with a member
+	Partial bool     `json:"partial,omitempty"`
+	Missing []string `json:"missing,omitempty"`
+}
+
+// Totals returns how many users, connections and rooms there are: on this
+// node, or, with a broker that answers for the cluster, on every node (a
+// user or room on two nodes is counted once when the broker can tell; see
+// rooms.Presence). It may wait for the other nodes: call it off the event
+// loops. Safe for concurrent use.
+func (srv *Server) Totals() Totals {
+	local := rooms.Online{Users: srv.Online(), Conns: srv.Count(), Rooms: srv.Rooms()}
+	if p, ok := srv.broker.(rooms.Presence); ok {
+		if all, err := p.Online(local); err == nil {
+			local = all
+		} else {
+			local.Partial = true
+			srv.log.Warn("online counts from the cluster", "err", err)
+		}
+	}
+	return Totals{Users: local.Users, Conns: local.Conns, Rooms: local.Rooms, Partial: local.Partial, Missing: local.Missing}
 }

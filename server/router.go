@@ -336,6 +336,59 @@ func (c *Context) reply(cmd []byte, status int, msg string, data []byte) {
 	l.stats.msgsOut.Add(1)
 }
 
+// Defer takes the answer to this request out of the handler: the handler
+// returns without replying (no automatic "ok"), and the returned Deferred
+// answers later, from any goroutine, when what the answer needs (other
+// nodes, a database) has come. Must be called on the connection's event
+// loop.
+func (c *Context) Defer() *Deferred {
+	c.replied = true
+	return &Deferred{srv: c.s.loop.srv, sid: c.s.id, cmd: string(c.env.Cmd), seqno: append([]byte(nil), c.Seqno...)}
+}
+
+// Deferred is a reply that a handler left for later (Context.Defer). Its
+// methods are safe for concurrent use; the first call answers, later ones
+// do nothing.
+type Deferred struct {
+	srv   *Server
+	sid   uint64
+	cmd   string
+	seqno []byte
+	done  atomic.Bool
+}
+
+// OK answers with status 0 and data marshalled with sonic (nil omits
+// "data"); a marshalling error answers 500. A session that has closed
+// meanwhile drops it. Safe for concurrent use.
+func (d *Deferred) OK(data any) error {
+	raw, err := marshal(data)
+	if err != nil {
+		_ = d.send(protocol.StatusInternal, "internal error", nil)
+		return err
+	}
+	return d.send(protocol.StatusOK, "ok", raw)
+}
+
+// Fail answers with a non-zero status and a message. Safe for concurrent
+// use.
+func (d *Deferred) Fail(status int, msg string) error { return d.send(status, msg, nil) }
+
+func (d *Deferred) send(status int, msg string, data []byte) error {
+	if d.done.Swap(true) {
+		return nil
+	}
+	l, err := d.srv.loopFor(d.sid)
+	if err != nil {
+		return err
+	}
+	f := frameOf(protocol.AppendReply(nil, []byte(d.cmd), d.seqno, status, msg, data))
+	if err := l.enqueue(job{kind: jobPush, sid: d.sid, frame: f, reply: true}); err != nil {
+		f.Release()
+		return err
+	}
+	return nil
+}
+
 // Push sends an event {"cmd":cmd,"data":data} to the requesting session; it
 // leaves in the same write as the reply. Must be called on the
 // connection's event loop.

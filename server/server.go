@@ -61,6 +61,7 @@ type Server struct {
 
 	refused      atomic.Uint64 // connections refused at the accept stage
 	acceptErrors atomic.Uint64
+	brokerErrors atomic.Uint64 // publishes the broker refused
 
 	listenOnce sync.Once
 	listenErr  error
@@ -371,12 +372,30 @@ func (s *Server) loopFor(sid uint64) (*loop, error) {
 		}
 		return nil, ErrServerClosed
 	}
+	if SIDNode(sid) != s.cfg.NodeID {
+		return nil, ErrNoSession
+	}
 	loops := *s.loops.Load()
 	if idx := int(sid >> 56); idx < len(loops) && loops[idx].idx == idx {
 		return loops[idx], nil
 	}
 	return nil, ErrNoSession
 }
+
+// A session id is 64 bits: the loop (8), the node (16, Config.NodeID), a
+// generation (8: a socket descriptor reused by a later connection gets
+// another id) and the socket descriptor (32). It encodes where the session
+// lives, so a push finds its loop, and its node, without a table.
+func newSID(loop int, node uint16, seq uint64, fd int) uint64 {
+	return uint64(loop)<<56 | uint64(node)<<40 | (seq&0xFF)<<32 | uint64(uint32(fd))
+}
+
+// SIDNode returns the node (Config.NodeID) of session id sid.
+func SIDNode(sid uint64) uint16 { return uint16(sid >> 40) }
+
+// isRemote reports whether sid names a session of another node of the
+// cluster.
+func (s *Server) isRemote(sid uint64) bool { return SIDNode(sid) != s.cfg.NodeID }
 
 // ParseSID parses a session id in the form Session.SID returns.
 func ParseSID(s string) (uint64, error) {
@@ -393,6 +412,17 @@ func (s *Server) Disconnect(sid uint64, code codec.StatusCode, reason string) er
 	if !utf8.ValidString(reason) {
 		return ErrInvalidUTF8
 	}
+	if err := s.serving(); err != nil {
+		return err
+	}
+	if s.isRemote(sid) {
+		return s.publish(rooms.Event{Kind: rooms.ToSession, Op: rooms.Disconnect, Session: sid, Code: uint16(code), Data: []byte(reason)}, nil, nil)
+	}
+	return s.disconnectLocal(sid, code, reason)
+}
+
+// disconnectLocal closes this node's session sid (CauseServer).
+func (s *Server) disconnectLocal(sid uint64, code codec.StatusCode, reason string) error {
 	l, err := s.loopFor(sid)
 	if err != nil {
 		return err

@@ -65,6 +65,7 @@ type Stats struct {
 	SlowDropped    uint64 // server frames dropped for connections past MaxOutboundBytes
 	IOUringSubmits uint64 // io_uring submissions
 	IOUringSends   uint64 // connection writes in them
+	BrokerErrors   uint64 // publishes the broker refused (cross-node delivery lost)
 
 	Rooms int // rooms with at least one member
 	Users int // users with at least one connection
@@ -75,7 +76,7 @@ func (st *Stats) ClosedWith(code codec.StatusCode) uint64 { return st.Closed[Clo
 
 // Stats returns the server's counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
-	st := Stats{Conns: s.conns.Load(), Refused: s.refused.Load(), Rooms: s.reg.Rooms(), Users: s.reg.Users()}
+	st := Stats{Conns: s.conns.Load(), Refused: s.refused.Load(), Rooms: s.reg.Rooms(), Users: s.reg.Users(), BrokerErrors: s.brokerErrors.Load()}
 	for _, l := range *s.loops.Load() {
 		c := &l.stats
 		st.LoopConns = append(st.LoopConns, c.conns.Load())

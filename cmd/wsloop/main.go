@@ -134,7 +134,9 @@ func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	leases.Attach(srv)
+	if err := leases.Attach(srv); err != nil {
+		return nil, nil, nil, err
+	}
 	c.API.Server, c.API.Leases, c.API.Metrics = srv, leases, metrics.Handler(srv, leases)
 	api, err := httpapi.New(c.API)
 	if err != nil {
