@@ -24,14 +24,15 @@ func TestLayering(t *testing.T) {
 		"rooms":            {},
 		"server":           {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept"},
 		"lease":            {"server", "codec", "clock", "timingwheel"},
-		"metrics":          {"server", "lease"},
+		"metrics":          {"server", "lease", "cluster"},
+		"cluster":          {"rooms", "lease"},
 		"httpapi":          {"server", "lease", "codec", "protocol"},
 		"internal/srvtest": {"server", "codec", "internal/wstest"},
-		"cmd/wsloop":       {"server", "lease", "httpapi", "metrics", "codec", "protocol", "rooms"},
+		"cmd/wsloop":       {"server", "lease", "httpapi", "metrics", "cluster", "codec", "protocol", "rooms"},
 	}
 	// Packages that must not import net/http or Prometheus: the engine
 	// and everything under it.
-	noHTTP := map[string]bool{"codec": true, "protocol": true, "timingwheel": true, "clock": true, "rooms": true, "server": true, "lease": true}
+	noHTTP := map[string]bool{"codec": true, "protocol": true, "timingwheel": true, "clock": true, "rooms": true, "server": true, "lease": true, "cluster": true}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

@@ -327,9 +327,7 @@ func (n *Node) Close() error {
 
 // Stats returns the node's counters.
 func (n *Node) Stats() Stats {
-	n.mu.Lock()
-	nodes := len(n.peers) + 1
-	n.mu.Unlock()
+	nodes := len(n.livePeers()) + 1
 	return Stats{
 		Connected:     n.nc.IsConnected(),
 		Nodes:         nodes,

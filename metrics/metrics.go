@@ -8,33 +8,68 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/lease"
 	"github.com/wsloop/wsloop/server"
 )
 
+// Sources is what a Collector reads. Server is required; Leases and Cluster
+// are optional (nil: their metrics are not exported).
+type Sources struct {
+	Server  *server.Server
+	Leases  *lease.Table
+	Cluster *cluster.Node
+}
+
+// snapshot is one scrape's reading of the sources.
+type snapshot struct {
+	srv     server.Stats
+	leases  lease.Stats
+	cluster cluster.Stats
+}
+
 // metric is one row of the table: its name (after "wsloop_"), help, type,
-// and where its value comes from.
+// which source it needs, and where its value comes from.
 type metric struct {
 	name, help string
 	kind       prometheus.ValueType
-	server     func(*server.Stats) float64 // nil: a lease metric
-	lease      func(*lease.Stats) float64
+	needs      source
+	value      func(*snapshot) float64
 }
 
+type source uint8
+
+const (
+	fromServer source = iota
+	fromLeases
+	fromCluster
+)
+
 func counter(name, help string, f func(*server.Stats) uint64) metric {
-	return metric{name: name, help: help, kind: prometheus.CounterValue, server: func(s *server.Stats) float64 { return float64(f(s)) }}
+	return metric{name, help, prometheus.CounterValue, fromServer, func(s *snapshot) float64 { return float64(f(&s.srv)) }}
 }
 
 func gauge(name, help string, f func(*server.Stats) float64) metric {
-	return metric{name: name, help: help, kind: prometheus.GaugeValue, server: f}
+	return metric{name, help, prometheus.GaugeValue, fromServer, func(s *snapshot) float64 { return f(&s.srv) }}
 }
 
 func leaseMetric(name, help string, kind prometheus.ValueType, f func(*lease.Stats) float64) metric {
-	return metric{name: name, help: help, kind: kind, lease: f}
+	return metric{name, help, kind, fromLeases, func(s *snapshot) float64 { return f(&s.leases) }}
+}
+
+func clusterMetric(name, help string, kind prometheus.ValueType, f func(*cluster.Stats) float64) metric {
+	return metric{name, help, kind, fromCluster, func(s *snapshot) float64 { return f(&s.cluster) }}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // table is every plain metric, declared once: a new one is one line here
-// (and its counter in server.Stats or lease.Stats).
+// (and its counter in server.Stats, lease.Stats or cluster.Stats).
 var table = []metric{
 	gauge("connections", "Open connections, handshakes in progress included.", func(s *server.Stats) float64 { return float64(s.Conns) }),
 	counter("connections_accepted_total", "Connections accepted and handed to an event loop.", func(s *server.Stats) uint64 { return s.Accepted }),
@@ -51,21 +86,26 @@ var table = []metric{
 	counter("room_deliveries_total", "Room and user messages queued to a member connection.", func(s *server.Stats) uint64 { return s.RoomDeliveries }),
 	counter("io_uring_submits_total", "io_uring submissions: one system call for the output of several connections.", func(s *server.Stats) uint64 { return s.IOUringSubmits }),
 	counter("io_uring_sends_total", "Connection writes made through io_uring submissions.", func(s *server.Stats) uint64 { return s.IOUringSends }),
-	gauge("rooms", "Rooms with at least one member.", func(s *server.Stats) float64 { return float64(s.Rooms) }),
-	gauge("users_online", "Distinct users with at least one connection.", func(s *server.Stats) float64 { return float64(s.Users) }),
-	leaseMetric("leases", "Session leases alive (HTTP API).", prometheus.GaugeValue, func(s *lease.Stats) float64 { return float64(s.Active) }),
-	leaseMetric("leases_started_total", "Session leases started (POST /api/session/start).", prometheus.CounterValue, func(s *lease.Stats) float64 { return float64(s.Started) }),
+	gauge("rooms", "Rooms with at least one member on this node.", func(s *server.Stats) float64 { return float64(s.Rooms) }),
+	gauge("users_online", "Distinct users with at least one connection on this node.", func(s *server.Stats) float64 { return float64(s.Users) }),
+	leaseMetric("leases", "Session leases alive (this node's view of them).", prometheus.GaugeValue, func(s *lease.Stats) float64 { return float64(s.Active) }),
+	leaseMetric("leases_started_total", "Session leases started on this node (POST /api/session/start).", prometheus.CounterValue, func(s *lease.Stats) float64 { return float64(s.Started) }),
 	leaseMetric("leases_expired_total", "Session leases expired for want of a heartbeat; their connections were closed with 1008.", prometheus.CounterValue, func(s *lease.Stats) float64 { return float64(s.Expired) }),
 	leaseMetric("lease_refused_total", "WebSocket connections refused (1008) for a bad or expired auth_body, or none when a lease is required.", prometheus.CounterValue, func(s *lease.Stats) float64 { return float64(s.Refused) }),
+	clusterMetric("cluster_connected", "1 while the node is connected to NATS, 0 while it is cut off from the cluster.", prometheus.GaugeValue, func(s *cluster.Stats) float64 { return boolValue(s.Connected) }),
+	clusterMetric("cluster_nodes", "Live nodes of the cluster this node knows of, itself included.", prometheus.GaugeValue, func(s *cluster.Stats) float64 { return float64(s.Nodes) }),
+	clusterMetric("cluster_published_total", "Events sent to the other nodes (one NATS message each).", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.Published) }),
+	clusterMetric("cluster_publish_errors_total", "Events that could not be sent to the other nodes (cut off from NATS): lost for them.", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.PublishErrors) }),
+	clusterMetric("cluster_received_total", "Events received from the other nodes.", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.Received) }),
+	clusterMetric("cluster_reconnects_total", "Reconnections to NATS.", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.Reconnects) }),
 }
 
-// Collector exposes a server's counters (server.Stats) and its lease
-// table's (lease.Stats) to Prometheus. It reads them at scrape time:
-// counting adds no lock and no allocation to the event loops. Safe for
-// concurrent use.
+// Collector exposes a server's counters (server.Stats), its lease table's
+// (lease.Stats) and its cluster node's (cluster.Stats) to Prometheus. It
+// reads them at scrape time: counting adds no lock and no allocation to
+// the event loops. Safe for concurrent use.
 type Collector struct {
-	srv    *server.Server
-	leases *lease.Table // nil: no lease metrics
+	src    Sources
 	descs  []*prometheus.Desc
 	closed *prometheus.Desc
 	loops  *prometheus.Desc
@@ -73,9 +113,9 @@ type Collector struct {
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// New returns a collector of srv's metrics, and of leases' when not nil.
-func New(srv *server.Server, leases *lease.Table) *Collector {
-	c := &Collector{srv: srv, leases: leases}
+// New returns a collector of the sources' metrics.
+func New(src Sources) *Collector {
+	c := &Collector{src: src}
 	for _, m := range table {
 		c.descs = append(c.descs, prometheus.NewDesc("wsloop_"+m.name, m.help, nil, nil))
 	}
@@ -84,10 +124,20 @@ func New(srv *server.Server, leases *lease.Table) *Collector {
 	return c
 }
 
+func (c *Collector) has(s source) bool {
+	switch s {
+	case fromLeases:
+		return c.src.Leases != nil
+	case fromCluster:
+		return c.src.Cluster != nil
+	}
+	return true
+}
+
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for i, d := range c.descs {
-		if table[i].server != nil || c.leases != nil {
+		if c.has(table[i].needs) {
 			ch <- d
 		}
 	}
@@ -97,34 +147,32 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	st := c.srv.Stats()
-	var ls lease.Stats
-	if c.leases != nil {
-		ls = c.leases.Stats()
+	snap := snapshot{srv: c.src.Server.Stats()}
+	if c.src.Leases != nil {
+		snap.leases = c.src.Leases.Stats()
+	}
+	if c.src.Cluster != nil {
+		snap.cluster = c.src.Cluster.Stats()
 	}
 	for i, m := range table {
-		switch {
-		case m.server != nil:
-			ch <- prometheus.MustNewConstMetric(c.descs[i], m.kind, m.server(&st))
-		case c.leases != nil:
-			ch <- prometheus.MustNewConstMetric(c.descs[i], m.kind, m.lease(&ls))
+		if c.has(m.needs) {
+			ch <- prometheus.MustNewConstMetric(c.descs[i], m.kind, m.value(&snap))
 		}
 	}
-	for i, n := range st.Closed {
+	for i, n := range snap.srv.Closed {
 		if n > 0 {
 			ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(n), server.CloseSlotLabel(i))
 		}
 	}
-	for i, n := range st.LoopConns {
+	for i, n := range snap.srv.LoopConns {
 		ch <- prometheus.MustNewConstMetric(c.loops, prometheus.GaugeValue, float64(n), strconv.Itoa(i))
 	}
 }
 
-// Handler serves the Prometheus text format: the collector of srv (and
-// leases, when not nil), plus the Go runtime's and the process's metrics.
-// Safe for concurrent use.
-func Handler(srv *server.Server, leases *lease.Table) http.Handler {
+// Handler serves the Prometheus text format: the collector of src, plus the
+// Go runtime's and the process's metrics. Safe for concurrent use.
+func Handler(src Sources) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(New(srv, leases), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(New(src), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -58,7 +58,7 @@ func TestMetricsNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, url := srvtest.Start(t, server.Config{Tuning: server.Tuning{Loops: 1}}, leases.Wrap(server.NewRouter()))
-	h := Handler(srv, leases)
+	h := Handler(Sources{Server: srv, Leases: leases})
 	c, _ := wstest.DialRouter(t, url)
 	wstest.WriteText(t, c, `{"cmd":"join","seqno":"1","data":{"room":"r"}}`)
 	wstest.ReadText(t, c)
@@ -88,7 +88,7 @@ func TestMetricsNames(t *testing.T) {
 		t.Error("Go runtime metrics missing")
 	}
 	// Without a lease table: no lease metrics.
-	if _, ok := scrape(t, Handler(srv, nil))["wsloop_leases"]; ok {
+	if _, ok := scrape(t, Handler(Sources{Server: srv}))["wsloop_leases"]; ok {
 		t.Error("lease metrics without a lease table")
 	}
 }
@@ -106,7 +106,7 @@ func TestMetricsLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer leases.Stop()
-	h := Handler(srv, leases)
+	h := Handler(Sources{Server: srv, Leases: leases})
 	before := scrape(t, h)
 	a, err := leases.Start("")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"reflect"
 	"sort"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/httpapi"
 	"github.com/wsloop/wsloop/lease"
 	"github.com/wsloop/wsloop/server"
@@ -24,9 +26,10 @@ import (
 // own (or that it turns into a config value: heartbeat forms, the
 // slow-consumer policy by name, io_uring as a positive switch).
 type conf struct {
-	Server server.Config
-	Lease  lease.Config
-	API    httpapi.Config
+	Server  server.Config
+	Lease   lease.Config
+	API     httpapi.Config
+	Cluster cluster.Config
 
 	Config          string // the TOML file
 	HTTPAddr        string
@@ -65,6 +68,10 @@ var table = []setting{
 	{"lease-timeout", "a session lease not heartbeated this long expires and closes its connections (0: 30s)", func(c *conf) any { return &c.Lease.Timeout }, false},
 	{"require-lease", "refuse WebSocket connections without the auth_body of a session lease (close 1008)", func(c *conf) any { return &c.Lease.Require }, false},
 	{"max-api-body-size", "largest HTTP API request body in bytes, 413 above it (0: 65536)", func(c *conf) any { return &c.API.MaxBodySize }, false},
+	{"nats-url", "NATS server(s) joining this node to a cluster, e.g. nats://10.0.0.1:4222 (empty: a single node)", func(c *conf) any { return &c.Cluster.URL }, false},
+	{"node-name", "this node's name in the cluster, unique (empty: host name and --addr's port)", func(c *conf) any { return &c.Cluster.Name }, false},
+	{"cluster-prefix", "first token of the cluster's NATS subjects and of its lease bucket, equal on every node (empty: wsloop)", func(c *conf) any { return &c.Cluster.Prefix }, false},
+	{"presence-timeout", "how long a cluster-wide presence query waits for the other nodes (0: 200ms)", func(c *conf) any { return &c.Cluster.PresenceTimeout }, false},
 	{"echo", "echo mode: send every data message back verbatim, no JSON protocol", func(c *conf) any { return &c.Echo }, false},
 	{"loops", "event loops (0: one per CPU)", func(c *conf) any { return &c.Server.Tuning.Loops }, false},
 	{"max-conns", "maximum connections held (0: RLIMIT_NOFILE minus 100)", func(c *conf) any { return &c.Server.Tuning.MaxConns }, false},
@@ -296,8 +303,28 @@ func (c *conf) resolve(log *slog.Logger) error {
 		return fmt.Errorf("slow-consumer %q: want drop or close", c.SlowConsumer)
 	}
 	c.Server.Tuning.NoIOUring = !c.IOUring
-	c.Server.Logger, c.Lease.Logger, c.API.Logger = log, log, log
+	c.Server.Logger, c.Lease.Logger, c.API.Logger, c.Cluster.Logger = log, log, log, log
+	if c.Cluster.URL != "" && c.Cluster.Name == "" {
+		c.Cluster.Name = defaultNodeName(c.Server.Addr)
+	}
 	return nil
+}
+
+// defaultNodeName is the host name and the port of addr: unique as long as
+// no two nodes on one host listen on the same port.
+func defaultNodeName(addr string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "wsloop"
+	}
+	if addr == "" {
+		addr = server.DefaultAddr
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		port = "8080"
+	}
+	return host + ":" + port
 }
 
 func osEnv(k string) (string, bool) { return os.LookupEnv(k) }

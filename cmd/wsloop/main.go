@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/httpapi"
 	"github.com/wsloop/wsloop/lease"
 	"github.com/wsloop/wsloop/metrics"
@@ -126,6 +127,15 @@ func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
 	if c.Echo {
 		h = server.EchoHandler{}
 	}
+	var node *cluster.Node
+	if c.Cluster.URL != "" {
+		var err error
+		if node, err = cluster.New(c.Cluster); err != nil {
+			return nil, nil, nil, err
+		}
+		c.Server.Broker, c.Server.NodeID = node, node.ID()
+		c.Lease.Shared = cluster.NewLeaseStore(node, c.Lease.Timeout)
+	}
 	leases, err := lease.New(c.Lease)
 	if err != nil {
 		return nil, nil, nil, err
@@ -134,10 +144,14 @@ func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if node != nil {
+		node.Attach(srv)
+	}
 	if err := leases.Attach(srv); err != nil {
 		return nil, nil, nil, err
 	}
-	c.API.Server, c.API.Leases, c.API.Metrics = srv, leases, metrics.Handler(srv, leases)
+	c.API.Server, c.API.Leases = srv, leases
+	c.API.Metrics = metrics.Handler(metrics.Sources{Server: srv, Leases: leases, Cluster: node})
 	api, err := httpapi.New(c.API)
 	if err != nil {
 		leases.Stop()

@@ -136,6 +136,7 @@ func NewClient(t testing.TB, url string) *Client {
 // (sid: what its welcome said, if it was read).
 func Attach(t testing.TB, c *websocket.Conn, sid string) *Client {
 	cl := &Client{T: t, Conn: c, SID: sid, Replies: make(chan map[string]any, 1024), Pushes: make(chan map[string]any, 1<<16), Done: make(chan struct{})}
+	_ = c.SetReadDeadline(time.Time{}) // the reader waits as long as the test needs
 	go func() {
 		defer close(cl.Done)
 		for {
