@@ -318,8 +318,10 @@ func (n *Node) Subscriptions() int {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.done)
-		_ = n.nc.Publish(n.cfg.Prefix+".nodes", []byte("bye "+strconv.Itoa(int(n.id))+" "+n.cfg.Name))
-		_ = n.nc.Flush()
+		if n.nc.IsConnected() { // cut off, there is no one to say goodbye to
+			_ = n.nc.Publish(n.cfg.Prefix+".nodes", []byte("bye "+strconv.Itoa(int(n.id))+" "+n.cfg.Name))
+			_ = n.nc.FlushTimeout(time.Second)
+		}
 		n.nc.Close()
 	})
 	return nil

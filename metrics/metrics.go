@@ -97,6 +97,7 @@ var table = []metric{
 	clusterMetric("cluster_published_total", "Events sent to the other nodes (one NATS message each).", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.Published) }),
 	clusterMetric("cluster_publish_errors_total", "Events that could not be sent to the other nodes (cut off from NATS): lost for them.", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.PublishErrors) }),
 	clusterMetric("cluster_received_total", "Events received from the other nodes.", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.Received) }),
+	clusterMetric("cluster_bad_messages_total", "Messages from other nodes that could not be read (another wsloop version, or not wsloop's): dropped.", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.BadMessages) }),
 	clusterMetric("cluster_reconnects_total", "Reconnections to NATS.", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.Reconnects) }),
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/wsloop/wsloop/clock"
+	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/internal/srvtest"
 	"github.com/wsloop/wsloop/internal/wstest"
 	"github.com/wsloop/wsloop/lease"
@@ -141,5 +142,48 @@ func TestMetricsLeases(t *testing.T) {
 	}
 	if after["wsloop_leases"] != 0 {
 		t.Errorf("wsloop_leases %v after end and expiry, want 0", after["wsloop_leases"])
+	}
+}
+
+// TestMetricsCluster: a node cut off from NATS says so (connected 0, one
+// node known: itself) and counts the events it could not send.
+func TestMetricsCluster(t *testing.T) {
+	node, err := cluster.New(cluster.Config{URL: "nats://127.0.0.1:1", Name: "cut-off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	srv, url := srvtest.Start(t, server.Config{NodeID: node.ID(), Broker: node}, server.NewRouter())
+	node.Attach(srv)
+	h := Handler(Sources{Server: srv, Cluster: node})
+	before := scrape(t, h)
+	for _, k := range []string{"wsloop_cluster_connected", "wsloop_cluster_nodes", "wsloop_cluster_published_total",
+		"wsloop_cluster_publish_errors_total", "wsloop_cluster_received_total", "wsloop_cluster_reconnects_total",
+		"wsloop_cluster_bad_messages_total"} {
+		if _, ok := before[k]; !ok {
+			t.Errorf("%s missing", k)
+		}
+	}
+	if before["wsloop_cluster_connected"] != 0 || before["wsloop_cluster_nodes"] != 1 {
+		t.Errorf("connected %v nodes %v, want 0 and 1", before["wsloop_cluster_connected"], before["wsloop_cluster_nodes"])
+	}
+	c, _ := wstest.DialRouter(t, url)
+	wstest.WriteText(t, c, `{"cmd":"join","seqno":"1","data":{"room":"r"}}`)
+	wstest.ReadText(t, c)
+	before = scrape(t, h) // (the join's enter event was a publish too)
+	srv.Publish("r", "news", 1)
+	srv.Publish("r", "news", 2)
+	wstest.ReadText(t, c) // local members still get it
+	wstest.ReadText(t, c)
+	after := scrape(t, h)
+	if d := after["wsloop_cluster_publish_errors_total"] - before["wsloop_cluster_publish_errors_total"]; d != 2 {
+		t.Errorf("publish errors moved by %v, want 2", d)
+	}
+	if after["wsloop_cluster_published_total"] != 0 {
+		t.Errorf("published %v while cut off", after["wsloop_cluster_published_total"])
+	}
+	// Without a cluster node: no cluster metrics.
+	if _, ok := scrape(t, Handler(Sources{Server: srv}))["wsloop_cluster_connected"]; ok {
+		t.Error("cluster metrics without a cluster node")
 	}
 }
