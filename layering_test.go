@@ -25,7 +25,7 @@ func TestLayering(t *testing.T) {
 		"server":           {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept"},
 		"lease":            {"server", "codec", "clock", "timingwheel"},
 		"metrics":          {"server", "lease", "cluster"},
-		"cluster":          {"rooms", "lease"},
+		"cluster":          {"rooms", "lease", "clock"},
 		"httpapi":          {"server", "lease", "codec", "protocol"},
 		"internal/srvtest": {"server", "codec", "internal/wstest"},
 		"cmd/wsloop":       {"server", "lease", "httpapi", "metrics", "cluster", "codec", "protocol", "rooms"},

@@ -29,8 +29,9 @@
 // stops. The connection is retried for ever and the subscriptions are
 // restored on reconnection.
 //
-// Presence: each node announces itself every 100 ms on .nodes; a node not
-// heard from for 500 ms is gone. A presence query (a room's members, the
+// Presence: each node announces itself every second on .nodes (and at
+// once when it hears of a node it did not know); a node not heard from for
+// 3 s is gone. A presence query (a room's members, the
 // online counts) asks every live node on .presence and waits for their
 // answers up to Config.PresenceTimeout (200 ms); whoever has not answered
 // by then is named in the answer, marked partial.

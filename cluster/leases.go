@@ -180,8 +180,8 @@ func (s *LeaseStore) Watch(fn func(lease.Change)) error {
 		warned := false
 		for ctx.Err() == nil {
 			err := s.watch(ctx, fn)
-			if ctx.Err() != nil {
-				return
+			if ctx.Err() != nil || s.node.closed() {
+				return // closed: nothing to watch, nothing to say
 			}
 			if !warned {
 				s.log.Warn("lease bucket not watched; retrying", "bucket", s.bucket, "err", err)

@@ -62,17 +62,29 @@ func (n *Node) startPresence() error {
 	return nil
 }
 
+// announce says "hi <id> <name>" on .nodes every heartbeatEvery, and at
+// once when announceSoon asks (a node it did not know, a reconnection).
 func (n *Node) announce() {
 	hello := []byte("hi " + strconv.Itoa(int(n.id)) + " " + n.cfg.Name)
-	t := time.NewTicker(heartbeatEvery)
-	defer t.Stop()
 	for {
 		_ = n.nc.Publish(n.cfg.Prefix+".nodes", hello)
+		t := n.cfg.Clock.AfterFunc(heartbeatEvery, n.announceSoon)
 		select {
 		case <-n.done:
+			t.Stop()
 			return
-		case <-t.C:
+		case <-n.announceNow:
+			t.Stop()
 		}
+	}
+}
+
+// announceSoon makes the announcer say hi now rather than at its next
+// tick: a node that has just joined learns of the others at once.
+func (n *Node) announceSoon() {
+	select {
+	case n.announceNow <- struct{}{}:
+	default:
 	}
 }
 
@@ -96,8 +108,9 @@ func (n *Node) onAnnouncement(m *nats.Msg) {
 			n.log.Error("another node has this node's id: sessions of the two cannot be told apart; restart one", "other", name, "id", id)
 		}
 		n.log.Info("node joined", "other", name)
+		n.announceSoon() // so that it knows of this one without waiting
 	}
-	n.peers[name] = peer{id: uint16(id), seen: time.Now()}
+	n.peers[name] = peer{id: uint16(id), seen: n.cfg.Clock.Now()}
 }
 
 // livePeers returns the other nodes heard from within goneAfter, and
@@ -106,8 +119,9 @@ func (n *Node) livePeers() map[string]bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	live := make(map[string]bool, len(n.peers))
+	now := n.cfg.Clock.Now()
 	for name, p := range n.peers {
-		if time.Since(p.seen) > goneAfter {
+		if now.Sub(p.seen) > goneAfter {
 			delete(n.peers, name)
 			n.log.Info("node gone", "other", name)
 			continue

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wsloop/wsloop/clock"
 	"github.com/wsloop/wsloop/internal/wstest"
+	"github.com/wsloop/wsloop/rooms"
 )
 
 func apiGet(t *testing.T, url string, v any) {
@@ -111,17 +114,16 @@ func TestClusterPresence(t *testing.T) {
 	}
 
 	// Node 1 dies without a word (its NATS link cut, then its server):
-	// its users are gone from presence.
+	// its users are gone from the very next answer, which names it.
 	nodes[0].node.nc.Close()
 	nodes[0].stop()
-	waitFor(t, "node 1 to be forgotten", func() bool { return nodes[2].node.Stats().Nodes == 3 }) // nodes 2, 3 and the ghost
 	apiGet(t, nodes[2].api+"/api/online", &on)
 	if on.Users != 2 || on.Conns != 2 || on.Rooms != 1 {
 		t.Fatalf("online after node 1 died: %+v, want alice (node 2) and bob", on)
 	}
 	sort.Strings(on.Missing)
-	if !on.Partial || len(on.Missing) != 1 || on.Missing[0] != "ghost" {
-		t.Fatalf("online after node 1 died: missing %v, want the ghost only", on.Missing)
+	if !on.Partial || strings.Join(on.Missing, ",") != "ghost,node-1" {
+		t.Fatalf("online after node 1 died: missing %v, want the ghost and node 1", on.Missing)
 	}
 }
 
@@ -158,5 +160,41 @@ func TestClusterRoomEvents(t *testing.T) {
 	a2.Conn.Close()
 	if d := wstest.Data(watcher.Push("exit_room")); d["user"] != "alice" || d["reason"] != "disconnect" {
 		t.Fatalf("exit_room %v", d)
+	}
+}
+
+// TestClusterAnnouncements: a node that joins knows the others at once
+// (they answer a newcomer's announcement without waiting for their next
+// one), and a node that goes silent is counted until goneAfter has passed
+// on the clock, not a moment longer.
+func TestClusterAnnouncements(t *testing.T) {
+	ns := startNATS(t)
+	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
+	start := func(name string) *Node {
+		n, err := New(Config{URL: ns.url(), Name: name, Clock: clk, Logger: wstest.Logger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(func(rooms.Event) {}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = n.Close() })
+		return n
+	}
+	a := start("a")
+	b := start("b")
+	// The clock does not move: only the answer to b's first hello can
+	// tell b of a.
+	waitFor(t, "a and b to know each other", func() bool { return a.Stats().Nodes == 2 && b.Stats().Nodes == 2 })
+
+	// b goes silent without its goodbye.
+	b.nc.Close()
+	clk.Advance(goneAfter) // a announces meanwhile; b is still counted
+	if n := a.Stats().Nodes; n != 2 {
+		t.Fatalf("a counts %d nodes %v after b's last word, want 2", n, goneAfter)
+	}
+	clk.Advance(time.Millisecond)
+	if n := a.Stats().Nodes; n != 1 {
+		t.Fatalf("a counts %d nodes just after goneAfter, want 1", n)
 	}
 }

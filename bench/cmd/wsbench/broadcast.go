@@ -17,7 +17,7 @@ var broadcastScenario = &scenario{
 	name:         "broadcast",
 	about:        "room fan-out: one publisher, S subscribers; server CPU per delivery, delivery latency",
 	defaultConns: 2000,
-	run:          runBroadcast,
+	run:          runBroadcast("broadcast"),
 	columns: []column{
 		{key: "deliveries_s", title: "deliveries/s", format: "%.0f"},
 		{key: "cpu_us", title: "server CPU µs/delivery", format: "%.3f", ratio: true},
@@ -40,17 +40,63 @@ var broadcastScenario = &scenario{
 	chart: []string{"cpu_us", "p99_us"},
 }
 
+// clusterBroadcastScenario is broadcast against three wsloop nodes joined
+// by a nats-server, beside one node: the subscribers are spread evenly
+// over the nodes and the publisher is on the first; CPU is summed over the
+// nodes and nats-server.
+var clusterBroadcastScenario = &scenario{
+	name:         "cluster-broadcast",
+	about:        "room fan-out across a cluster: 3 wsloop nodes + nats-server against 1 node; server CPU per delivery (all processes), latency on the publisher's node and on the others",
+	defaultConns: 2000,
+	run:          runBroadcast("cluster-broadcast"),
+	columns: []column{
+		{key: "deliveries_s", title: "deliveries/s", format: "%.0f"},
+		{key: "cpu_us", title: "server CPU µs/delivery", format: "%.3f", ratio: true},
+		{key: "p50_us", title: "p50 µs", format: "%.0f"},
+		{key: "p99_us", title: "p99 µs", format: "%.0f"},
+		{key: "p50_pub_us", title: "p50 µs, publisher's node", format: "%.0f"},
+		{key: "p99_pub_us", title: "p99 µs, publisher's node", format: "%.0f"},
+		{key: "p50_other_us", title: "p50 µs, other nodes", format: "%.0f"},
+		{key: "p99_other_us", title: "p99 µs, other nodes", format: "%.0f"},
+		{key: "missing", title: "missing", format: "%.0f"},
+		{key: "server_cpu_pct", title: "server CPU %", format: "%.1f"},
+		{key: "nats_cpu_pct", title: "of which nats-server %", format: "%.1f"},
+		{key: "busy_pct", title: "machine busy %", format: "%.0f"},
+		{key: "rss_kib", title: "server RSS KiB", format: "%.0f"},
+		{key: "errors", title: "errors", format: "%.0f"},
+	},
+	describe: func(o *options, conns int) string {
+		return fmt.Sprintf("%d subscribers in one room, spread evenly over the nodes, 1 publisher (not a member) on the first node at %g publishes/s, %d-byte payloads; %v warm-up, %v measured per round, up to %v to drain; wsloop-cluster is 3 nodes and a nats-server (JetStream on), its CPU and RSS summed over the 4 processes",
+			conns, o.rate, o.payload, o.warmup, o.duration, broadcastDrain)
+	},
+	mode: func(*options) serverMode {
+		return serverMode{rooms: true, heartbeat: defaultHeartbeat}
+	},
+	chart:      []string{"cpu_us", "p99_us"},
+	ownTargets: []string{"wsloop", "wsloop-cluster"},
+	baseline:   "wsloop",
+}
+
 // broadcastDrain bounds the wait, after the window, for the messages of
 // its publishes.
 const broadcastDrain = 10 * time.Second
 
-func runBroadcast(ctx context.Context, r *round) (metrics, error) {
-	label := r.label("broadcast")
+// runBroadcast returns the run function of broadcast and
+// cluster-broadcast: subscribers over the server's endpoints (r.dial),
+// the publisher on the first.
+func runBroadcast(name string) func(ctx context.Context, r *round) (metrics, error) {
+	return func(ctx context.Context, r *round) (metrics, error) {
+		return broadcastRound(ctx, r, name)
+	}
+}
+
+func broadcastRound(ctx context.Context, r *round, name string) (metrics, error) {
+	label := r.label(name)
 	e, err := r.newEngine(nil)
 	if err != nil {
 		return nil, err
 	}
-	open := r.dial(ctx, "broadcast")
+	open := r.dial(ctx, name)
 	if open == 0 {
 		errs, _ := e.Errors()
 		return nil, fmt.Errorf("no connection opened: %q", errs)
@@ -99,14 +145,14 @@ func runBroadcast(ctx context.Context, r *round) (metrics, error) {
 	}
 	from := e.NextPublish()
 	e.SetPublishWindow(from, -1)
-	s0, err := takeSnapshot(r.srv.pid, e.Totals().Deliveries)
+	s0, err := takeSnapshot(r.srv, e.Totals().Deliveries)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.sleep(ctx, r.o.duration, line("measuring")); err != nil {
 		return nil, err
 	}
-	s1, err := takeSnapshot(r.srv.pid, e.Totals().Deliveries)
+	s1, err := takeSnapshot(r.srv, e.Totals().Deliveries)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +168,7 @@ func runBroadcast(ctx context.Context, r *round) (metrics, error) {
 		r.prog.set("%s: draining, %d/%d delivered", label, n, expected)
 	})
 	waitUntil(ctx, time.Second, func() bool { t := e.Totals(); return t.PublishAcks+t.Errors >= t.Published })
-	rss, _ := procfs.ReadRSS(r.srv.pid)
+	rss, _ := serverRSS(r.srv)
 
 	tot := e.Totals()
 	lat := e.Latency()
@@ -145,6 +191,15 @@ func runBroadcast(ctx context.Context, r *round) (metrics, error) {
 		"missing":        float64(missing),
 		"rss_kib":        float64(rss),
 		"errors":         float64(tot.Errors + tot.Dropped + tot.DialErrors + tot.HandshakeErrors + missing + unacked + (open - joined)),
+	}
+	for g, keys := range [loadgen.Groups][2]string{{"p50_pub_us", "p99_pub_us"}, {"p50_other_us", "p99_other_us"}} {
+		if h := e.GroupLatency(g); h.Count() > 0 && r.srv.nodes != nil {
+			m[keys[0]] = float64(h.Quantile(0.5)) / 1e3
+			m[keys[1]] = float64(h.Quantile(0.99)) / 1e3
+		}
+	}
+	if r.srv.nats != nil {
+		m["nats_cpu_pct"] = float64(s1.natsTicks-s0.natsTicks) / hz / wall * 100
 	}
 	if deliveries > 0 {
 		m["cpu_us"] = float64(s1.srvTicks-s0.srvTicks) / hz * 1e6 / deliveries

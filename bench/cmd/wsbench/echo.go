@@ -63,29 +63,51 @@ var pipelinedColumns = []column{
 }
 
 // snapshot is what is read at each end of a measured window: the
-// scenario's running count (replies, deliveries), the server's and
-// wsbench's CPU ticks, and the machine's CPU times.
+// scenario's running count (replies, deliveries), the server's CPU ticks
+// (summed over a cluster's processes, nats-server's also apart), wsbench's,
+// and the machine's CPU times.
 type snapshot struct {
 	at        time.Time
 	count     int64
 	srvTicks  uint64
+	natsTicks uint64
 	selfTicks uint64
 	cpu       procfs.CPUTimes
 }
 
-func takeSnapshot(pid int, count int64) (snapshot, error) {
+func takeSnapshot(srv *server, count int64) (snapshot, error) {
 	s := snapshot{at: time.Now(), count: count}
-	srv, err := procfs.ReadStat(pid)
-	if err != nil {
-		return s, fmt.Errorf("server stat: %w", err)
+	for _, pid := range srv.pids() {
+		st, err := procfs.ReadStat(pid)
+		if err != nil {
+			return s, fmt.Errorf("server stat: %w", err)
+		}
+		s.srvTicks += st.CPUTicks()
+		if srv.nats != nil && pid == srv.nats.pid {
+			s.natsTicks = st.CPUTicks()
+		}
 	}
 	self, err := procfs.ReadStat(0)
 	if err != nil {
 		return s, err
 	}
 	s.cpu, err = procfs.ReadCPUTimes()
-	s.srvTicks, s.selfTicks = srv.CPUTicks(), self.CPUTicks()
+	s.selfTicks = self.CPUTicks()
 	return s, err
+}
+
+// serverRSS returns the server's resident set in KiB, summed over a
+// cluster's processes.
+func serverRSS(srv *server) (int64, error) {
+	var sum int64
+	for _, pid := range srv.pids() {
+		rss, err := procfs.ReadRSS(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += rss
+	}
+	return sum, nil
 }
 
 // runPipelined runs echo (JSON) or raw (binary, echo mode) traffic.
@@ -111,7 +133,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	}); err != nil {
 		return nil, err
 	}
-	s0, err := takeSnapshot(r.srv.pid, e.Totals().Replies)
+	s0, err := takeSnapshot(r.srv, e.Totals().Replies)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +143,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	}); err != nil {
 		return nil, err
 	}
-	s1, err := takeSnapshot(r.srv.pid, e.Totals().Replies)
+	s1, err := takeSnapshot(r.srv, e.Totals().Replies)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +151,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	e.StopEcho()
 	r.prog.set("%s: draining", r.label(name))
 	missing := e.Drain(5 * time.Second)
-	rss, _ := procfs.ReadRSS(r.srv.pid)
+	rss, _ := serverRSS(r.srv)
 
 	tot := e.Totals()
 	lat := e.Latency()

@@ -61,6 +61,7 @@ type options struct {
 	src      string // the bench module's directory (for go build)
 	binDir   string // where binaries and server logs go; "" = a temp dir
 	binaries map[string]string
+	natsBin  string // nats-server for cluster targets; "" = found on PATH or in GOPATH/bin
 
 	matrix     bool   // every scenario × every target, RESULTS.md and charts
 	out        string // where -matrix writes; "" = the bench module's directory
@@ -158,6 +159,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.path, "path", o.path, "WebSocket path of the -addr server")
 	fs.StringVar(&o.src, "src", "", "directory of the bench module, to build the targets from (default: found from the working directory)")
 	fs.StringVar(&o.binDir, "bin-dir", "", "directory for built binaries and server logs (default: a temporary directory, removed at exit)")
+	fs.StringVar(&o.natsBin, "nats-server-bin", "", "nats-server binary for cluster targets (default: nats-server on PATH or in $(go env GOPATH)/bin)")
 	for _, name := range targetNames() {
 		fs.Func(name+"-bin", "use this "+name+" binary instead of building it", func(s string) error {
 			o.binaries[name] = s

@@ -47,9 +47,19 @@ func TestSmoke(t *testing.T) {
 		{"echo", []string{"wsloop", "naivegnet"}, 50},
 		{"raw", []string{"wsloop", "naivegnet"}, 50},
 		{"broadcast", []string{"wsloop", "naivegnet", "gws"}, 200},
+		{"cluster-broadcast", []string{"wsloop", "wsloop-cluster"}, 150},
 		{"idle", []string{"wsloop", "naivegnet"}, 200},
 		{"expiry", []string{"wsloop", "naivegnet"}, 100},
 	} {
+		if tc.scenario == "cluster-broadcast" {
+			if _, err := natsServerBinary(&o); err != nil {
+				if os.Getenv("CI") != "" {
+					t.Fatal(err)
+				}
+				t.Logf("cluster-broadcast not run: %v", err)
+				continue
+			}
+		}
 		so := o
 		so.scenarios = []string{tc.scenario}
 		so.targets = tc.targets
@@ -112,6 +122,17 @@ func TestSmoke(t *testing.T) {
 				ok = ok && m["msgs_s"] > 0 && m["cpu_us"] > 0 && m["conns"] == 50
 			case "broadcast":
 				ok = ok && m["subscribers"] == 200 && m["publishes"] > 0 && m["deliveries_s"] > 0 && m["missing"] == 0 && m["p50_us"] > 0
+			case "cluster-broadcast":
+				ok = ok && m["subscribers"] == 150 && m["publishes"] > 0 && m["deliveries_s"] > 0 && m["missing"] == 0 && m["cpu_us"] > 0
+				_, pub := m["p50_pub_us"]
+				_, other := m["p50_other_us"]
+				_, nats := m["nats_cpu_pct"]
+				if r.target == "wsloop-cluster" {
+					// Members on every node, and nats-server's CPU counted.
+					ok = ok && pub && other && nats && m["p50_other_us"] > 0
+				} else {
+					ok = ok && !pub && !other && !nats
+				}
 			case "idle":
 				ok = ok && m["held"] == 200 && m["alive"] == 200 && m["pongs"] == 200
 			case "expiry":
@@ -133,7 +154,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("parsed %+v", o)
 	}
 	o, err = parseFlags([]string{"-matrix", "-rounds", "1", "-rate", "5", "-hb-timeout", "2s"}, io.Discard)
-	if err != nil || !o.matrix || o.targetsSet || strings.Join(o.scenarios, ",") != "echo,raw,broadcast,idle,expiry" || o.rate != 5 || o.hbTimeout != 2*time.Second {
+	if err != nil || !o.matrix || o.targetsSet || strings.Join(o.scenarios, ",") != "echo,raw,broadcast,cluster-broadcast,idle,expiry" || o.rate != 5 || o.hbTimeout != 2*time.Second {
 		t.Fatalf("matrix: %+v, %v", o, err)
 	}
 	if got, _ := idleScenario.targets(&o); strings.Join(got, ",") != "wsloop,wsloop-nohb,naivegnet,gorilla,gws,nbio" {
@@ -141,6 +162,12 @@ func TestParseFlags(t *testing.T) {
 	}
 	if got, _ := echoScenario.targets(&o); strings.Join(got, ",") != "wsloop,naivegnet,gorilla,gws,nbio" {
 		t.Errorf("matrix echo targets %q", got)
+	}
+	if got, _ := clusterBroadcastScenario.targets(&o); strings.Join(got, ",") != "wsloop,wsloop-cluster" {
+		t.Errorf("matrix cluster-broadcast targets %q", got)
+	}
+	if b := clusterBroadcastScenario.baselineOf([]string{"wsloop", "wsloop-cluster"}); b != "wsloop" {
+		t.Errorf("cluster-broadcast baseline %q", b)
 	}
 	o, err = parseFlags([]string{"-matrix", "-scenario", "expiry", "-targets", "wsloop-nohb,gws"}, io.Discard)
 	if err != nil || strings.Join(o.scenarios, ",") != "expiry" {

@@ -59,13 +59,25 @@ func (r *round) newEngine(adjust func(*loadgen.Config)) (*loadgen.Engine, error)
 	return e, err
 }
 
-// dial opens r.conns connections, with progress, and waits for their
-// handshakes; it returns the number open and notes any shortfall.
+// dial opens r.conns connections, with progress, spread evenly over the
+// server's endpoints (a cluster's nodes: those of the first node in
+// loadgen group 0, the others in group 1), and waits for their handshakes;
+// it returns the number open and notes any shortfall.
 func (r *round) dial(ctx context.Context, scen string) int64 {
 	start := time.Now()
-	r.engine.Dial(ctx, r.conns, func(done int) {
-		r.prog.set("%s: dialed %d/%d", r.label(scen), done, r.conns)
-	})
+	eps := r.srv.endpoints()
+	done := 0
+	for i, addr := range eps {
+		n := r.conns / len(eps)
+		if i < r.conns%len(eps) {
+			n++
+		}
+		base := done
+		r.engine.DialAt(ctx, addr, min(i, loadgen.Groups-1), n, func(d int) {
+			r.prog.set("%s: dialed %d/%d", r.label(scen), base+d, r.conns)
+		})
+		done += n
+	}
 	open := r.engine.WaitHandshakes(ctx, 30*time.Second)
 	t := r.engine.Totals()
 	r.prog.set("%s: %d open in %.1fs from %d source address(es)", r.label(scen), open, time.Since(start).Seconds(), max(t.SourceAddrs, 1))
@@ -130,10 +142,15 @@ type scenario struct {
 	matrixExtra []string
 	// chart lists the keys of the columns drawn in the scenario's chart.
 	chart []string
+	// ownTargets, if set, are the scenario's targets when -targets is not
+	// given (also in -matrix), and baseline the one its ratio column
+	// divides by (instead of the first target that is not wsloop).
+	ownTargets []string
+	baseline   string
 }
 
 // scenarios are every scenario, in the order -matrix runs them.
-var scenarios = []*scenario{echoScenario, rawScenario, broadcastScenario, idleScenario, expiryScenario}
+var scenarios = []*scenario{echoScenario, rawScenario, broadcastScenario, clusterBroadcastScenario, idleScenario, expiryScenario}
 
 // serverMode returns the mode the scenario's servers are started in.
 func (sc *scenario) serverMode(o *options) serverMode {
@@ -147,7 +164,9 @@ func (sc *scenario) serverMode(o *options) serverMode {
 // those skipped because they cannot run it.
 func (sc *scenario) targets(o *options) (run, skipped []string) {
 	list := o.targets
-	if o.matrix && !o.targetsSet {
+	if sc.ownTargets != nil && !o.targetsSet {
+		list = sc.ownTargets
+	} else if o.matrix && !o.targetsSet {
 		list = nil
 		for _, t := range matrixTargets {
 			list = append(list, t)
@@ -164,6 +183,17 @@ func (sc *scenario) targets(o *options) (run, skipped []string) {
 		run = append(run, t)
 	}
 	return run, skipped
+}
+
+// baselineOf returns the target of targets the ratio column divides by.
+func (sc *scenario) baselineOf(targets []string) string {
+	if sc.baseline != "" {
+		if slices.Contains(targets, sc.baseline) {
+			return sc.baseline
+		}
+		return ""
+	}
+	return baselineTarget(targets)
 }
 
 func scenarioByName(name string) *scenario {
@@ -250,7 +280,7 @@ func bench(ctx context.Context, o options, prog *progress) ([]*report, error) {
 			conns = sc.defaultConns
 		}
 		targets, skipped := sc.targets(&o)
-		rep := &report{scen: sc, o: &o, conns: conns, targets: targets, skipped: skipped, baseline: baselineTarget(targets), started: time.Now(), env: env}
+		rep := &report{scen: sc, o: &o, conns: conns, targets: targets, skipped: skipped, baseline: sc.baselineOf(targets), started: time.Now(), env: env}
 		reports = append(reports, rep)
 		for n := 1; n <= o.rounds; n++ {
 			for _, t := range targets {

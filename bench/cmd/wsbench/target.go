@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -26,6 +28,9 @@ type targetSpec struct {
 	args func(addr string, o *options, m serverMode) []string
 	// noHeartbeat: the target never expires connections (not for expiry).
 	noHeartbeat bool
+	// nodes > 0: the target is a cluster of that many wsloop nodes joined
+	// by a nats-server started for the round (see startCluster).
+	nodes int
 }
 
 // serverMode is what a scenario needs from the servers it starts.
@@ -68,6 +73,14 @@ var targetSpecs = map[string]targetSpec{
 		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
 		path: "/ws",
 		args: wsloopArgs(false, true),
+	},
+	// Three wsloop nodes and a nats-server, on this machine: the
+	// cluster-broadcast scenario compares it with one wsloop node.
+	"wsloop-cluster": {
+		pkg:   "github.com/wsloop/wsloop/cmd/wsloop",
+		path:  "/ws",
+		args:  wsloopArgs(false, false),
+		nodes: 3,
 	},
 	"naivegnet": {
 		pkg:  "github.com/wsloop/wsloop/bench/peers/naivegnet",
@@ -205,41 +218,55 @@ func buildTargets(ctx context.Context, o *options, targets []string, binDir stri
 	return bins, nil
 }
 
-// server is a running target.
+// server is a running target: one process, or a cluster (nodes and nats
+// set; addr, pid and log are those of its first node).
 type server struct {
 	name   string
 	addr   string
 	path   string
 	pid    int
-	cmd    *exec.Cmd // nil for an external target
+	cmd    *exec.Cmd // nil for an external target and a cluster
 	log    string
-	exited chan struct{}
+	exited chan struct{} // closed when the process (a cluster: any of its processes) exits
+
+	nodes []*server // a cluster's wsloop nodes
+	nats  *server   // a cluster's nats-server
 }
 
-// startServer starts target t's binary on a free loopback port and waits
-// until it accepts connections.
+// startServer starts target t's binary on a free loopback port (a
+// cluster: its nodes and their nats-server) and waits until it accepts
+// connections.
 func startServer(ctx context.Context, o *options, t, bin, logPath string, m serverMode) (*server, error) {
 	if t == externalTarget {
 		return &server{name: t, addr: o.addr, path: o.path, pid: o.pid}, nil
 	}
 	spec := targetSpecs[t]
+	if spec.nodes > 0 {
+		return startCluster(ctx, o, t, bin, logPath, m)
+	}
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, err
 	}
+	return startProcess(ctx, t, bin, spec.args(addr, o, m), addr, spec.path, logPath)
+}
+
+// startProcess starts bin with args, its output in logPath, and waits
+// until it accepts connections on addr.
+func startProcess(ctx context.Context, name, bin string, args []string, addr, path, logPath string) (*server, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, spec.args(addr, o, m)...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server must not outlive wsbench.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", t, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	s := &server{name: t, addr: addr, path: spec.path, pid: cmd.Process.Pid, cmd: cmd, log: logPath, exited: make(chan struct{})}
+	s := &server{name: name, addr: addr, path: path, pid: cmd.Process.Pid, cmd: cmd, log: logPath, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		close(s.exited)
@@ -253,7 +280,7 @@ func startServer(ctx context.Context, o *options, t, bin, logPath string, m serv
 		}
 		select {
 		case <-s.exited:
-			return nil, fmt.Errorf("%s exited before accepting connections:\n%s", t, tail(logPath))
+			return nil, fmt.Errorf("%s exited before accepting connections:\n%s", name, tail(logPath))
 		case <-ctx.Done():
 			s.stop()
 			return nil, ctx.Err()
@@ -261,14 +288,125 @@ func startServer(ctx context.Context, o *options, t, bin, logPath string, m serv
 		}
 		if time.Now().After(deadline) {
 			s.stop()
-			return nil, fmt.Errorf("%s did not accept connections on %s within 15 s:\n%s", t, addr, tail(logPath))
+			return nil, fmt.Errorf("%s did not accept connections on %s within 15 s:\n%s", name, addr, tail(logPath))
 		}
 	}
 }
 
-// stop sends SIGTERM, then SIGKILL after 10 s. It does nothing for an
-// external target.
+// startCluster starts a nats-server (JetStream on, its store beside the
+// logs) on a free loopback port, then t's nodes, each on its own port
+// with --nats-url and --node-name node1, node2, …; the logs are
+// logPath.nats and logPath.node1, ….
+func startCluster(ctx context.Context, o *options, t, bin, logPath string, m serverMode) (*server, error) {
+	spec := targetSpecs[t]
+	natsBin, err := natsServerBinary(o)
+	if err != nil {
+		return nil, err
+	}
+	natsAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	host, port, _ := net.SplitHostPort(natsAddr)
+	store := logPath + ".jetstream"
+	_ = os.RemoveAll(store)
+	c := &server{name: t, path: spec.path, exited: make(chan struct{})}
+	c.nats, err = startProcess(ctx, t+" nats-server", natsBin, []string{"-a", host, "-p", port, "-js", "-sd", store}, natsAddr, "", logPath+".nats")
+	if err != nil {
+		return nil, err
+	}
+	for i := 1; i <= spec.nodes; i++ {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		no := *o
+		if no.serverLoops == 0 {
+			// The nodes share this machine: together they get one loop per
+			// CPU, as one node does, and at least one each.
+			no.serverLoops = max(1, runtime.NumCPU()/spec.nodes)
+		}
+		args := append(spec.args(addr, &no, m), "--nats-url", "nats://"+natsAddr, "--node-name", fmt.Sprintf("node%d", i))
+		node, err := startProcess(ctx, fmt.Sprintf("%s node%d", t, i), bin, args, addr, spec.path, fmt.Sprintf("%s.node%d", logPath, i))
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		c.nodes = append(c.nodes, node)
+	}
+	c.addr, c.pid, c.log = c.nodes[0].addr, c.nodes[0].pid, c.nodes[0].log
+	var once sync.Once
+	for _, p := range append([]*server{c.nats}, c.nodes...) {
+		go func() {
+			<-p.exited
+			once.Do(func() {
+				c.log = p.log
+				close(c.exited)
+			})
+		}()
+	}
+	return c, nil
+}
+
+// natsServerBinary returns -nats-server-bin, or nats-server on PATH or in
+// $(go env GOPATH)/bin.
+func natsServerBinary(o *options) (string, error) {
+	if o.natsBin != "" {
+		return o.natsBin, nil
+	}
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p, nil
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			p := filepath.Join(dir, "bin", "nats-server")
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				return p, nil
+			}
+		}
+	}
+	return "", errors.New("a cluster target needs nats-server: go install github.com/nats-io/nats-server/v2@v2.15.3, or pass -nats-server-bin")
+}
+
+// endpoints returns the addresses clients may connect to: a cluster's
+// nodes, in order, or the one server's.
+func (s *server) endpoints() []string {
+	if s.nodes == nil {
+		return []string{s.addr}
+	}
+	var out []string
+	for _, n := range s.nodes {
+		out = append(out, n.addr)
+	}
+	return out
+}
+
+// pids returns the processes whose CPU and memory are the server's: a
+// cluster's nodes and its nats-server.
+func (s *server) pids() []int {
+	if s.nodes == nil {
+		return []int{s.pid}
+	}
+	out := []int{s.nats.pid}
+	for _, n := range s.nodes {
+		out = append(out, n.pid)
+	}
+	return out
+}
+
+// stop sends SIGTERM, then SIGKILL after 10 s (a cluster: to its nodes,
+// then to nats-server). It does nothing for an external target.
 func (s *server) stop() {
+	if s.nats != nil {
+		var wg sync.WaitGroup
+		for _, n := range s.nodes {
+			wg.Go(n.stop)
+		}
+		wg.Wait()
+		s.nats.stop()
+		return
+	}
 	if s.cmd == nil {
 		return
 	}
@@ -281,9 +419,10 @@ func (s *server) stop() {
 	}
 }
 
-// alive reports whether the server process is still running.
+// alive reports whether the server process (a cluster: every one of its
+// processes) is still running.
 func (s *server) alive() bool {
-	if s.cmd == nil {
+	if s.cmd == nil && s.nats == nil {
 		return syscall.Kill(s.pid, 0) == nil
 	}
 	select {

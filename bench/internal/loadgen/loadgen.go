@@ -136,8 +136,9 @@ func (t Totals) Open() int64 { return t.Upgraded - t.Dropped }
 type Engine struct {
 	cfg    Config
 	cli    *gnet.Client
-	req    []byte // the upgrade request
-	accept string // the Sec-WebSocket-Accept expected
+	key    string            // the Sec-WebSocket-Key of every upgrade request
+	reqs   map[string][]byte // the upgrade request by server address (under mu)
+	accept string            // the Sec-WebSocket-Accept expected
 	epoch  time.Time
 	filler []byte
 
@@ -171,6 +172,7 @@ type loopStats struct {
 	upgraded, hsErrors, replies, errors, pongs, pushes, dropped, inflight, lost atomic.Int64
 	joined, published, pubAcks, deliveries, winDelivered, closed                atomic.Int64
 	lat                                                                         hist.Histogram
+	groupLat                                                                    [Groups]hist.Histogram
 	_                                                                           [64]byte
 }
 
@@ -194,6 +196,8 @@ type conn struct {
 	out      []byte
 	rng      uint64
 	lastPub  int64 // sequence number of the last room message received
+	req      []byte // the upgrade request (for its server's address)
+	group    int    // DialAt's group: latencies are also kept per group
 
 	// Times in ns since the engine's epoch, for Times.
 	sentAt, upgradedAt, closedAt atomic.Int64
@@ -244,7 +248,8 @@ func New(cfg Config) (*Engine, error) {
 	key := wsframe.NewKey(uint64(time.Now().UnixNano()))
 	e := &Engine{
 		cfg:    cfg,
-		req:    wsframe.Request(cfg.Addr, cfg.Path, key),
+		key:    key,
+		reqs:   map[string][]byte{},
 		accept: wsframe.AcceptKey(key),
 		epoch:  time.Now(),
 		filler: []byte(strings.Repeat("x", max(cfg.Payload, 1))),
@@ -298,18 +303,39 @@ func digits(v uint64) int {
 	return n
 }
 
-// Dial opens n more connections, DialWorkers at a time, and starts their
-// handshakes; it returns when every dial has succeeded or failed (or ctx is
-// done). progress, if not nil, is called from time to time with the
-// connections dialed so far. Failed dials are counted in Totals.DialErrors
-// and described in Errors.
+// Groups is the number of groups of DialAt.
+const Groups = 2
+
+// Dial opens n more connections to Config.Addr, DialWorkers at a time, and
+// starts their handshakes; it returns when every dial has succeeded or
+// failed (or ctx is done). progress, if not nil, is called from time to
+// time with the connections dialed so far. Failed dials are counted in
+// Totals.DialErrors and described in Errors. Its connections are in group 0.
 func (e *Engine) Dial(ctx context.Context, n int, progress func(done int)) {
+	e.DialAt(ctx, e.cfg.Addr, 0, n, progress)
+}
+
+// DialAt is Dial to another server (addr: host:port, loopback only), for
+// a cluster whose nodes serve the same rooms. Its connections are in group
+// (0 ≤ group < Groups): the latencies of their room messages are also
+// recorded in GroupLatency(group).
+func (e *Engine) DialAt(ctx context.Context, addr string, group, n int, progress func(done int)) {
+	if group < 0 || group >= Groups {
+		panic("loadgen: DialAt group out of range")
+	}
+	e.mu.Lock()
+	req := e.reqs[addr]
+	if req == nil {
+		req = wsframe.Request(addr, e.cfg.Path, e.key)
+		e.reqs[addr] = req
+	}
+	e.mu.Unlock()
 	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	for range min(e.cfg.DialWorkers, n) {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) && ctx.Err() == nil {
-				e.dialOne(ctx)
+				e.dialOne(ctx, addr, req, group)
 				if d := done.Add(1); progress != nil && d%500 == 0 {
 					progress(int(d))
 				}
@@ -322,15 +348,15 @@ func (e *Engine) Dial(ctx context.Context, n int, progress func(done int)) {
 	}
 }
 
-func (e *Engine) dialOne(ctx context.Context) {
-	loopback := strings.HasPrefix(e.cfg.Addr, "127.")
+func (e *Engine) dialOne(ctx context.Context, addr string, req []byte, group int) {
+	loopback := strings.HasPrefix(addr, "127.")
 	for {
 		src := e.src.Load()
 		d := net.Dialer{Timeout: e.cfg.DialTimeout}
 		if src > 0 {
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}
 		}
-		nc, err := d.DialContext(ctx, "tcp", e.cfg.Addr)
+		nc, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil && loopback && errors.Is(err, syscall.EADDRNOTAVAIL) && src < 254 {
 			// The ports of this source address ran out: move to the next one.
 			nsrc := src + 1
@@ -345,7 +371,7 @@ func (e *Engine) dialOne(ctx context.Context) {
 			e.noteErr("dial: " + err.Error())
 			return
 		}
-		cs := &conn{e: e, rng: uint64(e.seeds.Add(1))*0x9e3779b97f4a7c15 + 1, lastPub: -1}
+		cs := &conn{e: e, rng: uint64(e.seeds.Add(1))*0x9e3779b97f4a7c15 + 1, lastPub: -1, req: req, group: group}
 		gc, err := e.cli.EnrollContext(nc, cs) // closes nc in every case
 		if err != nil {
 			e.dialErrs.Add(1)
@@ -524,6 +550,18 @@ func (e *Engine) Latency() *hist.Histogram {
 	return h
 }
 
+// GroupLatency returns the room-message latencies of group's connections
+// (DialAt) recorded in the publish window, merged over the loops.
+func (e *Engine) GroupLatency(group int) *hist.Histogram {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	h := new(hist.Histogram)
+	for _, s := range e.stats {
+		h.Merge(&s.groupLat[group])
+	}
+	return h
+}
+
 // Errors returns the first distinct error descriptions seen (at most 10,
 // each with its count when it repeated) and how many errors there were in
 // all.
@@ -574,7 +612,7 @@ func (h *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cs := c.Context().(*conn)
 	cs.st = h.e.statsFor(c.EventLoop())
 	cs.sentAt.Store(h.e.now())
-	return h.e.req, gnet.None
+	return cs.req, gnet.None
 }
 
 func (h *events) OnClose(c gnet.Conn, err error) gnet.Action {
@@ -675,7 +713,9 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 			action = cs.fail(fmt.Sprintf("unexpected opcode %d", h.OpCode))
 		}
 	}
-	_, _ = c.Discard(n)
+	if n > 0 { // gnet's Discard(0) would drop everything, a partial frame too
+		_, _ = c.Discard(n)
+	}
 	if action == gnet.None && cs.state.Load() == stOpen {
 		if cmd := cs.pending.Swap(0); cmd != 0 {
 			cs.command(cmd, now)
@@ -930,6 +970,7 @@ func (cs *conn) delivery(p []byte, now int64) {
 	if n >= e.winFrom.Load() && n < e.winTo.Load() {
 		cs.st.winDelivered.Add(1)
 		cs.st.lat.Record(now - t)
+		cs.st.groupLat[cs.group].Record(now - t)
 	}
 }
 

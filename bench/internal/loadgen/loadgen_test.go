@@ -1,14 +1,22 @@
 package loadgen
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wsloop/wsloop/bench/internal/wsframe"
+	"github.com/wsloop/wsloop/rooms"
 	"github.com/wsloop/wsloop/server"
 )
 
@@ -282,5 +290,120 @@ func TestEngineExpectClose(t *testing.T) {
 		if d := time.Duration(ct.Closed - ct.Sent); ct.Upgraded == 0 || d < timeout || d > timeout+time.Second {
 			t.Errorf("closed %v after the last write (timeout %v): %+v", d, timeout, ct)
 		}
+	}
+}
+
+// pair is a rooms.Broker that hands every event to the other server of a
+// pair at once: two nodes, without a network.
+type pair struct {
+	peer    *pair
+	deliver atomic.Pointer[func(rooms.Event)]
+}
+
+func (p *pair) Start(deliver func(rooms.Event)) error { p.deliver.Store(&deliver); return nil }
+func (p *pair) Publish(ev rooms.Event) error {
+	ev.Data = bytes.Clone(ev.Data)
+	if d := p.peer.deliver.Load(); d != nil {
+		(*d)(ev)
+	}
+	return nil
+}
+func (p *pair) Subscribe(rooms.Kind, string) error   { return nil }
+func (p *pair) Unsubscribe(rooms.Kind, string) error { return nil }
+func (p *pair) Close() error                         { return nil }
+
+// DialAt: members on two servers of one room, the publisher on the first;
+// each gets every message, and each group's latencies are kept apart.
+func TestEngineDialAtGroups(t *testing.T) {
+	a, b := &pair{}, &pair{}
+	a.peer, b.peer = b, a
+	cfg := server.Config{Tuning: server.Tuning{Loops: 1}, Rooms: server.Rooms{PublishRate: -1, EventsMaxMembers: -1}}
+	cfg.NodeID, cfg.Broker = 1, a
+	srvA := startWsloopWith(t, cfg, server.NewRouter())
+	cfg.NodeID, cfg.Broker = 2, b
+	srvB := startWsloopWith(t, cfg, server.NewRouter())
+	e, err := New(Config{Addr: srvA.Addr().String(), Loops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	e.Dial(ctx, 3, nil)
+	e.DialAt(ctx, srvB.Addr().String(), 1, 5, nil)
+	if open := e.WaitHandshakes(ctx, 5*time.Second); open != 8 {
+		t.Fatalf("%d open", open)
+	}
+	if srvA.Count() != 3 || srvB.Count() != 5 {
+		t.Fatalf("connections %d and %d, want 3 and 5", srvA.Count(), srvB.Count())
+	}
+	e.Broadcast(CmdJoin)
+	waitFor(t, func() bool { return e.Totals().Joined == 8 })
+	e.Dial(ctx, 1, nil)
+	e.WaitHandshakes(ctx, 5*time.Second)
+	if !e.SetPublisher() {
+		t.Fatal("no publisher")
+	}
+	e.SetPublishWindow(0, -1)
+	e.Publish(10)
+	waitFor(t, func() bool { return e.Totals().WindowDelivered == 80 })
+	if n0, n1 := e.GroupLatency(0).Count(), e.GroupLatency(1).Count(); n0 != 30 || n1 != 50 {
+		t.Errorf("group latencies %d and %d, want 30 and 50", n0, n1)
+	}
+	if tot := e.Totals(); tot.Errors != 0 {
+		errs, _ := e.Errors()
+		t.Fatalf("totals %+v, errors %q", tot, errs)
+	}
+}
+
+// A frame that arrives in two reads is kept whole across them (gnet's
+// Discard(0) would throw its first part away).
+func TestEngineSplitFrame(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			served <- err
+			return
+		}
+		_, err = fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			wsframe.AcceptKey(req.Header.Get("Sec-WebSocket-Key")))
+		if err != nil {
+			served <- err
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // the handshake read alone
+		push := []byte(`{"cmd":"welcome","data":{}}`)
+		frame := append([]byte{0x81, byte(len(push))}, push...)
+		_, _ = c.Write(frame[:5])
+		time.Sleep(50 * time.Millisecond) // a real socket: let the first part be read alone
+		_, _ = c.Write(frame[5:])
+		_, err = c.Write(frame)
+		served <- err
+		time.Sleep(time.Second) // keep the connection open while the test reads
+	}()
+	e, err := New(Config{Addr: ln.Addr().String(), Loops: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Dial(context.Background(), 1, nil)
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { tot := e.Totals(); return tot.Pushes == 2 || tot.Errors > 0 })
+	if tot := e.Totals(); tot.Pushes != 2 || tot.Errors != 0 {
+		errs, _ := e.Errors()
+		t.Fatalf("totals %+v, errors %q", tot, errs)
 	}
 }

@@ -194,7 +194,9 @@ func (s *server) OnTraffic(c gnet.Conn) gnet.Action {
 		ws.Cipher(p, h.Mask, 0)
 		action = st.frame(h, p)
 	}
-	_, _ = c.Discard(consumed)
+	if consumed > 0 { // gnet's Discard(0) would drop everything, a partial frame too
+		_, _ = c.Discard(consumed)
+	}
 	return action
 }
 
