@@ -195,7 +195,7 @@ type conn struct {
 	inflight []slot
 	out      []byte
 	rng      uint64
-	lastPub  int64 // sequence number of the last room message received
+	lastPub  int64  // sequence number of the last room message received
 	req      []byte // the upgrade request (for its server's address)
 	group    int    // DialAt's group: latencies are also kept per group
 
