@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/wsloop/wsloop/internal/natstest"
 	"github.com/wsloop/wsloop/internal/wstest"
 )
 
@@ -130,7 +131,7 @@ func TestClusterNATSRestart(t *testing.T) {
 		}
 	}
 
-	ns.stop()
+	ns.Stop()
 	waitFor(t, "the nodes to see NATS gone", func() bool { return !nodes[0].node.Stats().Connected })
 	errs := nodes[0].srv.Stats().BrokerErrors
 	pub(2) // during the outage: node 1's member only
@@ -141,7 +142,7 @@ func TestClusterNATSRestart(t *testing.T) {
 		t.Error("a publish that could not leave the node was not counted")
 	}
 
-	ns.start()
+	ns.Start()
 	back := time.Now()
 	for n := 3; ; n++ {
 		pub(n)
@@ -170,9 +171,9 @@ func TestClusterNATSRestart(t *testing.T) {
 // TestClusterNATSDownAtStart: a node whose NATS cannot be reached serves
 // its own clients, says it is not connected, and joins once NATS is up.
 func TestClusterNATSDownAtStart(t *testing.T) {
-	ns := startNATS(t)
-	ns.stop()
-	tn := startNode(t, ns.url(), "lonely", 0)
+	ns := natstest.Start(t)
+	ns.Stop()
+	tn := startNode(t, ns.URL(), "lonely", 0)
 	if tn.node.Stats().Connected {
 		t.Fatal("connected to a NATS that is down")
 	}
@@ -182,9 +183,9 @@ func TestClusterNATSDownAtStart(t *testing.T) {
 	if d := wstest.Data(c.Push("message")); d["payload"] != "local" {
 		t.Fatalf("local delivery without NATS: %v", d)
 	}
-	ns.start()
+	ns.Start()
 	waitFor(t, "the node to join NATS", func() bool { return tn.node.Stats().Connected })
-	other := startNode(t, ns.url(), "other", 0)
+	other := startNode(t, ns.URL(), "other", 0)
 	waitFor(t, "the nodes to know each other", func() bool { return tn.node.Stats().Nodes == 2 })
 	if err := other.srv.PublishMessage("r", "far", "hello"); err != nil {
 		t.Fatal(err)

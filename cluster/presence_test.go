@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wsloop/wsloop/clock"
+	"github.com/wsloop/wsloop/internal/natstest"
 	"github.com/wsloop/wsloop/internal/wstest"
 	"github.com/wsloop/wsloop/rooms"
 )
@@ -85,7 +86,7 @@ func TestClusterPresence(t *testing.T) {
 	}
 
 	// A node that is alive (it announces itself) but does not answer.
-	ghost, err := nats.Connect(ns.url())
+	ghost, err := nats.Connect(ns.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,10 +169,10 @@ func TestClusterRoomEvents(t *testing.T) {
 // one), and a node that goes silent is counted until goneAfter has passed
 // on the clock, not a moment longer.
 func TestClusterAnnouncements(t *testing.T) {
-	ns := startNATS(t)
+	ns := natstest.Start(t)
 	clk := clock.NewFake(time.Unix(1_700_000_000, 0))
 	start := func(name string) *Node {
-		n, err := New(Config{URL: ns.url(), Name: name, Clock: clk, Logger: wstest.Logger(t)})
+		n, err := New(Config{URL: ns.URL(), Name: name, Clock: clk, Logger: wstest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
