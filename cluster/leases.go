@@ -128,28 +128,33 @@ func (s *LeaseStore) get(ctx context.Context, kv jetstream.KeyValue, id string) 
 
 // Refresh implements lease.Shared: both keys written again.
 func (s *LeaseStore) Refresh(id string) (bool, error) {
-	ctx, cancel, kv, err := s.op()
-	if err != nil {
-		return false, err
-	}
-	defer cancel()
-	r, err := s.get(ctx, kv, id)
-	if r == nil || err != nil {
-		return false, err
-	}
-	v, _ := json.Marshal(r)
-	if _, err := kv.Put(ctx, "a."+r.Auth, v); err != nil {
-		return false, err
-	}
-	if _, err := kv.Put(ctx, "i."+r.ID, v); err != nil {
-		return false, err
-	}
-	return true, nil
+	return s.withRecord(id, func(ctx context.Context, kv jetstream.KeyValue, r *lease.Record) error {
+		v, _ := json.Marshal(r)
+		for _, key := range []string{"a." + r.Auth, "i." + r.ID} {
+			if _, err := kv.Put(ctx, key, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Remove implements lease.Shared: both keys deleted; the auth_body's
 // deletion is what every node's watcher sees.
 func (s *LeaseStore) Remove(id string) (bool, error) {
+	return s.withRecord(id, func(ctx context.Context, kv jetstream.KeyValue, r *lease.Record) error {
+		for _, key := range []string{"a." + r.Auth, "i." + r.ID} {
+			if err := kv.Delete(ctx, key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// withRecord runs fn on the live lease called id, within one operation's
+// time; it reports false when there is no such lease.
+func (s *LeaseStore) withRecord(id string, fn func(context.Context, jetstream.KeyValue, *lease.Record) error) (bool, error) {
 	ctx, cancel, kv, err := s.op()
 	if err != nil {
 		return false, err
@@ -159,10 +164,7 @@ func (s *LeaseStore) Remove(id string) (bool, error) {
 	if r == nil || err != nil {
 		return false, err
 	}
-	if err := kv.Delete(ctx, "a."+r.Auth); err != nil {
-		return false, err
-	}
-	if err := kv.Delete(ctx, "i."+r.ID); err != nil {
+	if err := fn(ctx, kv, r); err != nil {
 		return false, err
 	}
 	return true, nil

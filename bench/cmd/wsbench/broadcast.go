@@ -18,18 +18,7 @@ var broadcastScenario = &scenario{
 	about:        "room fan-out: one publisher, S subscribers; server CPU per delivery, delivery latency",
 	defaultConns: 2000,
 	run:          runBroadcast("broadcast"),
-	columns: []column{
-		{key: "deliveries_s", title: "deliveries/s", format: "%.0f"},
-		{key: "cpu_us", title: "server CPU µs/delivery", format: "%.3f", ratio: true},
-		{key: "p50_us", title: "p50 µs", format: "%.0f"},
-		{key: "p99_us", title: "p99 µs", format: "%.0f"},
-		{key: "p999_us", title: "p999 µs", format: "%.0f"},
-		{key: "missing", title: "missing", format: "%.0f"},
-		{key: "server_cpu_pct", title: "server CPU %", format: "%.1f"},
-		{key: "busy_pct", title: "machine busy %", format: "%.0f"},
-		{key: "rss_kib", title: "server RSS KiB", format: "%.0f"},
-		{key: "errors", title: "errors", format: "%.0f"},
-	},
+	columns:      broadcastColumns(nil),
 	describe: func(o *options, conns int) string {
 		return fmt.Sprintf("%d subscribers in one room, 1 publisher (not a member) at %g publishes/s, %d-byte payloads; %v warm-up, %v measured per round, up to %v to drain",
 			conns, o.rate, o.payload, o.warmup, o.duration, broadcastDrain)
@@ -38,6 +27,30 @@ var broadcastScenario = &scenario{
 		return serverMode{rooms: true, heartbeat: defaultHeartbeat}
 	},
 	chart: []string{"cpu_us", "p99_us"},
+}
+
+// broadcastColumns are broadcast's columns; cluster-broadcast adds the
+// latencies by node after the p99 (instead of the p999) and nats-server's
+// CPU after the server's.
+func broadcastColumns(byNode []column, extra ...column) []column {
+	cols := []column{
+		{key: "deliveries_s", title: "deliveries/s", format: "%.0f"},
+		{key: "cpu_us", title: "server CPU µs/delivery", format: "%.3f", ratio: true},
+		{key: "p50_us", title: "p50 µs", format: "%.0f"},
+		{key: "p99_us", title: "p99 µs", format: "%.0f"},
+	}
+	if byNode == nil {
+		cols = append(cols, column{key: "p999_us", title: "p999 µs", format: "%.0f"})
+	}
+	cols = append(cols, byNode...)
+	cols = append(cols,
+		column{key: "missing", title: "missing", format: "%.0f"},
+		column{key: "server_cpu_pct", title: "server CPU %", format: "%.1f"})
+	cols = append(cols, extra...)
+	return append(cols,
+		column{key: "busy_pct", title: "machine busy %", format: "%.0f"},
+		column{key: "rss_kib", title: "server RSS KiB", format: "%.0f"},
+		column{key: "errors", title: "errors", format: "%.0f"})
 }
 
 // clusterBroadcastScenario is broadcast against three wsloop nodes joined
@@ -49,22 +62,15 @@ var clusterBroadcastScenario = &scenario{
 	about:        "room fan-out across a cluster: 3 wsloop nodes + nats-server against 1 node; server CPU per delivery (all processes), latency on the publisher's node and on the others",
 	defaultConns: 2000,
 	run:          runBroadcast("cluster-broadcast"),
-	columns: []column{
-		{key: "deliveries_s", title: "deliveries/s", format: "%.0f"},
-		{key: "cpu_us", title: "server CPU µs/delivery", format: "%.3f", ratio: true},
-		{key: "p50_us", title: "p50 µs", format: "%.0f"},
-		{key: "p99_us", title: "p99 µs", format: "%.0f"},
-		{key: "p50_pub_us", title: "p50 µs, publisher's node", format: "%.0f"},
-		{key: "p99_pub_us", title: "p99 µs, publisher's node", format: "%.0f"},
-		{key: "p50_other_us", title: "p50 µs, other nodes", format: "%.0f"},
-		{key: "p99_other_us", title: "p99 µs, other nodes", format: "%.0f"},
-		{key: "missing", title: "missing", format: "%.0f"},
-		{key: "server_cpu_pct", title: "server CPU %", format: "%.1f"},
-		{key: "nats_cpu_pct", title: "of which nats-server %", format: "%.1f"},
-		{key: "busy_pct", title: "machine busy %", format: "%.0f"},
-		{key: "rss_kib", title: "server RSS KiB", format: "%.0f"},
-		{key: "errors", title: "errors", format: "%.0f"},
-	},
+	columns: broadcastColumns(
+		[]column{
+			{key: "p50_pub_us", title: "p50 µs, publisher's node", format: "%.0f"},
+			{key: "p99_pub_us", title: "p99 µs, publisher's node", format: "%.0f"},
+			{key: "p50_other_us", title: "p50 µs, other nodes", format: "%.0f"},
+			{key: "p99_other_us", title: "p99 µs, other nodes", format: "%.0f"},
+		},
+		column{key: "nats_cpu_pct", title: "of which nats-server %", format: "%.1f"},
+	),
 	describe: func(o *options, conns int) string {
 		return fmt.Sprintf("%d subscribers in one room, spread evenly over the nodes, 1 publisher (not a member) on the first node at %g publishes/s, %d-byte payloads; %v warm-up, %v measured per round, up to %v to drain; wsloop-cluster is 3 nodes and a nats-server (JetStream on), its CPU and RSS summed over the 4 processes",
 			conns, o.rate, o.payload, o.warmup, o.duration, broadcastDrain)
