@@ -413,6 +413,11 @@ func (e HandshakeError) Error() string {
 	return "codec: handshake rejected: " + strconv.Itoa(e.Status) + " " + e.Reason
 }
 
+// ErrNotUpgrade is what Check returns for a well-formed HTTP/1.1 GET that
+// does not ask for an upgrade: a plain HTTP request, which a server may
+// answer itself (server.Server.HandlePlain) instead of refusing it.
+var ErrNotUpgrade error = HandshakeError{Status: 400, Reason: "not a WebSocket upgrade request"}
+
 // The rejections Check returns, converted to error once so that returning
 // them does not allocate.
 var (
@@ -420,7 +425,7 @@ var (
 	errHTTPVersion      error = HandshakeError{Status: 400, Reason: "HTTP/1.1 or later required"}
 	errRequestTarget    error = HandshakeError{Status: 400, Reason: "invalid request target"}
 	errHost             error = HandshakeError{Status: 400, Reason: "missing or invalid Host header"}
-	errNotUpgrade       error = HandshakeError{Status: 400, Reason: "not a WebSocket upgrade request"}
+	errNotUpgrade       error = ErrNotUpgrade
 	errVersion          error = HandshakeError{Status: 426, Reason: "unsupported Sec-WebSocket-Version", Header: "Sec-WebSocket-Version: 13\r\n"}
 	errKey              error = HandshakeError{Status: 400, Reason: "missing or invalid Sec-WebSocket-Key"}
 	errUpgradeOther     error = HandshakeError{Status: 400, Reason: "ambiguous upgrade: Upgrade names a protocol other than websocket"}
@@ -622,7 +627,18 @@ const AcceptSize = len(acceptHead) + 28 + len("\r\n\r\n")
 //
 // Safe for concurrent use.
 func AppendReject(dst []byte, e HandshakeError) []byte {
-	status := e.Status
+	return appendResponse(dst, e.Status, "text/plain; charset=utf-8", e.Header, e.Reason)
+}
+
+// AppendResponse appends a whole HTTP/1.1 response that closes the
+// connection: status line, Content-Type, Content-Length, Connection: close,
+// then body. A status outside 100..999 is sent as 500; contentType must be
+// one header value (no CR or LF).
+func AppendResponse(dst []byte, status int, contentType string, body []byte) []byte {
+	return appendResponse(dst, status, contentType, "", body)
+}
+
+func appendResponse[B string | []byte](dst []byte, status int, contentType, header string, body B) []byte {
 	if status < 100 || status > 999 {
 		status = 500
 	}
@@ -630,18 +646,22 @@ func AppendReject(dst []byte, e HandshakeError) []byte {
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')
 	dst = append(dst, httpStatusText(status)...)
-	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(e.Reason)), 10)
+	dst = append(dst, "\r\nContent-Type: "...)
+	dst = append(dst, contentType...)
+	dst = append(dst, "\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
 	dst = append(dst, "\r\nConnection: close\r\n"...)
-	dst = append(dst, e.Header...)
+	dst = append(dst, header...)
 	dst = append(dst, "\r\n"...)
-	return append(dst, e.Reason...)
+	return append(dst, body...)
 }
 
 // httpStatusText is the reason phrase for the statuses a WebSocket endpoint
 // answers with; empty (which HTTP allows) for others.
 func httpStatusText(status int) string {
 	switch status {
+	case 200:
+		return "OK"
 	case 301:
 		return "Moved Permanently"
 	case 302:

@@ -449,6 +449,30 @@ func TestAppendReject(t *testing.T) {
 	}
 }
 
+func TestAppendResponse(t *testing.T) {
+	body := []byte(`{"end_point":"ws://h/ws"}`)
+	raw := AppendResponse([]byte("kept"), 200, "application/json", body)
+	if !bytes.HasPrefix(raw, []byte("kept")) {
+		t.Fatalf("dst not appended to: %q", raw)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw[4:])), nil)
+	if err != nil {
+		t.Fatalf("%q: net/http cannot read it: %v", raw, err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if resp.Status != "200 OK" || !resp.Close || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(got, body) {
+		t.Errorf("%q: status %q close=%v type %q body %q", raw, resp.Status, resp.Close, resp.Header.Get("Content-Type"), got)
+	}
+	var r Request
+	req := "GET /api/websocket/end_point HTTP/1.1\r\nHost: h\r\n\r\n"
+	if n, err := ParseRequest([]byte(req), &r, 0); err != nil || n != len(req) {
+		t.Fatalf("ParseRequest: %d, %v", n, err)
+	}
+	if err := r.Check(); !errors.Is(err, ErrNotUpgrade) {
+		t.Errorf("a plain GET: Check = %v, want ErrNotUpgrade", err)
+	}
+}
+
 // serveUpgrades runs a tiny server on ln that upgrades with ParseRequest,
 // Check and AppendAccept, answers /ws only, and then sends one unmasked
 // text frame holding the auth_body query value. It handles connections one

@@ -161,7 +161,7 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.route("GET /api/websocket/end_point", a.endPoint, true)
+	a.route("GET "+endPointPath, a.endPoint, true) // clients ask it: no key
 	if cfg.Leases != nil {
 		a.route("POST /api/session/start", a.sessionStart, false)
 		a.route("POST /api/session/heartbeat", a.sessionHeartbeat, false)
@@ -229,9 +229,9 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.mux.ServeHTTP(w, r)
 		return
 	}
-	if !a.authorized(r) {
+	if r.URL.Path != endPointPath && !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wsloop"`)
-		a.answer(w, r, nil, &apiErr{http.StatusUnauthorized, "missing or invalid API key (Authorization: Bearer <key>)"}, r.URL.Path == "/api/websocket/end_point")
+		a.answer(w, r, nil, &apiErr{http.StatusUnauthorized, "missing or invalid API key (Authorization: Bearer <key>)"}, false)
 		return
 	}
 	h, pattern := a.mux.Handler(r)
@@ -537,12 +537,23 @@ func checkEndPoint(ep string) error {
 // Config.EndPoint, or one derived from the listener. A listener on all
 // addresses is reached at the host the HTTP request r named.
 func (a *api) endPointFor(r *http.Request) string {
-	if a.cfg.EndPoint != "" {
-		return a.cfg.EndPoint
+	host := ""
+	if r != nil {
+		host = r.Host
 	}
-	cfg := a.srv.Config()
+	return endPointURL(a.srv, a.cfg.EndPoint, host)
+}
+
+// endPointURL is the WebSocket URL clients are told: endPoint when set,
+// else ws:// the server's address and path, with the host the client
+// asked (requestHost) when the server listens on every interface.
+func endPointURL(srv *server.Server, endPoint, requestHost string) string {
+	if endPoint != "" {
+		return endPoint
+	}
+	cfg := srv.Config()
 	addr := cfg.Addr
-	if la := a.srv.Addr(); la != nil {
+	if la := srv.Addr(); la != nil {
 		addr = la.String()
 	}
 	host, port, err := net.SplitHostPort(addr)
@@ -551,9 +562,9 @@ func (a *api) endPointFor(r *http.Request) string {
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "localhost"
-		if r != nil && r.Host != "" {
-			host = r.Host
-			if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		if requestHost != "" {
+			host = requestHost
+			if h, _, err := net.SplitHostPort(requestHost); err == nil {
 				host = h
 			}
 			host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
@@ -565,11 +576,36 @@ func (a *api) endPointFor(r *http.Request) string {
 	return "ws://" + host + cfg.Path
 }
 
+// endPointPath is where clients ask where to connect: on the HTTP API's
+// port and on the WebSocket port, never behind the API key.
+const endPointPath = "/api/websocket/end_point"
+
 // GET /api/websocket/end_point → {error_code, error_reason, end_point, ping_interval}.
 func (a *api) endPoint(r *http.Request, _ []byte) (any, *apiErr) {
 	return endPointResponse{
 		EndPoint:     a.endPointFor(r),
 		PingInterval: int64(a.srv.Config().Heartbeat.PingInterval / time.Second),
+	}, nil
+}
+
+// PlainEndPoint answers GET /api/websocket/end_point on the WebSocket port
+// (give it to Server.HandlePlain), exactly as the HTTP API does, so that
+// clients need only the public port; endPoint is Config.EndPoint (empty:
+// the server's own address). Every other plain request is refused as
+// before.
+func PlainEndPoint(srv *server.Server, endPoint string) (server.PlainFunc, error) {
+	if err := checkEndPoint(endPoint); err != nil {
+		return nil, err
+	}
+	return func(r *codec.Request) (int, string, []byte) {
+		if string(r.Path) != endPointPath {
+			return 0, "", nil
+		}
+		body, _ := sonic.ConfigStd.Marshal(endPointResponse{
+			EndPoint:     endPointURL(srv, endPoint, string(r.Host)),
+			PingInterval: int64(srv.Config().Heartbeat.PingInterval / time.Second),
+		})
+		return http.StatusOK, "application/json; charset=utf-8", append(body, '\n')
 	}, nil
 }
 

@@ -194,12 +194,48 @@ func TestAPIEndPoint(t *testing.T) {
 		t.Errorf("configured end_point: %v", got)
 	}
 
-	// Errors keep the end point's shape.
-	_, api3 := startAPI(t, server.Config{}, lease.Config{}, Config{APIKey: "k"}, server.NewRouter())
+	// Clients ask it: never behind the API key, which every other call
+	// still needs.
+	r3, api3 := startAPI(t, server.Config{}, lease.Config{}, Config{APIKey: "k"}, server.NewRouter())
 	api3.key = ""
 	res = api3.do("GET", "/api/websocket/end_point", "")
-	if res.status != 401 || res.body["error_code"] != 401.0 || !strings.Contains(str(res.body["error_reason"]), "API key") {
+	if res.status != 200 || res.body["end_point"] != r3.url {
 		t.Errorf("end_point without the key: %d %s", res.status, res.raw)
+	}
+	if res = api3.do("GET", "/api/online", ""); res.status != 401 {
+		t.Errorf("online without the key: %d %s", res.status, res.raw)
+	}
+
+	// On the WebSocket port too, as plain HTTP, once the server is told;
+	// other plain requests are refused as before.
+	fn, err := PlainEndPoint(r.srv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsHTTP := "http://" + strings.TrimPrefix(strings.TrimSuffix(url, "/ws"), "ws://")
+	get := func(path string) (int, string) {
+		resp, err := http.Get(wsHTTP + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/api/websocket/end_point"); code != 400 {
+		t.Errorf("end point on the WebSocket port before HandlePlain: %d, want 400", code)
+	}
+	r.srv.HandlePlain(fn)
+	code, body := get("/api/websocket/end_point")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 || !jsonEqual(got, want) {
+		t.Errorf("end point on the WebSocket port: %d %s, want %v", code, body, want)
+	}
+	if code, _ := get("/api/online"); code != 400 {
+		t.Errorf("another plain request on the WebSocket port: %d, want 400", code)
+	}
+	if _, err := PlainEndPoint(r.srv, "http://nope"); err == nil {
+		t.Error("PlainEndPoint accepted a bad end point")
 	}
 }
 

@@ -484,6 +484,9 @@ func (l *loop) handshake(s *Session, b []byte) int {
 		return 0
 	}
 	if err := r.Check(); err != nil {
+		if errors.Is(err, codec.ErrNotUpgrade) && l.answerPlain(s, r) {
+			return len(b)
+		}
 		var he codec.HandshakeError
 		if !errors.As(err, &he) {
 			he = codec.HandshakeError{Status: 400, Reason: err.Error()}
@@ -524,6 +527,25 @@ func (l *loop) onOpen(s *Session, r *codec.Request) (err error) {
 		}
 	}()
 	return l.srv.handler.OnOpen(s, r)
+}
+
+// answerPlain answers a plain HTTP request with the server's PlainFunc, if
+// there is one and it answers, and closes; it reports whether it did.
+func (l *loop) answerPlain(s *Session, r *codec.Request) bool {
+	fn := l.srv.plain.Load()
+	if fn == nil {
+		return false
+	}
+	status, contentType, body := (*fn)(r)
+	if status == 0 {
+		return false
+	}
+	s.setReason(CauseServer, codec.StatusAbnormalClosure, "plain HTTP request answered")
+	m := l.mark()
+	l.arena = codec.AppendResponse(l.arena, status, contentType, body)
+	l.commit(s, m)
+	l.closeSoon(s)
+	return true
 }
 
 // reject answers a failed handshake with an HTTP error and closes.

@@ -63,6 +63,8 @@ type Server struct {
 	acceptErrors atomic.Uint64
 	brokerErrors atomic.Uint64 // publishes the broker refused
 
+	plain atomic.Pointer[PlainFunc] // HandlePlain
+
 	listenOnce sync.Once
 	listenErr  error
 	ready      chan struct{}
@@ -454,6 +456,26 @@ func (s *Server) Evict(sid uint64, code codec.StatusCode, reason string) error {
 // (or Listen) and ErrServerClosed once Shutdown has begun: what a
 // readiness check reports. Safe for concurrent use.
 func (s *Server) Serving() error { return s.serving() }
+
+// PlainFunc answers a plain HTTP request (a well-formed GET that asks for
+// no upgrade) on the WebSocket port: status, Content-Type and body, or
+// status 0 to refuse it as any non-upgrade request is refused (400). It
+// runs on the connection's event loop and must not block; r and its bytes
+// are valid only during the call. The response closes the connection.
+type PlainFunc func(r *codec.Request) (status int, contentType string, body []byte)
+
+// HandlePlain sets what answers plain HTTP requests on the WebSocket port
+// (nil: none, every one is refused with 400), so that clients that only
+// reach the public port can ask it something, such as where to connect
+// (httpapi.PlainEndPoint). Safe for concurrent use; it applies to
+// requests that arrive after it returns.
+func (s *Server) HandlePlain(fn PlainFunc) {
+	if fn == nil {
+		s.plain.Store(nil)
+		return
+	}
+	s.plain.Store(&fn)
+}
 
 // Count returns the number of open connections (handshakes in progress
 // included). Safe for concurrent use.

@@ -33,6 +33,7 @@ type conf struct {
 
 	Config          string // the TOML file
 	HTTPAddr        string
+	APIInsecure     bool
 	Echo            bool
 	Heartbeats      string
 	HeartbeatSecret string
@@ -62,8 +63,9 @@ var table = []setting{
 	{"config", "TOML config file (keys are the flag names with '_' for '-')", func(c *conf) any { return &c.Config }, false},
 	{"addr", "WebSocket listen address (0: :8080)", func(c *conf) any { return &c.Server.Addr }, false},
 	{"path", "WebSocket endpoint path (0: /ws)", func(c *conf) any { return &c.Server.Path }, false},
-	{"http-addr", "address of the HTTP API: /api/..., /metrics, /healthz, /readyz (empty disables)", func(c *conf) any { return &c.HTTPAddr }, false},
-	{"api-key", "bearer key every /api/ endpoint requires (Authorization: Bearer <key>); prefer WSLOOP_API_KEY, flags show in ps", func(c *conf) any { return &c.API.APIKey }, false},
+	{"http-addr", "address of the HTTP API: /api/..., /metrics, /healthz, /readyz (empty disables); a non-loopback address needs --api-key", func(c *conf) any { return &c.HTTPAddr }, false},
+	{"api-key", "bearer key every /api/ endpoint but the end point requires (Authorization: Bearer <key>); prefer WSLOOP_API_KEY, flags show in ps", func(c *conf) any { return &c.API.APIKey }, false},
+	{"api-insecure", "serve the HTTP API on a non-loopback --http-addr without --api-key: anyone who reaches it may publish, start leases and disconnect users", func(c *conf) any { return &c.APIInsecure }, false},
 	{"end-point", "public WebSocket URL handed out by the HTTP API, e.g. wss://chat.example.com/ws (empty: derived from --addr)", func(c *conf) any { return &c.API.EndPoint }, false},
 	{"lease-timeout", "a session lease not heartbeated this long expires and closes its connections (0: 30s)", func(c *conf) any { return &c.Lease.Timeout }, false},
 	{"require-lease", "refuse WebSocket connections without the auth_body of a session lease (close 1008)", func(c *conf) any { return &c.Lease.Require }, false},
@@ -102,7 +104,7 @@ var table = []setting{
 // documented defaults) and the binary's own defaults.
 func defaults() conf {
 	return conf{
-		HTTPAddr:        ":8081",
+		HTTPAddr:        "127.0.0.1:8081",
 		Heartbeats:      "empty,ping-frame,ping-cmd",
 		SlowConsumer:    "drop",
 		IOUring:         true,
@@ -303,11 +305,37 @@ func (c *conf) resolve(log *slog.Logger) error {
 		return fmt.Errorf("slow-consumer %q: want drop or close", c.SlowConsumer)
 	}
 	c.Server.Tuning.NoIOUring = !c.IOUring
+	if c.HTTPAddr != "" && c.API.APIKey == "" && !c.APIInsecure && !loopbackOnly(c.HTTPAddr) {
+		return fmt.Errorf("http-addr %q takes connections from other machines and there is no --api-key: anyone who reaches it could publish, start leases and disconnect users. Set --api-key (WSLOOP_API_KEY), listen on a loopback address (127.0.0.1:8081), or pass --api-insecure", c.HTTPAddr)
+	}
 	c.Server.Logger, c.Lease.Logger, c.API.Logger, c.Cluster.Logger = log, log, log, log
 	if c.Cluster.URL != "" && c.Cluster.Name == "" {
 		c.Cluster.Name = defaultNodeName(c.Server.Addr)
 	}
 	return nil
+}
+
+// loopbackOnly reports whether a listen address takes only local
+// connections: a loopback IP, or a name all of whose addresses are
+// loopback ("localhost"). An empty host (":8081") means every interface.
+func loopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // defaultNodeName is the host name and the port of addr: unique as long as

@@ -116,7 +116,7 @@ func TestDefaultsAreTheLibraries(t *testing.T) {
 		{"max-rooms-per-conn", n.Rooms.MaxPerConn, server.DefaultMaxRoomsPerConn},
 		{"lease-timeout", leases.Config().Timeout, lease.DefaultTimeout},
 		{"require-lease", leases.Config().Require, false},
-		{"http-addr", c.HTTPAddr, ":8081"},
+		{"http-addr", c.HTTPAddr, "127.0.0.1:8081"},
 		{"shutdown-timeout", c.ShutdownTimeout, 10 * time.Second},
 		{"log-level", c.LogLevel, "info"},
 		{"log-format", c.LogFormat, "text"},

@@ -85,7 +85,7 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		}()
 		log.Info("HTTP API serving", "addr", ln.Addr().String(), "api_key", c.API.APIKey != "")
 		if c.API.APIKey == "" && !isLoopback(ln.Addr()) {
-			log.Warn("HTTP API without --api-key on a non-loopback address: anyone who reaches it can publish, start leases and disconnect users", "addr", ln.Addr().String())
+			log.Warn("HTTP API without --api-key on a non-loopback address (--api-insecure): anyone who reaches it can publish, start leases and disconnect users", "addr", ln.Addr().String())
 		}
 	}
 
@@ -157,6 +157,13 @@ func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
 		leases.Stop()
 		return nil, nil, nil, err
 	}
+	// Clients may ask where to connect on the WebSocket port itself.
+	plain, err := httpapi.PlainEndPoint(srv, c.API.EndPoint)
+	if err != nil {
+		leases.Stop()
+		return nil, nil, nil, err
+	}
+	srv.HandlePlain(plain)
 	return srv, leases, api, nil
 }
 

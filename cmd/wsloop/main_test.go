@@ -547,6 +547,8 @@ func TestBadSettingsExit(t *testing.T) {
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantCode: 2, wantStderr: []string{`log level "loud"`}},
 		{name: "bad heartbeat form", args: []string{"--heartbeats", "empty,smoke"}, wantCode: 2, wantStderr: []string{`"smoke"`}},
 		{name: "invalid server config", args: []string{"--path", "ws"}, wantCode: 2, wantStderr: []string{"must start with /"}},
+		{name: "public API without a key", args: []string{"--http-addr", ":0"}, wantCode: 2, wantStderr: []string{`http-addr ":0"`, "--api-key", "--api-insecure"}},
+		{name: "public API without a key, by env", env: []string{"WSLOOP_HTTP_ADDR=0.0.0.0:0"}, wantCode: 2, wantStderr: []string{"no --api-key"}},
 		{name: "address in use", args: []string{"--addr", busy.Addr().String()}, wantCode: 1, wantStderr: []string{"cannot listen", "address already in use"}},
 		{name: "help", args: []string{"--help"}, wantCode: 0, wantStderr: []string{"Usage of wsloop", "-max-message-size"}},
 	}
@@ -576,6 +578,33 @@ func TestBadSettingsExit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAPIPrivateByDefault: a non-loopback HTTP API starts with a key, or
+// with --api-insecure (and a warning); the end point is answered on the
+// WebSocket port without any key.
+func TestAPIPrivateByDefault(t *testing.T) {
+	t.Parallel()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	keyed := startWsloop(t, []string{"WSLOOP_API_KEY=k"}, "--http-addr", ":"+port)
+	if strings.Contains(keyed.log.String(), "level=WARN") {
+		t.Errorf("warning with a key:\n%s", keyed.log)
+	}
+	_, port2, _ := net.SplitHostPort(freeAddr(t))
+	open := startWsloop(t, nil, "--http-addr", ":"+port2, "--api-insecure")
+	if !strings.Contains(open.log.String(), "--api-insecure") {
+		t.Errorf("no warning for an open API:\n%s", open.log)
+	}
+	resp, err := http.Get("http://" + keyed.addr + "/api/websocket/end_point")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ep map[string]any
+	if err := json.Unmarshal(body, &ep); err != nil || resp.StatusCode != 200 || ep["end_point"] != "ws://"+keyed.addr+"/ws" {
+		t.Errorf("end point on the WebSocket port: %d %s", resp.StatusCode, body)
 	}
 }
 
@@ -627,8 +656,8 @@ func TestHTTPAPILeases(t *testing.T) {
 		}
 		return resp.StatusCode, m
 	}
-	if code, m := call("", "GET", "/api/websocket/end_point", ""); code != 401 || m["error_code"] != 401.0 {
-		t.Fatalf("end_point without the key: %d %v", code, m)
+	if code, m := call("", "GET", "/api/online", ""); code != 401 || m["code"] != 401.0 {
+		t.Fatalf("online without the key: %d %v", code, m)
 	}
 	if code, m := call("wrong", "POST", "/api/session/start", ""); code != 401 {
 		t.Fatalf("session/start with a wrong key: %d %v", code, m)
