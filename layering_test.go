@@ -12,27 +12,29 @@ import (
 func TestLayering(t *testing.T) {
 	const mod = "github.com/wsloop/wsloop/"
 	allowed := map[string][]string{ // package → packages of ours it may import
-		"codec":            {},
-		"protocol":         {},
-		"timingwheel":      {},
-		"clock":            {},
-		"internal/mpsc":    {},
-		"internal/sock":    {},
-		"internal/uring":   {},
-		"internal/accept":  {},
-		"internal/wstest":  {},
-		"rooms":            {},
-		"server":           {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept"},
-		"lease":            {"server", "codec", "clock", "timingwheel"},
-		"metrics":          {"server", "lease", "cluster"},
-		"cluster":          {"rooms", "lease", "clock"},
-		"httpapi":          {"server", "lease", "codec", "protocol"},
-		"internal/srvtest": {"server", "codec", "internal/wstest"},
-		"cmd/wsloop":       {"server", "lease", "httpapi", "metrics", "cluster", "codec", "protocol", "rooms"},
+		"codec":             {},
+		"protocol":          {},
+		"timingwheel":       {},
+		"clock":             {},
+		"internal/mpsc":     {},
+		"internal/sock":     {},
+		"internal/uring":    {},
+		"internal/accept":   {},
+		"internal/wstest":   {},
+		"internal/natstest": {},
+		"rooms":             {},
+		"server":            {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept"},
+		"lease":             {"server", "codec", "clock", "timingwheel"},
+		"auth":              {"server", "codec", "clock", "protocol"},
+		"metrics":           {"server", "lease", "cluster", "auth"},
+		"cluster":           {"rooms", "lease", "clock"},
+		"httpapi":           {"server", "lease", "codec", "protocol"},
+		"internal/srvtest":  {"server", "codec", "internal/wstest"},
+		"cmd/wsloop":        {"server", "lease", "auth", "httpapi", "metrics", "cluster", "codec", "protocol", "rooms"},
 	}
 	// Packages that must not import net/http or Prometheus: the engine
 	// and everything under it.
-	noHTTP := map[string]bool{"codec": true, "protocol": true, "timingwheel": true, "clock": true, "rooms": true, "server": true, "lease": true, "cluster": true}
+	noHTTP := map[string]bool{"codec": true, "protocol": true, "timingwheel": true, "clock": true, "rooms": true, "server": true, "lease": true, "cluster": true, "auth": true}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)

@@ -8,17 +8,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/wsloop/wsloop/auth"
 	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/lease"
 	"github.com/wsloop/wsloop/server"
 )
 
-// Sources is what a Collector reads. Server is required; Leases and Cluster
-// are optional (nil: their metrics are not exported).
+// Sources is what a Collector reads. Server is required; Leases, Cluster
+// and Auth are optional (nil: their metrics are not exported).
 type Sources struct {
 	Server  *server.Server
 	Leases  *lease.Table
 	Cluster *cluster.Node
+	Auth    *auth.Verifier
 }
 
 // snapshot is one scrape's reading of the sources.
@@ -26,6 +28,7 @@ type snapshot struct {
 	srv     server.Stats
 	leases  lease.Stats
 	cluster cluster.Stats
+	auth    auth.Stats
 }
 
 // metric is one row of the table: its name (after "wsloop_"), help, type,
@@ -43,6 +46,7 @@ const (
 	fromServer source = iota
 	fromLeases
 	fromCluster
+	fromAuth
 )
 
 func counter(name, help string, f func(*server.Stats) uint64) metric {
@@ -59,6 +63,10 @@ func leaseMetric(name, help string, kind prometheus.ValueType, f func(*lease.Sta
 
 func clusterMetric(name, help string, kind prometheus.ValueType, f func(*cluster.Stats) float64) metric {
 	return metric{name, help, kind, fromCluster, func(s *snapshot) float64 { return f(&s.cluster) }}
+}
+
+func authCounter(name, help string, f func(*auth.Stats) uint64) metric {
+	return metric{name, help, prometheus.CounterValue, fromAuth, func(s *snapshot) float64 { return float64(f(&s.auth)) }}
 }
 
 func boolValue(b bool) float64 {
@@ -92,6 +100,10 @@ var table = []metric{
 	leaseMetric("leases_started_total", "Session leases started on this node (POST /api/session/start).", prometheus.CounterValue, func(s *lease.Stats) float64 { return float64(s.Started) }),
 	leaseMetric("leases_expired_total", "Session leases expired for want of a heartbeat; their connections were closed with 1008.", prometheus.CounterValue, func(s *lease.Stats) float64 { return float64(s.Expired) }),
 	leaseMetric("lease_refused_total", "WebSocket connections refused (1008) for a bad or expired auth_body, or none when a lease is required.", prometheus.CounterValue, func(s *lease.Stats) float64 { return float64(s.Refused) }),
+	authCounter("auth_accepted_total", "Connections that presented a valid token.", func(s *auth.Stats) uint64 { return s.Accepted }),
+	authCounter("auth_refused_total", "Connections refused for their token: none where one is required, or an invalid or expired one (1008).", func(s *auth.Stats) uint64 { return s.Refused }),
+	authCounter("auth_expired_total", "Connections closed when their token expired (1008 token expired).", func(s *auth.Stats) uint64 { return s.Expired }),
+	authCounter("auth_refreshed_total", "Tokens refreshed on open connections.", func(s *auth.Stats) uint64 { return s.Refreshed }),
 	clusterMetric("cluster_connected", "1 while the node is connected to NATS, 0 while it is cut off from the cluster.", prometheus.GaugeValue, func(s *cluster.Stats) float64 { return boolValue(s.Connected) }),
 	clusterMetric("cluster_nodes", "Live nodes of the cluster this node knows of, itself included.", prometheus.GaugeValue, func(s *cluster.Stats) float64 { return float64(s.Nodes) }),
 	clusterMetric("cluster_published_total", "Events sent to the other nodes (one NATS message each).", prometheus.CounterValue, func(s *cluster.Stats) float64 { return float64(s.Published) }),
@@ -131,6 +143,8 @@ func (c *Collector) has(s source) bool {
 		return c.src.Leases != nil
 	case fromCluster:
 		return c.src.Cluster != nil
+	case fromAuth:
+		return c.src.Auth != nil
 	}
 	return true
 }
@@ -154,6 +168,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Cluster != nil {
 		snap.cluster = c.src.Cluster.Stats()
+	}
+	if c.src.Auth != nil {
+		snap.auth = c.src.Auth.Stats()
 	}
 	for i, m := range table {
 		if c.has(m.needs) {

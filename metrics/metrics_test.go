@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/wsloop/wsloop/auth"
 	"github.com/wsloop/wsloop/clock"
 	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/internal/srvtest"
@@ -185,5 +187,28 @@ func TestMetricsCluster(t *testing.T) {
 	// Without a cluster node: no cluster metrics.
 	if _, ok := scrape(t, Handler(Sources{Server: srv}))["wsloop_cluster_connected"]; ok {
 		t.Error("cluster metrics without a cluster node")
+	}
+}
+
+// TestMetricsAuth: the token counters move by what happened.
+func TestMetricsAuth(t *testing.T) {
+	v, err := auth.New(auth.Config{Secret: []byte("s3cret"), Require: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, url := srvtest.Start(t, server.Config{}, v.Wrap(server.NewRouter()))
+	h := Handler(Sources{Server: srv, Auth: v})
+	tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice"}).SignedString([]byte("s3cret"))
+	wstest.DialRouter(t, url+"?token="+tok)
+	wstest.ExpectClose(t, wstest.Dial(t, url), 1008)
+	wstest.ExpectClose(t, wstest.Dial(t, url+"?token=junk"), 1008)
+	got := scrape(t, h)
+	for k, want := range map[string]float64{"wsloop_auth_accepted_total": 1, "wsloop_auth_refused_total": 2, "wsloop_auth_expired_total": 0, "wsloop_auth_refreshed_total": 0} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+		}
+	}
+	if _, ok := scrape(t, Handler(Sources{Server: srv}))["wsloop_auth_accepted_total"]; ok {
+		t.Error("auth metrics without a verifier")
 	}
 }

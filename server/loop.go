@@ -282,15 +282,15 @@ func (l *loop) halfClose(s *Session) {
 // timer for the next check. Liveness itself is refreshed by one store
 // (s.lastSeen) per inbound frame; the wheel is only touched here, lazily.
 func (l *loop) heartbeat(s *Session) {
+	if x := s.ext; x != nil && x.deadline > 0 && l.now >= x.deadline {
+		l.closeWith(s, x.dlCode, x.dlReason, CauseServer) // SetDeadline
+		return
+	}
 	cfg := &l.srv.cfg
 	idle := l.now - s.lastSeen
-	next := int64(math.MaxInt64)
-	if hb := int64(cfg.Heartbeat.Timeout); hb > 0 {
-		if idle >= hb {
-			l.expire(s)
-			return
-		}
-		next = hb - idle
+	if hb := int64(cfg.Heartbeat.Timeout); hb > 0 && idle >= hb {
+		l.expire(s)
+		return
 	}
 	if pi := int64(cfg.Heartbeat.ServerPingInterval); pi > 0 {
 		k := idle / pi // server Pings due since the client was last heard
@@ -301,7 +301,25 @@ func (l *loop) heartbeat(s *Session) {
 		if k >= 1 {
 			l.share(s, codec.FramePing)
 		}
-		next = min(next, (k+1)*pi-idle)
+	}
+	l.rearm(s)
+}
+
+// rearm schedules s's timer for its next check: the heartbeat timeout, the
+// next server Ping, or its deadline (SetDeadline), whichever comes first.
+// It does nothing else, so it may run at any time.
+func (l *loop) rearm(s *Session) {
+	cfg := &l.srv.cfg
+	idle := l.now - s.lastSeen
+	next := int64(math.MaxInt64)
+	if hb := int64(cfg.Heartbeat.Timeout); hb > 0 {
+		next = max(hb-idle, 0)
+	}
+	if pi := int64(cfg.Heartbeat.ServerPingInterval); pi > 0 {
+		next = min(next, (idle/pi+1)*pi-idle)
+	}
+	if x := s.ext; x != nil && x.deadline > 0 {
+		next = min(next, max(x.deadline-l.now, 0))
 	}
 	if next != math.MaxInt64 {
 		l.schedule(s, next)

@@ -47,6 +47,9 @@ func handleJoin(c *Context) {
 		}
 		meta = d.Meta
 	}
+	if x := c.s.ext; x != nil && x.identity != nil && x.identity.Meta != nil {
+		meta = x.identity.Meta // what the token says, not what the client does
+	}
 	g, err := l.join(c.s, d.Room, meta)
 	switch {
 	case errors.Is(err, ErrTooManyRooms):

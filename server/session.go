@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
@@ -73,6 +74,43 @@ type sessionExt struct {
 	member roomMember
 	tat    int64  // publish rate limiter: theoretical arrival time (GCRA), loop clock
 	why    string // CloseReason.Text
+
+	identity *Identity // SetIdentity: what the connection proved
+	// deadline (loop clock, 0: none) closes the session with dlCode and
+	// dlReason (SetDeadline).
+	deadline int64
+	dlCode   codec.StatusCode
+	dlReason string
+}
+
+// Identity is what an authenticated connection proved, such as a verified
+// token: its user, the presence meta it carries, and the rooms it may join
+// where a room's namespace asks for a token. Set it with
+// Session.SetIdentity.
+type Identity struct {
+	// User is the connection's user ("" for an authenticated connection
+	// without one).
+	User string
+	// Meta, a JSON object or nil, is the connection's meta in every room it
+	// joins, in place of any meta the client sends.
+	Meta []byte
+	// Rooms are room names the connection may join where the namespace
+	// asks for a token; a name ending in '*' grants every room that
+	// starts with what comes before it ("chat:team-*").
+	Rooms []string
+}
+
+// Grants reports whether id's Rooms grant room.
+func (id *Identity) Grants(room string) bool {
+	for _, g := range id.Rooms {
+		if g == room {
+			return true
+		}
+		if n := len(g) - 1; n >= 0 && g[n] == '*' && len(room) >= n && room[:n] == g[:n] {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Session) setReason(cause Cause, code codec.StatusCode, text string) {
@@ -148,6 +186,46 @@ func (s *Session) key() string {
 		x.sid = s.SID()
 	}
 	return x.sid
+}
+
+// SetIdentity records what the connection proved (a verified token): it
+// binds the session to id.User (as SetUserID), and from now on the
+// connection is authenticated (Identity reports it), its rooms carry
+// id.Meta, and id.Rooms say which rooms it may join where a namespace asks
+// for a token. Calling it again replaces the identity (a refreshed token).
+// Must be called on the connection's event loop.
+func (s *Session) SetIdentity(id Identity) {
+	s.SetUserID(id.User)
+	s.x().identity = &id
+}
+
+// Identity returns what the connection proved, and false for a connection
+// that is not authenticated. Must be called on the connection's event
+// loop.
+func (s *Session) Identity() (Identity, bool) {
+	if s.ext == nil || s.ext.identity == nil {
+		return Identity{}, false
+	}
+	return *s.ext.identity, true
+}
+
+// SetDeadline closes the session at t with code and reason (a token's
+// expiry: 1008 "token expired"), on the loop's timing wheel; a zero t
+// removes the deadline, a later call replaces it. A t already past closes
+// the session at the loop's next tick. Must be called on the connection's
+// event loop.
+func (s *Session) SetDeadline(t time.Time, code codec.StatusCode, reason string) {
+	x := s.x()
+	if t.IsZero() {
+		x.deadline = 0
+		return
+	}
+	l := s.loop
+	x.deadline = max(1, int64(t.Sub(l.srv.epoch)))
+	x.dlCode, x.dlReason = code, reason
+	if s.state == stateOpen {
+		l.rearm(s)
+	}
 }
 
 // Set stores a value in the session's key/value store.

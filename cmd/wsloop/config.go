@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/wsloop/wsloop/auth"
 	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/httpapi"
 	"github.com/wsloop/wsloop/lease"
@@ -30,6 +31,7 @@ type conf struct {
 	Lease   lease.Config
 	API     httpapi.Config
 	Cluster cluster.Config
+	Auth    auth.Config
 
 	Config          string // the TOML file
 	HTTPAddr        string
@@ -37,6 +39,8 @@ type conf struct {
 	Echo            bool
 	Heartbeats      string
 	HeartbeatSecret string
+	JWTSecret       string
+	JWTPublicKey    string // a PEM file
 	SlowConsumer    string
 	IOUring         bool
 	ShutdownTimeout time.Duration
@@ -69,6 +73,11 @@ var table = []setting{
 	{"end-point", "public WebSocket URL handed out by the HTTP API, e.g. wss://chat.example.com/ws (empty: derived from --addr)", func(c *conf) any { return &c.API.EndPoint }, false},
 	{"lease-timeout", "a session lease not heartbeated this long expires and closes its connections (0: 30s)", func(c *conf) any { return &c.Lease.Timeout }, false},
 	{"require-lease", "refuse WebSocket connections without the auth_body of a session lease (close 1008)", func(c *conf) any { return &c.Lease.Require }, false},
+	{"jwt-secret", "HS256 secret of connection tokens (JWT); prefer WSLOOP_JWT_SECRET, flags show in ps", func(c *conf) any { return &c.JWTSecret }, false},
+	{"jwt-public-key", "PEM file of the public key of connection tokens: RSA (RS256), ECDSA P-256 (ES256) or Ed25519 (EdDSA)", func(c *conf) any { return &c.JWTPublicKey }, false},
+	{"jwt-issuer", "if set, a token's iss must be this", func(c *conf) any { return &c.Auth.Issuer }, false},
+	{"jwt-audience", "if set, a token's aud must include this", func(c *conf) any { return &c.Auth.Audience }, false},
+	{"require-auth", "refuse WebSocket connections without a valid token (close 1008)", func(c *conf) any { return &c.Auth.Require }, false},
 	{"max-api-body-size", "largest HTTP API request body in bytes, 413 above it (0: 65536)", func(c *conf) any { return &c.API.MaxBodySize }, false},
 	{"nats-url", "NATS server(s) joining this node to a cluster, e.g. nats://10.0.0.1:4222 (empty: a single node)", func(c *conf) any { return &c.Cluster.URL }, false},
 	{"node-name", "this node's name in the cluster, unique (empty: host name and --addr's port)", func(c *conf) any { return &c.Cluster.Name }, false},
@@ -308,12 +317,31 @@ func (c *conf) resolve(log *slog.Logger) error {
 	if c.HTTPAddr != "" && c.API.APIKey == "" && !c.APIInsecure && !loopbackOnly(c.HTTPAddr) {
 		return fmt.Errorf("http-addr %q takes connections from other machines and there is no --api-key: anyone who reaches it could publish, start leases and disconnect users. Set --api-key (WSLOOP_API_KEY), listen on a loopback address (127.0.0.1:8081), or pass --api-insecure", c.HTTPAddr)
 	}
-	c.Server.Logger, c.Lease.Logger, c.API.Logger, c.Cluster.Logger = log, log, log, log
+	c.Server.Logger, c.Lease.Logger, c.API.Logger, c.Cluster.Logger, c.Auth.Logger = log, log, log, log, log
+	c.Auth.Secret, c.Auth.PublicKey = nil, nil
+	if c.JWTSecret != "" {
+		c.Auth.Secret = []byte(c.JWTSecret)
+	}
+	if c.JWTPublicKey != "" {
+		b, err := os.ReadFile(c.JWTPublicKey)
+		if err != nil {
+			return fmt.Errorf("jwt-public-key: %w", err)
+		}
+		if c.Auth.PublicKey, err = auth.ParsePublicKey(b); err != nil {
+			return fmt.Errorf("jwt-public-key %s: %w", c.JWTPublicKey, err)
+		}
+	}
+	if c.Auth.Require && !c.tokens() {
+		return errors.New("require-auth needs --jwt-secret or --jwt-public-key to check tokens with")
+	}
 	if c.Cluster.URL != "" && c.Cluster.Name == "" {
 		c.Cluster.Name = defaultNodeName(c.Server.Addr)
 	}
 	return nil
 }
+
+// tokens reports whether connection tokens are configured.
+func (c *conf) tokens() bool { return c.Auth.Secret != nil || c.Auth.PublicKey != nil }
 
 // loopbackOnly reports whether a listen address takes only local
 // connections: a loopback IP, or a name all of whose addresses are

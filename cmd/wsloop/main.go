@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wsloop/wsloop/auth"
 	"github.com/wsloop/wsloop/cluster"
 	"github.com/wsloop/wsloop/httpapi"
 	"github.com/wsloop/wsloop/lease"
@@ -123,9 +124,21 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 // table, the server, the lease table's expiry through the server, and the
 // HTTP API with the metrics.
 func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
-	var h server.Handler = server.NewRouter()
+	router := server.NewRouter()
+	var h server.Handler = router
 	if c.Echo {
 		h = server.EchoHandler{}
+	}
+	var verifier *auth.Verifier
+	if c.tokens() {
+		var err error
+		if verifier, err = auth.New(c.Auth); err != nil {
+			return nil, nil, nil, err
+		}
+		if !c.Echo {
+			verifier.Install(router)
+		}
+		h = verifier.Wrap(h)
 	}
 	var node *cluster.Node
 	if c.Cluster.URL != "" {
@@ -151,7 +164,7 @@ func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
 		return nil, nil, nil, err
 	}
 	c.API.Server, c.API.Leases = srv, leases
-	c.API.Metrics = metrics.Handler(metrics.Sources{Server: srv, Leases: leases, Cluster: node})
+	c.API.Metrics = metrics.Handler(metrics.Sources{Server: srv, Leases: leases, Cluster: node, Auth: verifier})
 	api, err := httpapi.New(c.API)
 	if err != nil {
 		leases.Stop()

@@ -549,6 +549,9 @@ func TestBadSettingsExit(t *testing.T) {
 		{name: "invalid server config", args: []string{"--path", "ws"}, wantCode: 2, wantStderr: []string{"must start with /"}},
 		{name: "public API without a key", args: []string{"--http-addr", ":0"}, wantCode: 2, wantStderr: []string{`http-addr ":0"`, "--api-key", "--api-insecure"}},
 		{name: "public API without a key, by env", env: []string{"WSLOOP_HTTP_ADDR=0.0.0.0:0"}, wantCode: 2, wantStderr: []string{"no --api-key"}},
+		{name: "require-auth without a key", args: []string{"--require-auth"}, wantCode: 2, wantStderr: []string{"require-auth needs --jwt-secret or --jwt-public-key"}},
+		{name: "missing public key file", args: []string{"--jwt-public-key", "/nonexistent/key.pem"}, wantCode: 2, wantStderr: []string{"jwt-public-key", "no such file"}},
+		{name: "not a public key", args: []string{"--jwt-public-key", badFile}, wantCode: 2, wantStderr: []string{"no PEM block"}},
 		{name: "address in use", args: []string{"--addr", busy.Addr().String()}, wantCode: 1, wantStderr: []string{"cannot listen", "address already in use"}},
 		{name: "help", args: []string{"--help"}, wantCode: 0, wantStderr: []string{"Usage of wsloop", "-max-message-size"}},
 	}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+)
+
+// TestJWTFlags: the binary checks connection tokens with the secret of
+// WSLOOP_JWT_SECRET or the key of --jwt-public-key, refuses connections
+// without one under --require-auth, and answers refresh.
+func TestJWTFlags(t *testing.T) {
+	t.Parallel()
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	keyFile := filepath.Join(t.TempDir(), "jwt.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startWsloop(t, []string{"WSLOOP_JWT_SECRET=s3cret"}, "--jwt-public-key", keyFile, "--require-auth", "--jwt-issuer", "https://app.example")
+	token := func(m jwt.SigningMethod, key any, sub, iss string) string {
+		s, err := jwt.NewWithClaims(m, jwt.MapClaims{"sub": sub, "iss": iss, "exp": time.Now().Add(time.Hour).Unix()}).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	dialTok := func(tok string) *websocket.Conn {
+		c, _, err := (&websocket.Dialer{HandshakeTimeout: ioTimeout}).Dial("ws://"+p.addr+"/ws?token="+tok, nil)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	if code := readClose(t, dial(t, p)); code != 1008 {
+		t.Errorf("no token: closed %d, want 1008", code)
+	}
+	if code := readClose(t, dialTok(token(jwt.SigningMethodHS256, []byte("s3cret"), "alice", "https://evil.example"))); code != 1008 {
+		t.Errorf("wrong issuer: closed %d, want 1008", code)
+	}
+	for _, tok := range []string{
+		token(jwt.SigningMethodHS256, []byte("s3cret"), "alice", "https://app.example"),
+		token(jwt.SigningMethodES256, ec, "bob", "https://app.example"),
+	} {
+		c := dialTok(tok)
+		if _, msg := read(t, c); !strings.HasPrefix(string(msg), `{"cmd":"welcome"`) {
+			t.Fatalf("first message %q", msg)
+		}
+		write(t, c, websocket.TextMessage, []byte(`{"cmd":"refresh","seqno":"1","data":{"token":"`+tok+`"}}`))
+		if _, msg := read(t, c); !strings.Contains(string(msg), `"status":0`) {
+			t.Errorf("refresh: %s", msg)
+		}
+	}
+}
