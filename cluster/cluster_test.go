@@ -194,7 +194,7 @@ func TestClusterUsersAndEveryone(t *testing.T) {
 
 func mustSID(t *testing.T, s string) uint64 {
 	t.Helper()
-	sid, err := server.ParseSID(s)
+	sid, _, err := server.ParseSID(s)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -886,7 +886,7 @@ func (a *api) disconnect(_ *http.Request, body []byte) (any, *apiErr) {
 	if req.User != "" {
 		err = a.srv.DisconnectUser(req.User, code, reason)
 	} else {
-		sid, perr := server.ParseSID(req.SID)
+		sid, _, perr := server.ParseSID(req.SID)
 		if perr != nil {
 			return nil, badRequest("sid %q is not a session id", req.SID)
 		}

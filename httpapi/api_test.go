@@ -558,7 +558,7 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/disconnect", `{}`, 400, "one of user and sid"},
 		{"POST", "/api/disconnect", `{"user":"a","sid":"1"}`, 400, "one of user and sid"},
 		{"POST", "/api/disconnect", `{"sid":"x"}`, 400, "not a session id"},
-		{"POST", "/api/disconnect", `{"sid":"18374686479671623680"}`, 404, "no such session"},
+		{"POST", "/api/disconnect", `{"sid":"ff000000000000000000000000000001"}`, 404, "no such session"},
 		{"POST", "/api/disconnect", `{"user":"a","code":1006}`, 400, "code 1006"},
 		{"POST", "/api/disconnect", `{"user":"a","code":-1}`, 400, "code -1"},
 		{"POST", "/api/disconnect", `{"user":"a","reason":"` + strings.Repeat("x", 124) + `"}`, 400, "reason longer"},

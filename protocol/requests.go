@@ -66,9 +66,9 @@ func AppendRoomReply(dst []byte, room string, n int) []byte {
 
 // AppendWelcome appends the data of the welcome event a connection gets on
 // open: {"sid":"<sid>","ping_interval":<seconds>}. Safe for concurrent use.
-func AppendWelcome(dst []byte, sid uint64, pingInterval int64) []byte {
+func AppendWelcome(dst []byte, sid []byte, pingInterval int64) []byte {
 	dst = append(dst, `{"sid":"`...)
-	dst = strconv.AppendUint(dst, sid, 10)
+	dst = append(dst, sid...) // hex digits: nothing to escape
 	dst = append(dst, `","ping_interval":`...)
 	dst = strconv.AppendInt(dst, pingInterval, 10)
 	return append(dst, '}')

@@ -25,6 +25,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	fd := gc.Fd()
 	s := &Session{gc: gc, loop: l}
 	s.id = newSID(l.idx, srv.cfg.NodeID, srv.seq.Add(1), fd)
+	s.tag = l.newTag()
 	l.put(fd, s)
 	srv.conns.Add(1)
 	if tok, ok := gc.Context().(*enrollToken); ok {

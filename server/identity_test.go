@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,44 @@ func TestIdentityGrants(t *testing.T) {
 	}
 	if (&Identity{Rooms: []string{"*"}}).Grants("anything") != true || (&Identity{}).Grants("r") {
 		t.Error("'*' must grant every room, no rooms none")
+	}
+}
+
+// TestGuessedSIDReachesNoOne: a session id carries 64 random bits: a client
+// that knows another's routing id (the first half) but not its tag reaches
+// no one with send or ptp; the right sid reaches it. Session ids differ in
+// their tags even when a descriptor is reused.
+func TestGuessedSIDReachesNoOne(t *testing.T) {
+	_, url := startServer(t, Config{Tuning: Tuning{Loops: 1}, Rooms: Rooms{PublishRate: -1}}, NewRouter())
+	victim := newClient(t, url)
+	mallory := newClient(t, url)
+	victim.OK("join", map[string]any{"room": "r"})
+	mallory.OK("join", map[string]any{"room": "r"})
+	id, tag, err := ParseSID(victim.SID)
+	if err != nil || len(victim.SID) != 32 {
+		t.Fatalf("sid %q: %v", victim.SID, err)
+	}
+	for _, guess := range []uint64{tag + 1, tag ^ 1<<63, 1} {
+		g := string(AppendSID(nil, id, guess))
+		mallory.OK("send", map[string]any{"to": g, "payload": "guess"})
+		mallory.OK("publish", map[string]any{"room": "r", "notify_type": "ptp", "to": g, "payload": "guess"})
+	}
+	for _, bad := range []string{victim.SID[:16], victim.SID[:16] + "0000000000000000", "+" + victim.SID[1:], strings.ToUpper(victim.SID) + "0"} {
+		mallory.OK("send", map[string]any{"to": bad, "payload": "guess"})
+	}
+	victim.Quiet(200*time.Millisecond, "enter_room")
+	mallory.OK("send", map[string]any{"to": victim.SID, "payload": "hello"})
+	if d := data(victim.Push("message")); d["payload"] != "hello" || d["from"] != mallory.SID {
+		t.Fatalf("message %v", d)
+	}
+	// A descriptor reused by a later connection: another tag.
+	seen := map[string]bool{}
+	for range 20 {
+		c := newClient(t, url)
+		if seen[c.SID] {
+			t.Fatalf("session id %s twice", c.SID)
+		}
+		seen[c.SID] = true
+		_ = c.Conn.Close()
 	}
 }

@@ -2,9 +2,11 @@ package server
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -44,6 +46,9 @@ type job struct {
 	fn    func(*loop)
 	// anonymous: a jobSession for a sid that was a `to`
 	anonymous bool
+	// tag: a jobSession for a sid a client gave must match the session's
+	// random tag (0: the server's own, not checked)
+	tag uint64
 	// reply: a jobPush that is a deferred reply (Context.Defer)
 	reply bool
 }
@@ -66,8 +71,9 @@ type loop struct {
 	drainR   gnet.Runnable
 	tickR    gnet.Runnable
 
-	now      int64      // loop clock: ns since srv.epoch, read once per wakeup
-	sessions []*Session // by fd
+	tags     *rand.ChaCha8 // session tags: a cryptographic generator, seeded from crypto/rand, no lock
+	now      int64         // loop clock: ns since srv.epoch, read once per wakeup
+	sessions []*Session    // by fd
 	shard    *rooms.Shard[Session]
 
 	// The cork (cork.go).
@@ -119,8 +125,22 @@ type loopStats struct {
 	closed       [CloseSlots]atomic.Uint64 // by close code, see CloseSlot
 }
 
+// newTag returns a session's random tag: 64 bits, never 0.
+func (l *loop) newTag() uint64 {
+	for {
+		if t := l.tags.Uint64(); t != 0 {
+			return t
+		}
+	}
+}
+
 func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	l := &loop{srv: srv, idx: idx, el: el, jobs: mpsc.New[job](srv.cfg.Tuning.QueueSize), shard: srv.reg.Shard(idx)}
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		panic("server: no randomness for session ids: " + err.Error()) // crypto/rand does not fail on Linux
+	}
+	l.tags = rand.NewChaCha8(seed)
 	l.segs = make([]seg, 1, 64)
 	l.drainR = gnet.RunnableFunc(func(context.Context) error { l.drain(); return nil })
 	l.tickR = gnet.RunnableFunc(func(context.Context) error { l.tick(); return nil })
@@ -212,7 +232,7 @@ func (l *loop) run(j job) {
 		l.deliverPtp(j.group, j.room, j.frame)
 		j.frame.Release()
 	case jobSession:
-		if s := l.lookup(j.sid); s != nil && (!j.anonymous || s.UserID() == "") && (j.room == nil || l.shard.In(s, j.room)) {
+		if s := l.lookup(j.sid); s != nil && (j.tag == 0 || s.tag == j.tag) && (!j.anonymous || s.UserID() == "") && (j.room == nil || l.shard.In(s, j.room)) {
 			if l.pushShared(s, j.frame) {
 				l.stats.deliveries.Add(1)
 			}

@@ -92,7 +92,7 @@ func TestNodeClientUTF8(t *testing.T) {
 		finish()
 		t.Fatal("the node client printed no SID")
 	}
-	id, err := ParseSID(sid)
+	id, _, err := ParseSID(sid)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,8 +32,8 @@ func (srv *Server) publish(ev rooms.Event, f *codec.PreparedFrame, here *loop) e
 		// A name that is the session id of another node's session is
 		// that session (an anonymous sender is known by its sid): the
 		// event goes to that node alone.
-		if sid, err := ParseSID(ev.Name); err == nil && srv.isRemote(sid) {
-			ev.Kind, ev.Session = rooms.ToSession, sid
+		if id, _, err := ParseSID(ev.Name); err == nil && srv.isRemote(id) {
+			ev.Kind, ev.Session = rooms.ToSession, id
 		}
 	}
 	err := srv.deliver(ev, f, here)
@@ -94,15 +94,22 @@ func (srv *Server) deliver(ev rooms.Event, f *codec.PreparedFrame, here *loop) e
 			}
 		}
 		if ev.Kind == rooms.ToSession {
-			return srv.deliverSession(ev.Session, ev.Name != "", room, ev.Data, f, here)
-		}
-		u := srv.reg.User(ev.Name)
-		if u == nil {
-			sid, err := ParseSID(ev.Name)
+			if ev.Name == "" { // the server's own push: no tag to check
+				return srv.deliverSession(ev.Session, 0, false, room, ev.Data, f, here)
+			}
+			_, tag, err := ParseSID(ev.Name) // a client's `to`: its tag must match
 			if err != nil {
 				return nil
 			}
-			return srv.deliverSession(sid, true, room, ev.Data, f, here)
+			return srv.deliverSession(ev.Session, tag, true, room, ev.Data, f, here)
+		}
+		u := srv.reg.User(ev.Name)
+		if u == nil {
+			id, tag, err := ParseSID(ev.Name)
+			if err != nil {
+				return nil
+			}
+			return srv.deliverSession(id, tag, true, room, ev.Data, f, here)
 		}
 		j = job{kind: jobPtp, group: u, room: room}
 	case rooms.ToAll:
@@ -118,11 +125,12 @@ func (srv *Server) deliver(ev rooms.Event, f *codec.PreparedFrame, here *loop) e
 	return srv.fanout(j, here)
 }
 
-// deliverSession delivers to session sid if it is one of this node's and
-// (room not nil) a member of room; anonymous: only if it has no user (the
-// sid was a `to`: an anonymous sender is known by its sid, so a reply may
-// be sent to it, but a user's session is reached by its user).
-func (srv *Server) deliverSession(sid uint64, anonymous bool, room *group, data []byte, f *codec.PreparedFrame, here *loop) error {
+// deliverSession delivers to session sid if it is one of this node's, its
+// random tag is tag (0: not checked, the server's own push), and (room not
+// nil) it is a member of room; anonymous: only if it has no user (the sid
+// was a `to`: an anonymous sender is known by its sid, so a reply may be
+// sent to it, but a user's session is reached by its user).
+func (srv *Server) deliverSession(sid, tag uint64, anonymous bool, room *group, data []byte, f *codec.PreparedFrame, here *loop) error {
 	dst, err := srv.loopFor(sid)
 	if err != nil {
 		return nil // not a session of this node
@@ -132,7 +140,7 @@ func (srv *Server) deliverSession(sid uint64, anonymous bool, room *group, data 
 	} else {
 		f.Retain()
 	}
-	j := job{kind: jobSession, sid: sid, room: room, frame: f, anonymous: anonymous}
+	j := job{kind: jobSession, sid: sid, tag: tag, room: room, frame: f, anonymous: anonymous}
 	if dst == here {
 		here.run(j)
 		return nil

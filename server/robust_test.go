@@ -103,7 +103,7 @@ func TestLibraryRefusesInvalidText(t *testing.T) {
 	r.Handle("reply", func(c *Context) { onLoop <- result{"Reply", c.Reply("other", 0, "ok", []byte("[1,"))} })
 	srv, url := startServer(t, Config{}, r)
 	c, sidStr := dialRouter(t, url)
-	sid, _ := ParseSID(sidStr)
+	sid, _, _ := ParseSID(sidStr)
 	writeText(t, c, `{"cmd":"join","seqno":"0","data":{"room":"r"}}`)
 	readText(t, c)
 	writeText(t, c, `{"cmd":"lib","seqno":"1"}`)

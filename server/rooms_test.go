@@ -55,7 +55,7 @@ func testRoomsFanout(t *testing.T, noIOUring bool) *Server {
 	wg.Wait()
 	loops := map[string]bool{}
 	for i, cl := range clients {
-		sid, _ := strconv.ParseUint(cl.SID, 10, 64)
+		sid, _, _ := ParseSID(cl.SID)
 		loops[strconv.FormatUint(sid>>56, 10)] = true
 		cl.OK("join", map[string]any{"room": "room" + strconv.Itoa(i%nrooms)})
 	}
@@ -358,7 +358,7 @@ func TestQueueFull(t *testing.T) {
 			t.Fatal("could not get a client on each loop")
 		}
 		cl := newClient(t, url+"?user=u"+strconv.Itoa(i))
-		sid, _ := strconv.ParseUint(cl.SID, 10, 64)
+		sid, _, _ := ParseSID(cl.SID)
 		if byLoop[sid>>56] == nil {
 			byLoop[sid>>56] = cl
 			cl.OK("join", map[string]any{"room": "r"})
@@ -397,7 +397,7 @@ func stalledMember(t *testing.T, srv *Server) (*rawConn, uint64) {
 	if err := json.Unmarshal(p, &w); err != nil {
 		t.Fatalf("welcome %q: %v", p, err)
 	}
-	sid, _ := strconv.ParseUint(w.Data.SID, 10, 64)
+	sid, _, _ := ParseSID(w.Data.SID)
 	rc.send(clientFrame(0x81, []byte(`{"cmd":"join","seqno":"1","data":{"room":"r"}}`), true))
 	if _, p := rc.readFrame(); !strings.Contains(string(p), `"status":0`) {
 		t.Fatalf("join reply %q", p)

@@ -159,7 +159,8 @@ func (r *Router) OnOpen(s *Session, req *codec.Request) error {
 		// The data goes in the reply scratch: pushEncoded encodes into
 		// l.scratch, and no reply is being built during OnOpen.
 		l := s.loop
-		l.reply = protocol.AppendWelcome(l.reply[:0], s.id, int64(l.srv.cfg.Heartbeat.PingInterval/time.Second))
+		var sid [32]byte
+		l.reply = protocol.AppendWelcome(l.reply[:0], AppendSID(sid[:0], s.id, s.tag), int64(l.srv.cfg.Heartbeat.PingInterval/time.Second))
 		s.pushEncoded("welcome", l.reply)
 	}
 	return nil

@@ -399,13 +399,31 @@ func SIDNode(sid uint64) uint16 { return uint16(sid >> 40) }
 // cluster.
 func (s *Server) isRemote(sid uint64) bool { return SIDNode(sid) != s.cfg.NodeID }
 
-// ParseSID parses a session id in the form Session.SID returns.
-func ParseSID(s string) (uint64, error) {
-	id, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, ErrNoSession
+// AppendSID appends the session id clients see (Session.SID) of the
+// session with routing id id and random tag tag: 32 lowercase hex digits.
+func AppendSID(dst []byte, id, tag uint64) []byte {
+	const hexDigits = "0123456789abcdef"
+	for _, v := range [2]uint64{id, tag} {
+		for shift := 60; shift >= 0; shift -= 4 {
+			dst = append(dst, hexDigits[v>>uint(shift)&0xF])
+		}
 	}
-	return id, nil
+	return dst
+}
+
+// ParseSID parses a session id in the form Session.SID returns into its
+// routing id (Session.ID) and its random tag; ErrNoSession if it is not
+// one.
+func ParseSID(s string) (id, tag uint64, err error) {
+	if len(s) != 32 {
+		return 0, 0, ErrNoSession
+	}
+	id, err1 := strconv.ParseUint(s[:16], 16, 64)
+	tag, err2 := strconv.ParseUint(s[16:], 16, 64)
+	if err1 != nil || err2 != nil || tag == 0 || s[0] == '+' || s[16] == '+' {
+		return 0, 0, ErrNoSession
+	}
+	return id, tag, nil
 }
 
 // Disconnect closes session sid with a close frame carrying code and reason.

@@ -178,7 +178,7 @@ func TestServerPushBroadcastDisconnect(t *testing.T) {
 	b, _ := dialRouter(t, url)
 	sids.Store(sidA)
 
-	id, err := ParseSID(sidA)
+	id, _, err := ParseSID(sidA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestServerPushBroadcastDisconnect(t *testing.T) {
 	if got := readText(t, b); got != `{"cmd":"echo","seqno":"1","status":0,"msg":"ok"}` {
 		t.Fatalf("b after a's close: %s", got)
 	}
-	if _, err := ParseSID("x"); err == nil {
+	if _, _, err := ParseSID("x"); err == nil {
 		t.Fatal("ParseSID accepted garbage")
 	}
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -37,7 +36,8 @@ type sessionTimer = timingwheel.Timer[Session]
 type Session struct {
 	gc   gnet.Conn
 	loop *loop
-	id   uint64
+	id   uint64 // where it lives: loop, node, generation, descriptor (newSID)
+	tag  uint64 // 64 random bits, never 0: the part of SID no one can guess
 
 	dec        codec.Decoder
 	head, tail int32 // queued output: a chain of the loop's segments (cork.go); 0 when none
@@ -138,14 +138,17 @@ func (s *Session) x() *sessionExt {
 	return s.ext
 }
 
-// ID returns the session id, unique within the server's lifetime. It
-// encodes the owning loop, so Server.Push can route without a lookup table.
-// Safe for concurrent use.
+// ID returns the session's routing id, unique within the cluster while the
+// session lives. It encodes the owning loop and node, so Server.Push can
+// route without a lookup table. It is not a secret and not a capability:
+// clients see SID, which adds 64 random bits. Safe for concurrent use.
 func (s *Session) ID() uint64 { return s.id }
 
-// SID returns the session id as the decimal string clients see in the
-// welcome event. Safe for concurrent use.
-func (s *Session) SID() string { return strconv.FormatUint(s.id, 10) }
+// SID returns the session id clients see (the welcome event, the from of
+// an anonymous connection's messages) and may address: 32 hex digits, the
+// routing id and then 64 random bits, so that a client cannot reach a
+// session whose id it was not given. Safe for concurrent use.
+func (s *Session) SID() string { return string(AppendSID(nil, s.id, s.tag)) }
 
 // UserID returns the user bound to the session, "" if none.
 // Must be called on the connection's event loop.

@@ -309,7 +309,7 @@ func abbrev(p []byte) string {
 	return string(p)
 }
 
-var welcomeRE = regexp.MustCompile(`^\{"cmd":"welcome","data":\{"sid":"[0-9]+","ping_interval":15\}\}$`)
+var welcomeRE = regexp.MustCompile(`^\{"cmd":"welcome","data":\{"sid":"[0-9a-f]{32}","ping_interval":15\}\}$`)
 
 func TestJSONModeAndGracefulShutdown(t *testing.T) {
 	t.Parallel()
