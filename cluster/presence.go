@@ -29,6 +29,7 @@ type presenceUser struct {
 	User  string          `json:"user"`
 	Conns int             `json:"conns"`
 	Meta  json.RawMessage `json:"meta,omitempty"`
+	Anon  bool            `json:"anon,omitempty"`
 }
 
 type presenceAnswer struct {
@@ -151,7 +152,7 @@ func (n *Node) onQuery(m *nats.Msg) {
 		p := local.LocalPresence(req.Room, presenceCap)
 		a.Total, a.Conns = p.Total, p.Conns
 		for _, u := range p.Users {
-			a.Users = append(a.Users, presenceUser{User: u.User, Conns: u.Conns, Meta: u.Meta})
+			a.Users = append(a.Users, presenceUser{User: u.User, Conns: u.Conns, Meta: u.Meta, Anon: u.Anonymous})
 		}
 	}
 	b, err := json.Marshal(a)
@@ -241,7 +242,7 @@ func (n *Node) RoomPresence(room string, limit int, local rooms.RoomPresence) (r
 	}
 	byUser := make(map[string]*rooms.PresentUser)
 	var order []string
-	add := func(user string, conns int, meta []byte) {
+	add := func(user string, conns int, meta []byte, anon bool) {
 		if p := byUser[user]; p != nil {
 			p.Conns += conns
 			if p.Meta == nil {
@@ -249,7 +250,7 @@ func (n *Node) RoomPresence(room string, limit int, local rooms.RoomPresence) (r
 			}
 			return
 		}
-		byUser[user] = &rooms.PresentUser{User: user, Conns: conns, Meta: meta}
+		byUser[user] = &rooms.PresentUser{User: user, Conns: conns, Meta: meta, Anonymous: anon}
 		order = append(order, user)
 	}
 	out := rooms.RoomPresence{Partial: len(missing) > 0, Missing: missing, Conns: local.Conns}
@@ -258,13 +259,13 @@ func (n *Node) RoomPresence(room string, limit int, local rooms.RoomPresence) (r
 		local = (*lp).LocalPresence(room, presenceCap) // all of it, to merge with the others'
 	}
 	for _, u := range local.Users {
-		add(u.User, u.Conns, u.Meta)
+		add(u.User, u.Conns, u.Meta, u.Anonymous)
 	}
 	extra += local.Total - len(local.Users)
 	for _, a := range answers {
 		out.Conns += a.Conns
 		for _, u := range a.Users {
-			add(u.User, u.Conns, u.Meta)
+			add(u.User, u.Conns, u.Meta, u.Anon)
 		}
 		extra += a.Total - len(a.Users)
 	}

@@ -16,8 +16,9 @@ import (
 // expired auth_body is refused with close 1008 "unknown or expired
 // auth_body", a missing one with 1008 "auth_body required" when
 // Config.Require is set (else it is accepted, unbound); h never sees a
-// refused connection. A lease with a user binds the connection to it
-// (Session.SetUserID) before h's OnOpen. A bound connection that closes
+// refused connection. A bound connection is authenticated, as the
+// lease's user if it has one (Session.SetIdentity), before h's OnOpen; the
+// namespaces' "auth" rules admit it. A bound connection that closes
 // leaves its lease. The auth_body query parameter is therefore reserved on
 // the WebSocket path.
 func (t *Table) Wrap(h server.Handler) server.Handler { return &admit{Handler: h, t: t} }
@@ -68,9 +69,8 @@ func (t *Table) admit(s *server.Session, r *codec.Request) string {
 	} else {
 		user, ok := t.bind(auth, s.ID())
 		if ok {
-			if user != "" {
-				s.SetUserID(user)
-			}
+			// The backend vouched for it: authenticated, as its user.
+			s.SetIdentity(server.Identity{User: user})
 			return ""
 		}
 		reason = BadReason

@@ -128,9 +128,10 @@ type Broker interface {
 
 // PresentUser is one user of a room as presence reports it.
 type PresentUser struct {
-	User  string
-	Conns int
-	Meta  []byte
+	User      string
+	Conns     int
+	Meta      []byte
+	Anonymous bool // User is an anonymous connection's session id
 }
 
 // RoomPresence is a room's presence across the cluster.

@@ -14,8 +14,8 @@ type conn struct {
 func Example() {
 	reg := rooms.NewRegistry(2, func(c *conn) *rooms.Member[conn] { return &c.m }, nil, nil)
 	alice, bob := &conn{name: "alice"}, &conn{name: "bob"}
-	reg.Shard(0).Join(alice, "lobby", "alice", nil) // on loop 0
-	reg.Shard(1).Join(bob, "lobby", "bob", nil)     // on loop 1
+	reg.Shard(0).Join(alice, "lobby", "alice", false, nil) // on loop 0
+	reg.Shard(1).Join(bob, "lobby", "bob", false, nil)     // on loop 1
 
 	// A publisher finds the loops with members, without a lock.
 	g := reg.Room("lobby")

@@ -28,6 +28,7 @@ type Group[T any] struct {
 type presence struct {
 	conns int32
 	meta  []byte
+	anon  bool // the key is an anonymous connection's id, not a user
 }
 
 func newGroup[T any](name string, loops int, room bool) *Group[T] {
@@ -81,9 +82,10 @@ func (g *Group[T]) UserCount() int {
 
 // Present is one user in a room's presence.
 type Present struct {
-	User  string
-	Conns int    // the user's connections in the room
-	Meta  []byte // the meta (raw JSON) of the user's latest join; nil if none
+	User      string
+	Conns     int    // the user's connections in the room
+	Meta      []byte // the meta (raw JSON) of the user's latest join; nil if none
+	Anonymous bool   // User is an anonymous connection's id (Shard.Join's anon)
 }
 
 // Presence returns up to limit users of the room (all if limit <= 0), in no
@@ -105,7 +107,7 @@ func (g *Group[T]) Presence(limit int) (users []Present, total int) {
 		if len(users) == n {
 			break
 		}
-		users = append(users, Present{User: u, Conns: int(p.conns), Meta: p.meta})
+		users = append(users, Present{User: u, Conns: int(p.conns), Meta: p.meta, Anonymous: p.anon})
 	}
 	return users, total
 }
@@ -113,12 +115,12 @@ func (g *Group[T]) Presence(limit int) (users []Present, total int) {
 // enter counts one more connection of user in the room's presence; it
 // reports whether it is the user's first. meta (copied) replaces the user's
 // meta when not nil.
-func (g *Group[T]) enter(user string, meta []byte) (first bool) {
+func (g *Group[T]) enter(user string, anon bool, meta []byte) (first bool) {
 	g.pmu.Lock()
 	defer g.pmu.Unlock()
 	p := g.presence[user]
 	if p == nil {
-		p = &presence{}
+		p = &presence{anon: anon}
 		g.presence[user] = p
 		first = true
 	}

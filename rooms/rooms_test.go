@@ -22,17 +22,17 @@ func TestJoinLeavePresence(t *testing.T) {
 	r := newReg(2)
 	sh := r.Shard(0)
 	a1, a2, b := &conn{id: 1}, &conn{id: 2}, &conn{id: 3}
-	g, joined, first := sh.Join(a1, "r", "alice", []byte(`{"nick":"A"}`))
+	g, joined, first := sh.Join(a1, "r", "alice", false, []byte(`{"nick":"A"}`))
 	if !joined || !first || g.Name() != "r" || r.Rooms() != 1 {
 		t.Fatalf("first join: joined %v first %v rooms %d", joined, first, r.Rooms())
 	}
-	if _, joined, _ := sh.Join(a1, "r", "alice", nil); joined {
+	if _, joined, _ := sh.Join(a1, "r", "alice", false, nil); joined {
 		t.Fatal("second join of the same connection joined again")
 	}
-	if _, joined, first := sh.Join(a2, "r", "alice", nil); !joined || first {
+	if _, joined, first := sh.Join(a2, "r", "alice", false, nil); !joined || first {
 		t.Fatalf("second connection of alice: joined %v first %v", joined, first)
 	}
-	r.Shard(1).Join(b, "r", "bob", nil)
+	r.Shard(1).Join(b, "r", "bob", false, nil)
 	if g.Len() != 3 || g.OnLoop(0) != 2 || g.OnLoop(1) != 1 || g.UserCount() != 2 {
 		t.Fatalf("Len %d OnLoop %d/%d users %d", g.Len(), g.OnLoop(0), g.OnLoop(1), g.UserCount())
 	}
@@ -62,7 +62,7 @@ func TestJoinLeavePresence(t *testing.T) {
 		t.Fatal("empty room not freed")
 	}
 	// A new join makes a new group.
-	g2, _, first := sh.Join(a1, "r", "alice", nil)
+	g2, _, first := sh.Join(a1, "r", "alice", false, nil)
 	if g2 == g || !first {
 		t.Fatal("rejoin reused the freed group")
 	}
@@ -97,9 +97,9 @@ func TestLeaveAll(t *testing.T) {
 	sh := r.Shard(0)
 	c, other := &conn{id: 1}, &conn{id: 2}
 	for i := 0; i < 5; i++ {
-		sh.Join(c, fmt.Sprint("room", i), "c", nil)
+		sh.Join(c, fmt.Sprint("room", i), "c", false, nil)
 	}
-	sh.Join(other, "room2", "o", nil)
+	sh.Join(other, "room2", "o", false, nil)
 	seen := map[string]bool{}
 	sh.LeaveAll(c, "c", func(g *Group[conn], last bool) {
 		if !last {
@@ -129,7 +129,7 @@ func TestModel(t *testing.T) {
 		room := fmt.Sprint("r", rng.IntN(8))
 		user := fmt.Sprint("u", c.id)
 		if rng.IntN(2) == 0 {
-			sh.Join(c, room, user, nil)
+			sh.Join(c, room, user, false, nil)
 			if model[room] == nil {
 				model[room] = map[int]bool{}
 			}
@@ -218,7 +218,7 @@ func TestConcurrentLoops(t *testing.T) {
 			}
 			for round := 0; round < 2000; round++ {
 				for _, c := range cs {
-					sh.Join(c, "hot", fmt.Sprint(c.id), nil)
+					sh.Join(c, "hot", fmt.Sprint(c.id), false, nil)
 				}
 				for _, c := range cs {
 					sh.LeaveAll(c, fmt.Sprint(c.id), nil)
@@ -239,7 +239,7 @@ func TestShrink(t *testing.T) {
 	cs := make([]*conn, 1000)
 	for i := range cs {
 		cs[i] = &conn{id: i}
-		sh.Join(cs[i], "big", fmt.Sprint(i), nil)
+		sh.Join(cs[i], "big", fmt.Sprint(i), false, nil)
 	}
 	g := r.Room("big")
 	for _, c := range cs[:990] {
@@ -256,14 +256,14 @@ func BenchmarkJoinLeave(b *testing.B) {
 	cs := make([]*conn, 10000)
 	for i := range cs {
 		cs[i] = &conn{id: i}
-		sh.Join(cs[i], "big", fmt.Sprint(i), nil)
+		sh.Join(cs[i], "big", fmt.Sprint(i), false, nil)
 	}
 	c := &conn{id: -1}
 	g := r.Room("big")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		sh.Join(c, "big", "x", nil)
+		sh.Join(c, "big", "x", false, nil)
 		sh.Leave(c, g, "x")
 	}
 }
@@ -300,10 +300,10 @@ func TestBrokerSubscriptions(t *testing.T) {
 	var errs []error
 	reg := NewRegistry(2, memberOf, b, func(err error) { errs = append(errs, err) })
 	a, c := &conn{}, &conn{}
-	reg.Shard(0).Join(a, "r", "a", nil)
-	reg.Shard(1).Join(c, "r", "c", nil) // a second loop: no second subscription
+	reg.Shard(0).Join(a, "r", "a", false, nil)
+	reg.Shard(1).Join(c, "r", "c", false, nil) // a second loop: no second subscription
 	reg.Shard(0).Bind(a, "alice")
-	reg.Shard(0).Join(a, "fails", "a", nil)
+	reg.Shard(0).Join(a, "fails", "a", false, nil)
 	reg.Shard(0).Leave(a, reg.Room("r"), "a") // c is still in r
 	reg.Shard(1).LeaveAll(c, "c", nil)
 	reg.Shard(0).LeaveAll(a, "alice", nil)

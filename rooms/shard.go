@@ -35,7 +35,7 @@ type Shard[T any] struct {
 // now (false: it was already a member; nothing changed), and whether t is
 // user's first connection in the room (the moment to announce the user).
 // Must be called on the connection's event loop.
-func (sh *Shard[T]) Join(t *T, name, user string, meta []byte) (g *Group[T], joined, first bool) {
+func (sh *Shard[T]) Join(t *T, name, user string, anon bool, meta []byte) (g *Group[T], joined, first bool) {
 	m := sh.reg.member(t)
 	for _, s := range m.rooms {
 		if s.l.g.name == name {
@@ -47,7 +47,7 @@ func (sh *Shard[T]) Join(t *T, name, user string, meta []byte) (g *Group[T], joi
 	}
 	l := sh.shardOf(&sh.reg.rooms, name, true)
 	m.rooms = append(m.rooms, sh.add(l, t, int32(len(m.rooms))))
-	return l.g, true, l.g.enter(user, meta)
+	return l.g, true, l.g.enter(user, anon, meta)
 }
 
 // Leave removes t from room g. It reports whether t was a member, and

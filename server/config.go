@@ -109,6 +109,9 @@ type Config struct {
 	Limits    Limits
 	Heartbeat Heartbeat
 	Rooms     Rooms
+	// Policy limits what clients may do with the Router's built-in
+	// commands, per room namespace (server/policy.go).
+	Policy Policy
 
 	// NodeID tells this node's sessions from those of the other nodes of a
 	// cluster: it is part of every session id (Session.ID), so an event for
@@ -336,6 +339,10 @@ func (c Config) normalize() (Config, error) {
 	if c.Heartbeat.Secret != nil {
 		c.Heartbeat.Secret = append([]byte(nil), c.Heartbeat.Secret...)
 	}
+	if err := c.Policy.validate(); err != nil {
+		return c, err
+	}
+	c.Policy = c.Policy.clone()
 	if c.wheelSlots() > maxWheelSlots {
 		return c, fmt.Errorf("server: timeouts over %d ticks of %v; raise Heartbeat.Tick", maxWheelSlots-3, c.Heartbeat.Tick)
 	}

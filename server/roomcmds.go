@@ -24,6 +24,16 @@ func bindRoom(c *Context, v any, room *string) bool {
 	return checkName(c, "room", *room)
 }
 
+// refuse answers a request the policy refuses (403 with the rule); it
+// returns false when why is "".
+func refuse(c *Context, why string) bool {
+	if why == "" {
+		return false
+	}
+	c.Fail(protocol.StatusForbidden, why)
+	return true
+}
+
 func checkName(c *Context, field, name string) bool {
 	if msg := protocol.CheckName(field, name, c.s.loop.srv.cfg.Rooms.MaxNameSize); msg != "" {
 		c.Fail(protocol.StatusBadRequest, msg)
@@ -39,6 +49,9 @@ func handleJoin(c *Context) {
 		return
 	}
 	l := c.s.loop
+	if refuse(c, l.srv.cfg.Policy.mayJoin(c.s, d.Room)) {
+		return
+	}
 	var meta []byte
 	if len(d.Meta) > 0 && string(d.Meta) != "null" {
 		if len(d.Meta) > l.srv.cfg.Rooms.MaxMetaSize {
@@ -98,6 +111,10 @@ func handlePublish(c *Context) {
 		return
 	}
 	l := c.s.loop
+	pol := &l.srv.cfg.Policy
+	if refuse(c, pol.mayPublish(c.s, d.Room, func() bool { return l.in(c.s, d.Room) })) || (ptp && refuse(c, pol.mayAddress(d.To))) {
+		return
+	}
 	if !l.allow(c.s) {
 		c.Fail(protocol.StatusRateLimited, "publish rate limit")
 		return
@@ -126,6 +143,9 @@ func handleSend(c *Context) {
 		return
 	}
 	l := c.s.loop
+	if refuse(c, l.srv.cfg.Policy.maySend(c.s, d.To)) {
+		return
+	}
 	if !l.allow(c.s) {
 		c.Fail(protocol.StatusRateLimited, "send rate limit")
 		return
@@ -151,12 +171,26 @@ func handleMembers(c *Context) {
 	if !bindRoom(c, &d, &d.Room) {
 		return
 	}
-	srv := c.s.loop.srv
+	l := c.s.loop
+	srv := l.srv
+	if refuse(c, srv.cfg.Policy.mayList(c.s, d.Room, func() bool { return l.in(c.s, d.Room) })) {
+		return
+	}
 	if _, ok := srv.broker.(rooms.Presence); !ok {
-		c.OK(srv.RoomMembers(d.Room, membersListed)) // this node's registry: no wait
+		c.OK(srv.clientView(srv.RoomMembers(d.Room, membersListed))) // this node's registry: no wait
 		return
 	}
 	// The other nodes answer within the broker's bound: wait off the loop.
 	reply := c.Defer()
-	go func() { _ = reply.OK(srv.RoomMembers(d.Room, membersListed)) }()
+	go func() { _ = reply.OK(srv.clientView(srv.RoomMembers(d.Room, membersListed))) }()
+}
+
+// clientView is a room's presence as a client may see it: anonymous
+// members without their session ids unless the namespace shows them.
+func (srv *Server) clientView(info RoomInfo) RoomInfo {
+	for i := range info.Members {
+		m := &info.Members[i]
+		m.User = srv.cfg.Policy.shown(info.Room, m.User, m.Anonymous)
+	}
+	return info
 }

@@ -107,11 +107,15 @@ func (l *loop) broadcast(f *codec.PreparedFrame) {
 	}
 }
 
-// roomEvents reports whether enter_room/exit_room go to a room of n member
-// connections.
-func (l *loop) roomEvents(n int) bool {
+// roomEvents reports whether enter_room/exit_room go to room g: its
+// namespace sends them, and it has at most EventsMaxMembers connections.
+func (l *loop) roomEvents(g *group) bool {
 	max := l.srv.cfg.Rooms.EventsMaxMembers
-	return max > 0 && n <= max
+	if max <= 0 || g.Len() > max {
+		return false
+	}
+	_, n := l.srv.cfg.Policy.namespaceOf(g.Name())
+	return !n.NoEvents
 }
 
 // join makes s a member of room with meta. Runs on the loop.
@@ -122,10 +126,10 @@ func (l *loop) join(s *Session, room string, meta []byte) (g *group, err error) 
 	if memberOf(s).Rooms() >= l.srv.cfg.Rooms.MaxPerConn && !l.in(s, room) {
 		return nil, ErrTooManyRooms
 	}
-	user := s.key()
-	g, joined, first := l.shard.Join(s, room, user, meta)
-	if joined && first && l.roomEvents(g.Len()) {
-		l.scratch = protocol.AppendEnter(l.scratch[:0], room, user, meta)
+	user, anon := s.key(), s.UserID() == ""
+	g, joined, first := l.shard.Join(s, room, user, anon, meta)
+	if joined && first && l.roomEvents(g) {
+		l.scratch = protocol.AppendEnter(l.scratch[:0], room, l.srv.cfg.Policy.shown(room, user, anon), meta)
 		err = l.srv.publish(rooms.Event{Kind: rooms.ToRoom, Name: room, Session: s.id, Data: l.scratch}, nil, l)
 	}
 	return g, err
@@ -150,7 +154,7 @@ func (l *loop) leave(s *Session, room, reason string) (bool, error) {
 		return false, nil
 	}
 	if last {
-		return true, l.exitEvent(g, user, reason)
+		return true, l.exitEvent(g, user, s.UserID() == "", reason)
 	}
 	return true, nil
 }
@@ -158,11 +162,11 @@ func (l *loop) leave(s *Session, room, reason string) (bool, error) {
 // exitEvent tells g's members that user left it: the members on this node,
 // and, through the broker, those on others (even when this node has none
 // left).
-func (l *loop) exitEvent(g *group, user, reason string) error {
-	if !l.roomEvents(g.Len()) {
+func (l *loop) exitEvent(g *group, user string, anon bool, reason string) error {
+	if !l.roomEvents(g) {
 		return nil
 	}
-	l.scratch = protocol.AppendExit(l.scratch[:0], g.Name(), user, reason)
+	l.scratch = protocol.AppendExit(l.scratch[:0], g.Name(), l.srv.cfg.Policy.shown(g.Name(), user, anon), reason)
 	return l.srv.publish(rooms.Event{Kind: rooms.ToRoom, Name: g.Name(), Data: l.scratch}, nil, l)
 }
 
@@ -176,10 +180,10 @@ func (l *loop) leaveAll(s *Session, cause Cause) {
 	if cause != 0 {
 		reason = cause.ExitReason()
 	}
-	user := s.key()
+	user, anon := s.key(), s.UserID() == ""
 	l.shard.LeaveAll(s, user, func(g *group, last bool) {
 		if last {
-			if err := l.exitEvent(g, user, reason); err != nil {
+			if err := l.exitEvent(g, user, anon, reason); err != nil {
 				l.srv.log.Warn("exit_room not queued", "room", g.Name(), "err", err)
 			}
 		}
@@ -209,7 +213,7 @@ func (l *loop) kick(room, user string) {
 	l.hold(f)
 	for _, s := range kicked {
 		l.sendShared(s, f.Bytes())
-		if _, last := l.shard.Leave(s, g, user); last && l.roomEvents(g.Len()) {
+		if _, last := l.shard.Leave(s, g, user); last && l.roomEvents(g) {
 			ev := rooms.Event{Kind: rooms.ToRoom, Name: room, Data: l.scratch}
 			if err := l.srv.publish(ev, f, l); err != nil {
 				l.srv.log.Warn("exit_room not queued", "room", room, "err", err)
@@ -337,6 +341,9 @@ type RoomUser struct {
 	User  string          `json:"user"`
 	Conns int             `json:"conns"`
 	Meta  json.RawMessage `json:"meta,omitempty"`
+	// Anonymous: User is the session id of a connection without a user
+	// (shown to clients as "" unless its namespace has ShowSIDs).
+	Anonymous bool `json:"anonymous,omitempty"`
 }
 
 // RoomMembers returns room's presence with up to limit users listed (all
@@ -357,7 +364,7 @@ func (srv *Server) RoomMembers(room string, limit int) RoomInfo {
 	info := RoomInfo{Room: room, Users: local.Total, Conns: local.Conns, Members: make([]RoomUser, 0, len(local.Users)),
 		Partial: local.Partial, Missing: local.Missing}
 	for _, p := range local.Users {
-		info.Members = append(info.Members, RoomUser{User: p.User, Conns: p.Conns, Meta: p.Meta})
+		info.Members = append(info.Members, RoomUser{User: p.User, Conns: p.Conns, Meta: p.Meta, Anonymous: p.Anonymous})
 	}
 	return info
 }
@@ -373,7 +380,7 @@ func (srv *Server) localPresence(room string, limit int) rooms.RoomPresence {
 	p.Total, p.Conns = total, g.Len()
 	p.Users = make([]rooms.PresentUser, len(users))
 	for i, u := range users {
-		p.Users[i] = rooms.PresentUser{User: u.User, Conns: u.Conns, Meta: u.Meta}
+		p.Users[i] = rooms.PresentUser{User: u.User, Conns: u.Conns, Meta: u.Meta, Anonymous: u.Anonymous}
 	}
 	return p
 }

@@ -66,3 +66,44 @@ func TestJWTFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestNamespacesFromFile: [default_namespace] and [namespaces.<name>] of
+// the config file, and client_send, reach the server's policy; the
+// posture log names the namespaces open to anyone.
+func TestNamespacesFromFile(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "wsloop.toml")
+	cfg := `client_send = "none"
+sid_addressing = false
+
+[default_namespace]
+publish = "member"
+
+[namespaces.chat]
+join = "auth"
+members = "member"
+room_events = false
+
+[namespaces.lobby]
+`
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startWsloop(t, nil, "--config", file)
+	if log := p.log.String(); !strings.Contains(log, `open_namespaces=lobby`) || !strings.Contains(log, "client_send=none") {
+		t.Errorf("posture:\n%s", log)
+	}
+	c := dial(t, p)
+	read(t, c)
+	for _, tc := range []struct{ req, want string }{
+		{`{"cmd":"join","seqno":"1","data":{"room":"chat:x"}}`, `"status":403,"msg":"join refused: rooms of namespace chat need an authenticated connection"`},
+		{`{"cmd":"publish","seqno":"2","data":{"room":"r","payload":1}}`, `"status":403,"msg":"publish refused: only members of the room may publish to rooms without a namespace"`},
+		{`{"cmd":"send","seqno":"3","data":{"to":"u","payload":1}}`, `"status":403,"msg":"send refused: clients may not send"`},
+		{`{"cmd":"join","seqno":"4","data":{"room":"lobby:x"}}`, `"status":0`},
+	} {
+		write(t, c, websocket.TextMessage, []byte(tc.req))
+		if _, msg := read(t, c); !strings.Contains(string(msg), tc.want) {
+			t.Errorf("%s: %s, want %s", tc.req, msg, tc.want)
+		}
+	}
+}

@@ -41,6 +41,8 @@ type conf struct {
 	HeartbeatSecret string
 	JWTSecret       string
 	JWTPublicKey    string // a PEM file
+	ClientSend      string // any, auth or none
+	SIDAddressing   bool
 	SlowConsumer    string
 	IOUring         bool
 	ShutdownTimeout time.Duration
@@ -103,6 +105,8 @@ var table = []setting{
 	{"publish-rate", "publish and send commands per second per connection, 429 above it (0: 50; negative: no limit)", func(c *conf) any { return &c.Server.Rooms.PublishRate }, true},
 	{"publish-burst", "publish and send commands a connection may issue at once (0: twice the rate)", func(c *conf) any { return &c.Server.Rooms.PublishBurst }, false},
 	{"room-events-max-members", "send enter_room/exit_room only while a room has at most this many connections (0: 1000; negative: never)", func(c *conf) any { return &c.Server.Rooms.EventsMaxMembers }, true},
+	{"client-send", "who may use the send command: any, auth (authenticated connections) or none; per-namespace rules are in the config file (README \"Permissions\")", func(c *conf) any { return &c.ClientSend }, false},
+	{"sid-addressing", "clients may address a session by its session id in send and ptp (false: only users)", func(c *conf) any { return &c.SIDAddressing }, false},
 	{"max-rooms-per-conn", "rooms one connection may be in, 403 above it (0: 64)", func(c *conf) any { return &c.Server.Rooms.MaxPerConn }, false},
 	{"shutdown-timeout", "how long a graceful shutdown waits for clients to close", func(c *conf) any { return &c.ShutdownTimeout }, false},
 	{"log-level", "log level: debug, info, warn or error", func(c *conf) any { return &c.LogLevel }, false},
@@ -117,6 +121,8 @@ func defaults() conf {
 		Heartbeats:      "empty,ping-frame,ping-cmd",
 		SlowConsumer:    "drop",
 		IOUring:         true,
+		ClientSend:      "any",
+		SIDAddressing:   true,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "text",
@@ -178,7 +184,7 @@ func load(args []string, env func(string) (string, bool), out io.Writer) (conf, 
 		}
 	}
 	if path != "" {
-		if err := applyFile(final, path); err != nil {
+		if err := applyFile(&c, final, path); err != nil {
 			return conf{}, err
 		}
 	}
@@ -224,12 +230,19 @@ func (c *conf) checkNegatives() error {
 	return errors.Join(errs...)
 }
 
-// applyFile sets flags from a TOML file; unknown keys are an error.
-func applyFile(fs *flag.FlagSet, path string) error {
+// applyFile sets flags from a TOML file, and the namespaces (tables
+// [default_namespace] and [namespaces.<name>], which only the file can
+// hold); unknown keys are an error.
+func applyFile(c *conf, fs *flag.FlagSet, path string) error {
 	var m map[string]any
 	if _, err := toml.DecodeFile(path, &m); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	if err := c.namespacesFrom(path); err != nil {
+		return err
+	}
+	delete(m, "namespaces")
+	delete(m, "default_namespace")
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -247,6 +260,75 @@ func applyFile(fs *flag.FlagSet, path string) error {
 		}
 		if err := fs.Set(name, fmt.Sprint(m[k])); err != nil {
 			return fmt.Errorf("config %s: %s: %v", path, k, err)
+		}
+	}
+	return nil
+}
+
+// namespaceFile is one namespace's table in the config file.
+type namespaceFile struct {
+	Join       string `toml:"join"`
+	Publish    string `toml:"publish"`
+	Members    string `toml:"members"`
+	RoomEvents *bool  `toml:"room_events"`
+	ShowSIDs   bool   `toml:"show_sids"`
+}
+
+// namespacesFrom reads [default_namespace] and [namespaces.<name>] into
+// c.Server.Policy.
+func (c *conf) namespacesFrom(path string) error {
+	var f struct {
+		Default    *namespaceFile           `toml:"default_namespace"`
+		Namespaces map[string]namespaceFile `toml:"namespaces"`
+	}
+	md, err := toml.DecodeFile(path, &f)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	for _, k := range md.Undecoded() {
+		if top := k[0]; (top == "namespaces" || top == "default_namespace") && len(k) > 1 {
+			field := k[len(k)-1]
+			switch field {
+			case "join", "publish", "members", "room_events", "show_sids":
+			default:
+				return fmt.Errorf("config %s: %s: unknown key %q (want join, publish, members, room_events, show_sids)", path, k.String(), field)
+			}
+		}
+	}
+	convert := func(where string, nf namespaceFile) (server.Namespace, error) {
+		var n server.Namespace
+		var err error
+		for _, r := range []struct {
+			name string
+			text string
+			dst  *server.Access
+		}{{"join", nf.Join, &n.Join}, {"publish", nf.Publish, &n.Publish}, {"members", nf.Members, &n.Members}} {
+			if r.text == "" {
+				continue
+			}
+			if *r.dst, err = server.ParseAccess(r.text); err != nil {
+				return n, fmt.Errorf("config %s: %s.%s: %v", path, where, r.name, err)
+			}
+		}
+		n.NoEvents = nf.RoomEvents != nil && !*nf.RoomEvents
+		n.ShowSIDs = nf.ShowSIDs
+		return n, nil
+	}
+	if f.Default != nil {
+		n, err := convert("default_namespace", *f.Default)
+		if err != nil {
+			return err
+		}
+		c.Server.Policy.Default = n
+	}
+	if len(f.Namespaces) > 0 {
+		c.Server.Policy.Namespaces = make(map[string]server.Namespace, len(f.Namespaces))
+		for name, nf := range f.Namespaces {
+			n, err := convert("namespaces."+name, nf)
+			if err != nil {
+				return err
+			}
+			c.Server.Policy.Namespaces[name] = n
 		}
 	}
 	return nil
@@ -331,6 +413,12 @@ func (c *conf) resolve(log *slog.Logger) error {
 			return fmt.Errorf("jwt-public-key %s: %w", c.JWTPublicKey, err)
 		}
 	}
+	send, err := server.ParseAccess(c.ClientSend)
+	if err != nil || (send != server.AccessAny && send != server.AccessAuth && send != server.AccessNone) {
+		return fmt.Errorf("client-send %q: want any, auth or none", c.ClientSend)
+	}
+	c.Server.Policy.Send = send
+	c.Server.Policy.NoSIDAddress = !c.SIDAddressing
 	if c.Auth.Require && !c.tokens() {
 		return errors.New("require-auth needs --jwt-secret or --jwt-public-key to check tokens with")
 	}
@@ -338,6 +426,41 @@ func (c *conf) resolve(log *slog.Logger) error {
 		c.Cluster.Name = defaultNodeName(c.Server.Addr)
 	}
 	return nil
+}
+
+// posture logs, at start, who may connect and do what: the settings that
+// make a server safe to expose, and a warning for what is open to anyone.
+func (c *conf) posture(log *slog.Logger) {
+	tokens := "off"
+	switch {
+	case c.Auth.Secret != nil && c.Auth.PublicKey != nil:
+		tokens = "secret and public key"
+	case c.Auth.Secret != nil:
+		tokens = "secret (HS256)"
+	case c.Auth.PublicKey != nil:
+		tokens = "public key"
+	}
+	pol := &c.Server.Policy
+	var open []string // namespaces where any client may join and publish
+	if pol.Default.Join == server.AccessAny && pol.Default.Publish == server.AccessAny {
+		open = append(open, "(default)")
+	}
+	names := make([]string, 0, len(pol.Namespaces))
+	for name := range pol.Namespaces {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if n := pol.Namespaces[name]; n.Join == server.AccessAny && n.Publish == server.AccessAny {
+			open = append(open, name)
+		}
+	}
+	log.Info("security posture", "tokens", tokens, "require_auth", c.Auth.Require, "require_lease", c.Lease.Require,
+		"api_key", c.API.APIKey != "", "http_addr", c.HTTPAddr, "client_send", c.ClientSend, "sid_addressing", c.SIDAddressing,
+		"namespaces", len(names), "open_namespaces", strings.Join(open, ","))
+	if !c.Auth.Require && !c.Lease.Require && len(open) > 0 {
+		log.Warn("any client may connect, and join and publish in these namespaces: see README \"Production checklist\"", "open_namespaces", strings.Join(open, ","))
+	}
 }
 
 // tokens reports whether connection tokens are configured.

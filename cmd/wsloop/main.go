@@ -60,6 +60,7 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
 	}
+	c.posture(log)
 	defer leases.Stop()
 	if err := srv.Listen(); err != nil {
 		log.Error("cannot listen", "err", err)

@@ -521,6 +521,14 @@ func TestMaxConns(t *testing.T) {
 func TestBadSettingsExit(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
+	badNS := filepath.Join(dir, "badns.toml")
+	if err := os.WriteFile(badNS, []byte("[namespaces.chat]\njoin = \"member\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	typoNS := filepath.Join(dir, "typons.toml")
+	if err := os.WriteFile(typoNS, []byte("[namespaces.chat]\njoin = \"auth\"\npublsh = \"none\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	badFile := filepath.Join(dir, "bad.toml")
 	if err := os.WriteFile(badFile, []byte("addr = \"127.0.0.1:0\"\nbogus_key = true\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -552,6 +560,9 @@ func TestBadSettingsExit(t *testing.T) {
 		{name: "require-auth without a key", args: []string{"--require-auth"}, wantCode: 2, wantStderr: []string{"require-auth needs --jwt-secret or --jwt-public-key"}},
 		{name: "missing public key file", args: []string{"--jwt-public-key", "/nonexistent/key.pem"}, wantCode: 2, wantStderr: []string{"jwt-public-key", "no such file"}},
 		{name: "not a public key", args: []string{"--jwt-public-key", badFile}, wantCode: 2, wantStderr: []string{"no PEM block"}},
+		{name: "namespace rule the command does not know", args: []string{"--config", badNS}, wantCode: 2, wantStderr: []string{`namespace "chat": join may be any, auth, token or none, not member`}},
+		{name: "unknown namespace key", args: []string{"--config", typoNS}, wantCode: 2, wantStderr: []string{`unknown key "publsh"`}},
+		{name: "bad client-send", args: []string{"--client-send", "member"}, wantCode: 2, wantStderr: []string{`client-send "member"`}},
 		{name: "address in use", args: []string{"--addr", busy.Addr().String()}, wantCode: 1, wantStderr: []string{"cannot listen", "address already in use"}},
 		{name: "help", args: []string{"--help"}, wantCode: 0, wantStderr: []string{"Usage of wsloop", "-max-message-size"}},
 	}
@@ -591,8 +602,8 @@ func TestAPIPrivateByDefault(t *testing.T) {
 	t.Parallel()
 	_, port, _ := net.SplitHostPort(freeAddr(t))
 	keyed := startWsloop(t, []string{"WSLOOP_API_KEY=k"}, "--http-addr", ":"+port)
-	if strings.Contains(keyed.log.String(), "level=WARN") {
-		t.Errorf("warning with a key:\n%s", keyed.log)
+	if strings.Contains(keyed.log.String(), "HTTP API without --api-key") {
+		t.Errorf("API warning with a key:\n%s", keyed.log)
 	}
 	_, port2, _ := net.SplitHostPort(freeAddr(t))
 	open := startWsloop(t, nil, "--http-addr", ":"+port2, "--api-insecure")
