@@ -65,12 +65,19 @@ func AppendRoomReply(dst []byte, room string, n int) []byte {
 }
 
 // AppendWelcome appends the data of the welcome event a connection gets on
-// open: {"sid":"<sid>","ping_interval":<seconds>}. Safe for concurrent use.
-func AppendWelcome(dst []byte, sid []byte, pingInterval int64) []byte {
+// open: {"sid":"<sid>","ping_interval":<seconds>}, with
+// ,"online_token":"<token>" when onlineToken is not empty (signed pings).
+// Safe for concurrent use.
+func AppendWelcome(dst []byte, sid []byte, pingInterval int64, onlineToken string) []byte {
 	dst = append(dst, `{"sid":"`...)
 	dst = append(dst, sid...) // hex digits: nothing to escape
 	dst = append(dst, `","ping_interval":`...)
 	dst = strconv.AppendInt(dst, pingInterval, 10)
+	if onlineToken != "" {
+		dst = append(dst, `,"online_token":"`...)
+		dst = append(dst, onlineToken...) // hex digits
+		dst = append(dst, '"')
+	}
 	return append(dst, '}')
 }
 

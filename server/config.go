@@ -214,10 +214,12 @@ type Heartbeat struct {
 	Forms HeartbeatForm
 
 	// Secret, when set, makes the ping command require
-	// data.sign = hex(HMAC-SHA256(secret, online_token + "." + timestamp)),
-	// with timestamp in Unix seconds (protocol.Sign). A bad or missing sign
-	// or a stale timestamp gets status 401 and does not count as a
-	// heartbeat; three in a row close the connection with 1008.
+	// data.sign = hex(HMAC-SHA256(secret, online_token + "." + sid + "." +
+	// timestamp)), with the online_token and sid of the connection's
+	// welcome event and timestamp in Unix seconds, greater than the last
+	// accepted one (SignPing). A bad or missing sign, another connection's
+	// online_token, a stale or replayed timestamp get status 401 and do not
+	// count as a heartbeat; three in a row close the connection with 1008.
 	Secret []byte
 
 	// SignWindow is how far a signed ping's timestamp may be from the

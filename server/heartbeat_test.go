@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,9 +153,28 @@ func TestServerPings(t *testing.T) {
 	}
 }
 
-// TestSignedPing: with HeartbeatSecret, a signed ping is answered with pong;
-// a bad sign or stale timestamp gets 401 and does not refresh liveness;
-// three rejections in a row close with 1008.
+// welcomeOf reads a connection's welcome event: its sid and online_token.
+func welcomeOf(t *testing.T, msg string) (sid, token string) {
+	t.Helper()
+	var w struct {
+		Cmd  string `json:"cmd"`
+		Data struct {
+			SID         string `json:"sid"`
+			OnlineToken string `json:"online_token"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(msg), &w); err != nil || w.Cmd != "welcome" {
+		t.Fatalf("welcome %q: %v", msg, err)
+	}
+	return w.Data.SID, w.Data.OnlineToken
+}
+
+// TestSignedPing: with Heartbeat.Secret, the welcome carries the
+// connection's online_token; a ping signed over it, the sid and a
+// timestamp newer than the last accepted one is answered with pong; a
+// bad sign, another connection's token or sign, a stale or a replayed
+// timestamp gets 401 and does not refresh liveness; three rejections in a
+// row close with 1008.
 func TestSignedPing(t *testing.T) {
 	secret := []byte("s3cret")
 	clk := newFakeClock()
@@ -163,34 +183,40 @@ func TestSignedPing(t *testing.T) {
 		return `{"cmd":"ping","seqno":"p","data":{"online_token":"` + token + `","timestamp":` + strconv.FormatInt(ts, 10) + `,"sign":"` + sign + `"}}`
 	}
 	now := clk.Now().Unix()
-	c, _ := dialRouter(t, url)
-
-	writeText(t, c, ping("tok", now, protocol.Sign(secret, "tok", now)))
-	if got := readText(t, c); !strings.HasPrefix(got, `{"cmd":"pong","seqno":"p","status":0,"msg":"ok","data":{"timestamp":`) {
-		t.Fatalf("good signed ping: %s", got)
+	c := dial(t, url)
+	sid, tok := welcomeOf(t, readText(t, c))
+	if len(tok) != 32 || tok != protocol.OnlineToken(secret, sid) {
+		t.Fatalf("online_token %q for sid %s", tok, sid)
 	}
+	other := dial(t, url)
+	otherSID, otherTok := welcomeOf(t, readText(t, other))
+	if otherTok == tok {
+		t.Fatal("two connections with one online_token")
+	}
+	ok := func(req, what string) {
+		t.Helper()
+		writeText(t, c, req)
+		if got := readText(t, c); !strings.HasPrefix(got, `{"cmd":"pong","seqno":"p","status":0,"msg":"ok","data":{"timestamp":`) {
+			t.Fatalf("%s: %s", what, got)
+		}
+	}
+	// On the window's edges, in increasing order: accepted; SignPing is
+	// what clients compute.
+	ok(ping(tok, now-60, SignPing(secret, tok, sid, now-60)), "60 s behind")
+	ok(ping(tok, now, SignPing(secret, tok, sid, now)), "now")
 	// A timestamp sent as a string signs the same digits.
-	writeText(t, c, strings.Replace(ping("tok", now, protocol.Sign(secret, "tok", now)), `"timestamp":`+strconv.FormatInt(now, 10), `"timestamp":"`+strconv.FormatInt(now, 10)+`"`, 1))
-	if got := readText(t, c); !strings.Contains(got, `"status":0`) {
-		t.Fatalf("string timestamp: %s", got)
-	}
+	ok(strings.Replace(ping(tok, now+1, SignPing(secret, tok, sid, now+1)), `"timestamp":`+strconv.FormatInt(now+1, 10), `"timestamp":"`+strconv.FormatInt(now+1, 10)+`"`, 1), "string timestamp")
+	ok(ping(tok, now+60, SignPing(secret, tok, sid, now+60)), "60 s ahead")
+
 	writeText(t, c, `{"cmd":"ping","seqno":"q","data":{}}`)
 	if got := readText(t, c); got != `{"cmd":"ping","seqno":"q","status":400,"msg":"online_token and timestamp required"}` {
 		t.Fatalf("unsigned ping: %s", got)
 	}
-	rejections := []struct{ req, msg string }{
-		{ping("tok", now, protocol.Sign([]byte("wrong"), "tok", now)), "bad sign"},
-		{ping("tok", now-61, protocol.Sign(secret, "tok", now-61)), "stale timestamp"},
-		{ping("other", now, protocol.Sign(secret, "tok", now)), "bad sign"},
-	}
-	// On the window's edges: accepted.
-	for _, ts := range []int64{now - 60, now + 60} {
-		writeText(t, c, ping("tok", ts, protocol.Sign(secret, "tok", ts)))
-		if got := readText(t, c); !strings.Contains(got, `"status":0`) {
-			t.Fatalf("timestamp %+d s: %s", ts-now, got)
-		}
-	}
-	for i, r := range rejections {
+	for i, r := range []struct{ req, msg string }{
+		{ping(tok, now+60, SignPing(secret, tok, sid, now+60)), "replayed timestamp"},              // the same ping again
+		{ping(otherTok, now+59, SignPing(secret, otherTok, otherSID, now+59)), "bad online_token"}, // another connection's ping
+		{ping(tok, now+59, SignPing([]byte("wrong"), tok, sid, now+59)), "bad sign"},               // not the secret
+	} {
 		writeText(t, c, r.req)
 		if got, want := readText(t, c), `{"cmd":"ping","seqno":"p","status":401,"msg":"`+r.msg+`"}`; got != want {
 			t.Fatalf("rejection %d: %s, want %s", i, got, want)
@@ -200,22 +226,29 @@ func TestSignedPing(t *testing.T) {
 		t.Fatalf("close reason %q", ce.Text)
 	}
 
-	// A good ping in between resets the count, and the server's clock
-	// decides what is stale.
-	c2, _ := dialRouter(t, url)
-	writeText(t, c2, ping("tok", now, protocol.Sign(secret, "tok", now)))
-	readText(t, c2)
-	clk.Advance(61 * time.Second)
-	writeText(t, c2, ping("tok", now, protocol.Sign(secret, "tok", now)))
-	if got := readText(t, c2); !strings.Contains(got, `"msg":"stale timestamp"`) {
-		t.Fatalf("61 s later: %s", got)
+	// The other connection: a sign for its own sid with this token is bad;
+	// a good ping in between resets the count; the server's clock decides
+	// what is stale.
+	ping2 := func(ts int64) string { return ping(otherTok, ts, SignPing(secret, otherTok, otherSID, ts)) }
+	writeText(t, other, ping(otherTok, now, SignPing(secret, otherTok, sid, now)))
+	if got := readText(t, other); !strings.Contains(got, `"msg":"bad sign"`) {
+		t.Fatalf("a sign over another sid: %s", got)
+	}
+	writeText(t, other, ping2(now))
+	readText(t, other)
+	clk.Advance(62 * time.Second)
+	writeText(t, other, ping2(now+1)) // 61 s old now
+	if got := readText(t, other); !strings.Contains(got, `"msg":"stale timestamp"`) {
+		t.Fatalf("62 s later: %s", got)
 	}
 	now = clk.Now().Unix()
-	for i := 0; i < 5; i++ {
-		writeText(t, c2, rejections[0].req)
-		readText(t, c2)
-		writeText(t, c2, ping("tok", now, protocol.Sign(secret, "tok", now)))
-		readText(t, c2)
+	for i := int64(0); i < 5; i++ {
+		writeText(t, other, ping(otherTok, now, SignPing([]byte("wrong"), otherTok, otherSID, now)))
+		readText(t, other)
+		writeText(t, other, ping2(now+i))
+		if got := readText(t, other); !strings.Contains(got, `"status":0`) {
+			t.Fatalf("good ping %d: %s", i, got)
+		}
 	}
 }
 
@@ -223,13 +256,15 @@ func TestSignedPing(t *testing.T) {
 // connection alive, good ones do.
 func TestSignedPingDoesNotRefresh(t *testing.T) {
 	secret := []byte("k")
-	const timeout, tick = 600 * time.Millisecond, 50 * time.Millisecond
+	const timeout, tick = 6 * time.Second, 500 * time.Millisecond
 	clk := newFakeClock()
 	srv, _ := startServer(t, Config{Clock: clk, Heartbeat: Heartbeat{Secret: secret, Timeout: timeout, Tick: tick}}, NewRouter())
 	good, bad := dialRaw(t, srv, true), dialRaw(t, srv, true)
+	_, w := good.readFrame()
+	sid, tok := welcomeOf(t, string(w))
 	for i := 0; i < 8; i++ { // two timeouts, a ping every quarter
 		now := clk.Now().Unix()
-		good.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"t","timestamp":`+strconv.FormatInt(now, 10)+`,"sign":"`+protocol.Sign(secret, "t", now)+`"}}`), true))
+		good.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"`+tok+`","timestamp":`+strconv.FormatInt(now, 10)+`,"sign":"`+SignPing(secret, tok, sid, now)+`"}}`), true))
 		if i < 2 { // fewer than three: not closed for bad signs
 			bad.send(clientFrame(0x81, []byte(`{"cmd":"ping","data":{"online_token":"t","timestamp":1,"sign":"00"}}`), true))
 		}

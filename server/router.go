@@ -160,7 +160,11 @@ func (r *Router) OnOpen(s *Session, req *codec.Request) error {
 		// l.scratch, and no reply is being built during OnOpen.
 		l := s.loop
 		var sid [32]byte
-		l.reply = protocol.AppendWelcome(l.reply[:0], AppendSID(sid[:0], s.id, s.tag), int64(l.srv.cfg.Heartbeat.PingInterval/time.Second))
+		token := ""
+		if secret := l.srv.cfg.Heartbeat.Secret; len(secret) > 0 {
+			token = protocol.OnlineToken(secret, s.SID())
+		}
+		l.reply = protocol.AppendWelcome(l.reply[:0], AppendSID(sid[:0], s.id, s.tag), int64(l.srv.cfg.Heartbeat.PingInterval/time.Second), token)
 		s.pushEncoded("welcome", l.reply)
 	}
 	return nil
@@ -442,7 +446,16 @@ func handlePing(c *Context) {
 		var p protocol.SignedPing
 		status, msg := protocol.StatusBadRequest, "online_token and timestamp required"
 		if c.Bind(&p) == nil {
-			status, msg = p.Check(secret, l.srv.clk.Now(), l.srv.cfg.Heartbeat.SignWindow)
+			sid := c.s.SID()
+			var ts int64
+			status, msg, ts = p.Check(secret, protocol.OnlineToken(secret, sid), sid, l.srv.clk.Now(), l.srv.cfg.Heartbeat.SignWindow)
+			if x := c.s.x(); status == protocol.StatusOK {
+				if ts <= x.lastSign {
+					status, msg = protocol.StatusUnauthenticated, "replayed timestamp"
+				} else {
+					x.lastSign = ts
+				}
+			}
 		}
 		if status != protocol.StatusOK {
 			c.s.notAlive = true

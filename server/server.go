@@ -18,6 +18,7 @@ import (
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/accept"
 	"github.com/wsloop/wsloop/internal/uring"
+	"github.com/wsloop/wsloop/protocol"
 	"github.com/wsloop/wsloop/rooms"
 )
 
@@ -498,3 +499,11 @@ func (s *Server) HandlePlain(fn PlainFunc) {
 // Count returns the number of open connections (handshakes in progress
 // included). Safe for concurrent use.
 func (s *Server) Count() int { return int(s.conns.Load()) }
+
+// SignPing returns the sign of a signed ping command (Heartbeat.Secret):
+// hex(HMAC-SHA256(secret, onlineToken + "." + sid + "." + timestamp)),
+// where onlineToken and sid come from the connection's welcome event and
+// timestamp is Unix seconds. Safe for concurrent use.
+func SignPing(secret []byte, onlineToken, sid string, timestamp int64) string {
+	return protocol.Sign(secret, onlineToken, sid, timestamp)
+}

@@ -76,6 +76,7 @@ type sessionExt struct {
 	why    string // CloseReason.Text
 
 	identity *Identity // SetIdentity: what the connection proved
+	lastSign int64     // the timestamp of the last signed ping accepted
 	// deadline (loop clock, 0: none) closes the session with dlCode and
 	// dlReason (SetDeadline).
 	deadline int64

@@ -93,7 +93,7 @@ var table = []setting{
 	{"heartbeat-timeout", "close connections silent for this long (0: 20s; negative: never)", func(c *conf) any { return &c.Server.Heartbeat.Timeout }, true},
 	{"ping-interval", "ping interval clients are told to use (0: 15s)", func(c *conf) any { return &c.Server.Heartbeat.PingInterval }, false},
 	{"heartbeats", "heartbeat forms that refresh liveness: any of empty, ping-frame, ping-cmd, comma-separated, or none (echo mode never treats empty messages as heartbeats)", func(c *conf) any { return &c.Heartbeats }, false},
-	{"heartbeat-secret", "if set, the ping command must carry sign = hex(HMAC-SHA256(secret, online_token.timestamp))", func(c *conf) any { return &c.HeartbeatSecret }, false},
+	{"heartbeat-secret", "if set, welcome carries an online_token and the ping command must carry sign = hex(HMAC-SHA256(secret, online_token.sid.timestamp)) with a timestamp newer than the last", func(c *conf) any { return &c.HeartbeatSecret }, false},
 	{"heartbeat-sign-window", "how far a signed ping's timestamp may be from the server clock (0: 60s)", func(c *conf) any { return &c.Server.Heartbeat.SignWindow }, false},
 	{"server-ping-interval", "send Ping frames to clients silent this long (0: off)", func(c *conf) any { return &c.Server.Heartbeat.ServerPingInterval }, false},
 	{"max-missed-pongs", "close after this many unanswered server Pings (0: 2)", func(c *conf) any { return &c.Server.Heartbeat.MaxMissedPongs }, false},
