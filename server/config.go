@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"strings"
 	"syscall"
@@ -188,6 +189,28 @@ type Limits struct {
 	// CloseTimeout is how long a connection may take to answer the server's
 	// close frame before its socket is closed. Zero means 3 s.
 	CloseTimeout time.Duration
+
+	// AllowedOrigins, when not empty, are the origins browsers may connect
+	// from: exact ("https://app.example.com", with its port if it has
+	// one) or with a first label wildcard ("https://*.example.com": any
+	// subdomain). An upgrade request with another Origin gets HTTP 403; one
+	// without Origin (not a browser) is allowed.
+	AllowedOrigins []string
+
+	// MaxConnsPerIP bounds the WebSocket connections held for one client IP
+	// address; past it, the handshake gets HTTP 429 with Retry-After. Zero
+	// means no bound.
+	MaxConnsPerIP int
+
+	// HandshakeRatePerIP bounds the upgrade requests per second from one
+	// client IP address, a token bucket of HandshakeBurstPerIP; past it,
+	// HTTP 429 with Retry-After. Zero means no bound.
+	HandshakeRatePerIP float64
+
+	// HandshakeBurstPerIP is how many handshakes one address may make at
+	// once before HandshakeRatePerIP applies. Zero means 2 × the rate (at
+	// least 1).
+	HandshakeBurstPerIP int
 }
 
 // Heartbeat is how the server tells live connections from dead ones
@@ -343,6 +366,16 @@ func (c Config) normalize() (Config, error) {
 	}
 	if err := c.Policy.validate(); err != nil {
 		return c, err
+	}
+	if _, err := compileOrigins(c.Limits.AllowedOrigins); err != nil {
+		return c, err
+	}
+	c.Limits.AllowedOrigins = append([]string(nil), c.Limits.AllowedOrigins...)
+	if c.Limits.MaxConnsPerIP < 0 || c.Limits.HandshakeRatePerIP < 0 || c.Limits.HandshakeBurstPerIP < 0 || math.IsNaN(c.Limits.HandshakeRatePerIP) {
+		return c, fmt.Errorf("server: Limits.MaxConnsPerIP, HandshakeRatePerIP and HandshakeBurstPerIP must not be negative")
+	}
+	if c.Limits.HandshakeRatePerIP > 0 && c.Limits.HandshakeBurstPerIP == 0 {
+		c.Limits.HandshakeBurstPerIP = max(1, int(2*c.Limits.HandshakeRatePerIP))
 	}
 	c.Policy = c.Policy.clone()
 	if c.wheelSlots() > maxWheelSlots {

@@ -89,6 +89,12 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.sessions[fd] = nil
 	}
 	s.dec.Reset()
+	if s.ipCounted {
+		if ip, ok := remoteIP(gc.RemoteAddr()); ok {
+			srv.ipGuard.release(ip, srv.clock())
+		}
+		s.ipCounted = false
+	}
 	srv.conns.Add(-1)
 	l.stats.conns.Add(-1)
 	if srv.log.Enabled(context.Background(), slog.LevelDebug) {

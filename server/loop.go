@@ -123,6 +123,10 @@ type loopStats struct {
 	uringSubmits atomic.Uint64             // io_uring submissions (flushBatch)
 	uringSends   atomic.Uint64             // connection writes in them
 	closed       [CloseSlots]atomic.Uint64 // by close code, see CloseSlot
+
+	originRefused  atomic.Uint64 // handshakes refused for their Origin (403)
+	rateLimited    atomic.Uint64 // handshakes refused by HandshakeRatePerIP (429)
+	ipConnsRefused atomic.Uint64 // handshakes refused by MaxConnsPerIP (429)
 }
 
 // newTag returns a session's random tag: 64 bits, never 0.
@@ -535,6 +539,25 @@ func (l *loop) handshake(s *Session, b []byte) int {
 	if string(r.Path) != cfg.Path {
 		l.reject(s, codec.HandshakeError{Status: 404, Reason: "no WebSocket endpoint at this path"})
 		return len(b)
+	}
+	if len(l.srv.origins) > 0 && r.Origin != nil && !originAllowed(l.srv.origins, r.Origin) {
+		l.stats.originRefused.Add(1)
+		l.reject(s, codec.HandshakeError{Status: 403, Reason: "origin not allowed"})
+		return len(b)
+	}
+	if g := l.srv.ipGuard; g != nil {
+		if ip, ok := remoteIP(s.gc.RemoteAddr()); ok {
+			if he, byRate := g.admit(ip, l.now); he != nil {
+				if byRate {
+					l.stats.rateLimited.Add(1)
+				} else {
+					l.stats.ipConnsRefused.Add(1)
+				}
+				l.reject(s, *he)
+				return len(b)
+			}
+			s.ipCounted = true
+		}
 	}
 	m := l.mark()
 	l.arena = codec.AppendAccept(l.arena, r.Key)

@@ -66,6 +66,9 @@ type Server struct {
 
 	plain atomic.Pointer[PlainFunc] // HandlePlain
 
+	origins []originRule // Limits.AllowedOrigins
+	ipGuard *ipGuard     // MaxConnsPerIP, HandshakeRatePerIP; nil: none
+
 	listenOnce sync.Once
 	listenErr  error
 	ready      chan struct{}
@@ -95,6 +98,8 @@ func New(cfg Config, h Handler) (*Server, error) {
 		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	s.origins, _ = compileOrigins(c.Limits.AllowedOrigins) // checked by normalize
+	s.ipGuard = newIPGuard(&c.Limits)
 	s.broker = c.Broker
 	if s.broker == nil {
 		s.broker = rooms.Local{}
@@ -266,6 +271,9 @@ func (s *Server) armTick() {
 }
 
 func (s *Server) onTick() {
+	if s.ipGuard != nil {
+		s.ipGuard.sweep(s.clock())
+	}
 	for _, l := range *s.loops.Load() {
 		if l.tickWait.CompareAndSwap(false, true) {
 			if err := l.el.Execute(context.Background(), l.tickR); err != nil {

@@ -54,8 +54,10 @@ type Session struct {
 	shutWR  bool // half-close the socket once its output has left
 	// notAlive: the message being handled does not count as a heartbeat
 	notAlive bool
-	opened   bool  // OnOpen accepted it: OnClose runs
-	badSigns uint8 // signed pings rejected in a row
+	opened   bool // OnOpen accepted it: OnClose runs
+	// ipCounted: the per-address guard counted it (release at close)
+	ipCounted bool
+	badSigns  uint8 // signed pings rejected in a row
 	// How the connection ended (CloseReason without its text, which is
 	// kept in ext: a close is rare, and an idle session stays at 128 bytes).
 	cause Cause

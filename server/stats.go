@@ -67,6 +67,10 @@ type Stats struct {
 	IOUringSends   uint64 // connection writes in them
 	BrokerErrors   uint64 // publishes the broker refused (cross-node delivery lost)
 
+	OriginRefused        uint64 // handshakes refused for their Origin (Limits.AllowedOrigins)
+	HandshakeRateLimited uint64 // handshakes refused by Limits.HandshakeRatePerIP
+	IPConnsRefused       uint64 // handshakes refused by Limits.MaxConnsPerIP
+
 	Rooms int // rooms with at least one member
 	Users int // users with at least one connection
 }
@@ -82,6 +86,9 @@ func (s *Server) Stats() Stats {
 		st.LoopConns = append(st.LoopConns, c.conns.Load())
 		st.Accepted += c.accepted.Load()
 		st.HandshakeFailures += c.handshakeErr.Load()
+		st.OriginRefused += c.originRefused.Load()
+		st.HandshakeRateLimited += c.rateLimited.Load()
+		st.IPConnsRefused += c.ipConnsRefused.Load()
 		for i := range st.Closed {
 			st.Closed[i] += c.closed[i].Load()
 		}

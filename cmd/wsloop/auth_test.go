@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +106,38 @@ room_events = false
 		if _, msg := read(t, c); !strings.Contains(string(msg), tc.want) {
 			t.Errorf("%s: %s, want %s", tc.req, msg, tc.want)
 		}
+	}
+}
+
+// TestOriginAndPerIPFlags: --allowed-origins and --max-conns-per-ip reach
+// the server: a foreign Origin gets 403, a second connection from one
+// address 429.
+func TestOriginAndPerIPFlags(t *testing.T) {
+	t.Parallel()
+	p := startWsloop(t, []string{"WSLOOP_ALLOWED_ORIGINS=https://app.example.com, https://*.example.org"}, "--max-conns-per-ip", "1")
+	d := websocket.Dialer{HandshakeTimeout: ioTimeout}
+	status := func(origin string) int {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := d.Dial("ws://"+p.addr+"/ws", h)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			return 101
+		}
+		if resp == nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode
+	}
+	if got := status("https://evil.example.com"); got != 403 {
+		t.Errorf("foreign origin: %d, want 403", got)
+	}
+	if got := status("https://chat.example.org"); got != 101 {
+		t.Errorf("allowed origin: %d, want 101", got)
+	}
+	if got := status(""); got != 429 {
+		t.Errorf("second connection from one address: %d, want 429", got)
 	}
 }

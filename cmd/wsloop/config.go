@@ -42,6 +42,7 @@ type conf struct {
 	JWTSecret       string
 	JWTPublicKey    string // a PEM file
 	ClientSend      string // any, auth or none
+	AllowedOrigins  string // comma-separated
 	SIDAddressing   bool
 	SlowConsumer    string
 	IOUring         bool
@@ -107,6 +108,9 @@ var table = []setting{
 	{"room-events-max-members", "send enter_room/exit_room only while a room has at most this many connections (0: 1000; negative: never)", func(c *conf) any { return &c.Server.Rooms.EventsMaxMembers }, true},
 	{"client-send", "who may use the send command: any, auth (authenticated connections) or none; per-namespace rules are in the config file (README \"Permissions\")", func(c *conf) any { return &c.ClientSend }, false},
 	{"sid-addressing", "clients may address a session by its session id in send and ptp (false: only users)", func(c *conf) any { return &c.SIDAddressing }, false},
+	{"allowed-origins", "origins browsers may connect from, comma-separated: https://app.example.com or https://*.example.com (empty: any); another Origin gets 403", func(c *conf) any { return &c.AllowedOrigins }, false},
+	{"max-conns-per-ip", "WebSocket connections held per client IP address, 429 above it (0: no bound)", func(c *conf) any { return &c.Server.Limits.MaxConnsPerIP }, false},
+	{"handshake-rate-per-ip", "upgrade requests per second per client IP address (bursts of twice that), 429 with Retry-After above it (0: no bound)", func(c *conf) any { return &c.Server.Limits.HandshakeRatePerIP }, false},
 	{"max-rooms-per-conn", "rooms one connection may be in, 403 above it (0: 64)", func(c *conf) any { return &c.Server.Rooms.MaxPerConn }, false},
 	{"shutdown-timeout", "how long a graceful shutdown waits for clients to close", func(c *conf) any { return &c.ShutdownTimeout }, false},
 	{"log-level", "log level: debug, info, warn or error", func(c *conf) any { return &c.LogLevel }, false},
@@ -418,6 +422,12 @@ func (c *conf) resolve(log *slog.Logger) error {
 		return fmt.Errorf("client-send %q: want any, auth or none", c.ClientSend)
 	}
 	c.Server.Policy.Send = send
+	c.Server.Limits.AllowedOrigins = nil
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.Server.Limits.AllowedOrigins = append(c.Server.Limits.AllowedOrigins, o)
+		}
+	}
 	c.Server.Policy.NoSIDAddress = !c.SIDAddressing
 	if c.Auth.Require && !c.tokens() {
 		return errors.New("require-auth needs --jwt-secret or --jwt-public-key to check tokens with")
