@@ -137,7 +137,10 @@ func TestClusterUsersAndEveryone(t *testing.T) {
 			}
 		}
 	}
-	// A session id as `to`: the anonymous session on node 3, from node 1.
+	// A session id as `to`: the anonymous session on node 3, from node 1;
+	// with a guessed random half, it reaches no one on any node.
+	id, tag, _ := server.ParseSID(anon.SID)
+	a1.OK("send", map[string]any{"to": string(server.AppendSID(nil, id, tag^1)), "payload": "guessed"})
 	a1.OK("send", map[string]any{"to": anon.SID, "payload": "to your sid"})
 	if d := wstest.Data(anon.Push("message")); d["payload"] != "to your sid" {
 		t.Fatalf("anonymous got %v", d)
