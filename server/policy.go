@@ -172,35 +172,30 @@ func (p *Policy) mayJoin(s *Session, room string) string {
 // mayPublish returns why s may not publish to room, or "".
 func (p *Policy) mayPublish(s *Session, room string, member func() bool) string {
 	ns, n := p.namespaceOf(room)
-	switch n.Publish {
-	case AccessAuth:
-		if !s.authenticated() {
-			return "publish refused: " + nsText(ns) + " need an authenticated connection"
-		}
-	case AccessMember:
-		if !member() {
-			return "publish refused: only members of the room may publish to " + nsText(ns)
-		}
-	case AccessNone:
-		return "publish refused: clients may not publish to " + nsText(ns)
-	}
-	return ""
+	return roomRule(s, n.Publish, ns, member, "publish refused: ",
+		"only members of the room may publish to ", "clients may not publish to ")
 }
 
 // mayList returns why s may not list room's members, or "".
 func (p *Policy) mayList(s *Session, room string, member func() bool) string {
 	ns, n := p.namespaceOf(room)
-	switch n.Members {
+	return roomRule(s, n.Members, ns, member, "members refused: ",
+		"only members may list ", "clients may not list the members of ")
+}
+
+// roomRule applies an any/auth/member/none rule of namespace ns to s.
+func roomRule(s *Session, rule Access, ns string, member func() bool, refused, members, none string) string {
+	switch rule {
 	case AccessAuth:
 		if !s.authenticated() {
-			return "members refused: " + nsText(ns) + " need an authenticated connection"
+			return refused + nsText(ns) + " need an authenticated connection"
 		}
 	case AccessMember:
 		if !member() {
-			return "members refused: only members may list " + nsText(ns)
+			return refused + members + nsText(ns)
 		}
 	case AccessNone:
-		return "members refused: clients may not list the members of " + nsText(ns)
+		return refused + none + nsText(ns)
 	}
 	return ""
 }
