@@ -588,6 +588,29 @@ func (a *api) endPoint(r *http.Request, _ []byte) (any, *apiErr) {
 	}, nil
 }
 
+// EndPointHandler answers a GET with the end point, exactly as the HTTP
+// API's /api/websocket/end_point does (no key), for an application's own
+// web server to mount where its clients look for it; endPoint is as in
+// Config.EndPoint.
+func EndPointHandler(srv *server.Server, endPoint string) (http.Handler, error) {
+	if srv == nil {
+		return nil, errors.New("httpapi: nil server")
+	}
+	if err := checkEndPoint(endPoint); err != nil {
+		return nil, err
+	}
+	a := &api{cfg: Config{Server: srv, EndPoint: endPoint}, srv: srv, log: slog.Default()}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			a.answer(w, r, nil, &apiErr{http.StatusMethodNotAllowed, "takes GET"}, true)
+			return
+		}
+		data, fail := a.endPoint(r, nil)
+		a.answer(w, r, data, fail, true)
+	}), nil
+}
+
 // PlainEndPoint answers GET /api/websocket/end_point on the WebSocket port
 // (give it to Server.HandlePlain), exactly as the HTTP API does, so that
 // clients need only the public port; endPoint is Config.EndPoint (empty:

@@ -670,3 +670,27 @@ func TestAPINotServing(t *testing.T) {
 		t.Fatalf("after Shutdown: readyz %d healthz %d", get("/readyz"), get("/healthz"))
 	}
 }
+
+// TestEndPointHandler: an application's web server answers the end point
+// as the API does.
+func TestEndPointHandler(t *testing.T) {
+	r, _ := startAPI(t, server.Config{}, lease.Config{}, Config{}, server.NewRouter())
+	h, err := EndPointHandler(r.srv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/anywhere", nil))
+	var got map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != 200 || got["end_point"] != r.url || got["error_code"] != 0.0 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	if rec.Code != 405 || !strings.Contains(rec.Body.String(), `"error_code":405`) {
+		t.Fatalf("POST: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := EndPointHandler(r.srv, "http://x"); err == nil {
+		t.Error("a bad end point accepted")
+	}
+}

@@ -141,3 +141,19 @@ func TestPolicyValidation(t *testing.T) {
 		t.Error("ParseAccess accepted everyone")
 	}
 }
+
+// TestPublishExcept: every member but the one session gets the event.
+func TestPublishExcept(t *testing.T) {
+	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 2}, Policy: Policy{Default: Namespace{NoEvents: true}}}, NewRouter())
+	a, b := newClient(t, url), newClient(t, url)
+	a.OK("join", map[string]any{"room": "r"})
+	b.OK("join", map[string]any{"room": "r"})
+	id, _, _ := ParseSID(a.SID)
+	if err := srv.PublishExcept("r", id, "hello", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := b.Push("hello"); data(m)["n"] != 1.0 {
+		t.Fatalf("b got %v", m)
+	}
+	a.Quiet(100 * time.Millisecond)
+}

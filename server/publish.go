@@ -196,6 +196,12 @@ var pushBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 // publishEncoded encodes an event with encode into a pooled buffer and
 // publishes it from outside the loops.
 func (srv *Server) publishEncoded(kind rooms.Kind, name string, data any, encode func(dst, raw []byte) []byte) error {
+	return srv.publishEncodedExcept(kind, name, 0, data, encode)
+}
+
+// publishEncodedExcept is publishEncoded that spares session except (a
+// ToRoom event; 0: none).
+func (srv *Server) publishEncodedExcept(kind rooms.Kind, name string, except uint64, data any, encode func(dst, raw []byte) []byte) error {
 	if err := srv.serving(); err != nil {
 		return err
 	}
@@ -205,7 +211,7 @@ func (srv *Server) publishEncoded(kind rooms.Kind, name string, data any, encode
 	}
 	bp := pushBufs.Get().(*[]byte)
 	*bp = encode((*bp)[:0], raw)
-	err = srv.publish(rooms.Event{Kind: kind, Name: name, Data: *bp}, nil, nil)
+	err = srv.publish(rooms.Event{Kind: kind, Name: name, Session: except, Data: *bp}, nil, nil)
 	pushBufs.Put(bp)
 	return err
 }
@@ -218,6 +224,15 @@ func (srv *Server) publishEncoded(kind rooms.Kind, name string, data any, encode
 // full (the other loops still deliver). Safe for concurrent use.
 func (srv *Server) Publish(room, cmd string, data any) error {
 	return srv.publishEncoded(rooms.ToRoom, room, data, func(dst, raw []byte) []byte {
+		return protocol.AppendPush(dst, cmd, raw)
+	})
+}
+
+// PublishExcept is Publish to every member of room but the session whose
+// Session.ID is except, on whichever node it is: "the others" of an
+// event the session caused (it has its reply). Safe for concurrent use.
+func (srv *Server) PublishExcept(room string, except uint64, cmd string, data any) error {
+	return srv.publishEncodedExcept(rooms.ToRoom, room, except, data, func(dst, raw []byte) []byte {
 		return protocol.AppendPush(dst, cmd, raw)
 	})
 }
