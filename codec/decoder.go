@@ -29,6 +29,12 @@ type Decoder struct {
 	// Control frames are limited to 125 bytes by the protocol instead.
 	MaxMessageSize int64
 
+	// Deflate is set when the connection negotiated permessage-deflate
+	// (NegotiateDeflate): a data message whose first frame has RSV1 set is
+	// compressed, and is inflated (MaxMessageSize then bounds the inflated
+	// size) and returned inflated. Without it, RSV1 is a protocol error.
+	Deflate bool
+
 	buf       *[]byte // message being reassembled (pooled); nil when none
 	remaining int64   // payload bytes of the current data frame still to come
 	mask      [4]byte // masking key of the current data frame
@@ -39,8 +45,9 @@ type Decoder struct {
 }
 
 const (
-	decFin     uint8 = 1 << iota // the current data frame is the message's last
-	decRelease                   // buf holds a delivered message: return it first
+	decFin        uint8 = 1 << iota // the current data frame is the message's last
+	decRelease                      // buf holds a delivered message: return it first
+	decCompressed                   // the message in progress is compressed (RSV1)
 )
 
 // Decode consumes client frames from the front of b and returns how many
@@ -123,6 +130,10 @@ func (d *Decoder) Decode(b []byte) (n int, m Message, err error) {
 			}
 			return n, Message{}, d.fail(err)
 		}
+		compressed := false
+		if h.Rsv == rsv1 && d.Deflate && h.OpCode.IsData() && h.OpCode != OpContinuation {
+			compressed, h.Rsv = true, 0 // RSV1 elsewhere stays an error for Check
+		}
 		if err := h.Check(); err != nil {
 			return n, Message{}, d.fail(err)
 		}
@@ -158,6 +169,15 @@ func (d *Decoder) Decode(b []byte) (n int, m Message, err error) {
 			end := n + hn + int(h.Length)
 			p := b[n+hn : end]
 			Cipher(p, h.Mask, 0)
+			if compressed {
+				buf, err := inflate(p, d.MaxMessageSize)
+				if err != nil {
+					return n, Message{}, d.fail(err)
+				}
+				d.buf = buf
+				d.flags |= decRelease // given back at the next Decode
+				p = *buf
+			}
 			if h.OpCode == OpText && !utf8.Valid(p) {
 				return n, Message{}, d.fail(ErrInvalidUTF8)
 			}
@@ -168,6 +188,9 @@ func (d *Decoder) Decode(b []byte) (n int, m Message, err error) {
 		if d.op == 0 {
 			d.op = h.OpCode
 			d.text.Reset()
+			if compressed {
+				d.flags |= decCompressed
+			}
 		}
 		d.remaining = h.Length
 		d.mask = h.Mask
@@ -188,7 +211,7 @@ func (d *Decoder) Decode(b []byte) (n int, m Message, err error) {
 // when the connection closes. Must be called on the connection's event loop.
 func (d *Decoder) Reset() {
 	d.release()
-	*d = Decoder{MaxMessageSize: d.MaxMessageSize}
+	*d = Decoder{MaxMessageSize: d.MaxMessageSize, Deflate: d.Deflate}
 }
 
 // buffered returns the payload bytes of the message in progress so far.
@@ -223,8 +246,8 @@ func (d *Decoder) appendPayload(p []byte) error {
 	q := buf[start:]
 	d.maskPos = uint8(Cipher(q, d.mask, int(d.maskPos)))
 	*d.buf = buf
-	if d.op == OpText && !d.text.Write(q) {
-		return ErrInvalidUTF8
+	if d.op == OpText && d.flags&decCompressed == 0 && !d.text.Write(q) {
+		return ErrInvalidUTF8 // (a compressed text is checked once inflated)
 	}
 	return nil
 }
@@ -260,7 +283,21 @@ func (d *Decoder) endFrame() (Message, error) {
 	if d.flags&decFin == 0 {
 		return Message{}, nil
 	}
-	if d.op == OpText && !d.text.Complete() {
+	if d.flags&decCompressed != 0 {
+		var src []byte
+		if d.buf != nil {
+			src = *d.buf
+		}
+		buf, err := inflate(src, d.MaxMessageSize)
+		if err != nil {
+			return Message{}, d.fail(err)
+		}
+		d.release()
+		d.buf = buf
+		if d.op == OpText && !utf8.Valid(*buf) {
+			return Message{}, d.fail(ErrInvalidUTF8)
+		}
+	} else if d.op == OpText && !d.text.Complete() {
 		return Message{}, d.fail(ErrInvalidUTF8)
 	}
 	m := Message{OpCode: d.op}
@@ -269,6 +306,6 @@ func (d *Decoder) endFrame() (Message, error) {
 		d.flags |= decRelease
 	}
 	d.op = 0
-	d.flags &^= decFin
+	d.flags &^= decFin | decCompressed
 	return m, nil
 }

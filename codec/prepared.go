@@ -1,6 +1,9 @@
 package codec
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // PreparedFrame is a server frame built once and written to many
 // connections, such as a room message fanned out to every member: encode
@@ -9,6 +12,13 @@ import "sync/atomic"
 type PreparedFrame struct {
 	buf  *[]byte
 	refs atomic.Int32
+	op   OpCode
+	off  int32 // where the payload starts in *buf
+
+	// The compressed variant (Deflated), made by the first loop that needs
+	// it and shared by every member that negotiated permessage-deflate.
+	dmu      sync.Mutex
+	deflated atomic.Pointer[[]byte]
 }
 
 // NewPreparedFrame frames payload as one final, unmasked frame with opcode op,
@@ -20,7 +30,7 @@ type PreparedFrame struct {
 func NewPreparedFrame(op OpCode, payload []byte) *PreparedFrame {
 	b := bufGet(FrameSize(len(payload)))
 	*b = AppendFrame(*b, op, true, payload)
-	f := &PreparedFrame{buf: b}
+	f := &PreparedFrame{buf: b, op: op, off: int32(len(*b) - len(payload))}
 	f.refs.Store(1)
 	return f
 }
@@ -33,6 +43,48 @@ func NewPreparedFrame(op OpCode, payload []byte) *PreparedFrame {
 func (f *PreparedFrame) Bytes() []byte {
 	b := *f.buf
 	return b[:len(b):len(b)]
+}
+
+// PayloadLen returns the length of the frame's payload, uncompressed.
+//
+// Safe for concurrent use.
+func (f *PreparedFrame) PayloadLen() int { return len(*f.buf) - int(f.off) }
+
+// Deflated returns the frame compressed for permessage-deflate (RSV1 set,
+// the payload deflated at level with no context takeover): compressed once,
+// by the first caller, and shared like Bytes by every caller after it. The
+// bytes are valid until the caller's reference is released.
+//
+// Safe for concurrent use; callers wait while the first one compresses.
+func (f *PreparedFrame) Deflated(level int) []byte {
+	if d := f.deflated.Load(); d != nil {
+		return (*d)[:len(*d):len(*d)]
+	}
+	f.dmu.Lock()
+	defer f.dmu.Unlock()
+	if d := f.deflated.Load(); d != nil {
+		return (*d)[:len(*d):len(*d)]
+	}
+	pool := deflaterPool(level)
+	var out *[]byte
+	switch d := pool.Get().(type) {
+	case *Deflater:
+		c := d.Compress((*f.buf)[f.off:])
+		if len(c) < f.PayloadLen() {
+			out = bufGet(FrameSize(len(c)))
+			*out = AppendHeader(*out, Header{Fin: true, Rsv: rsv1, OpCode: f.op, Length: int64(len(c))})
+			*out = append(*out, c...)
+		}
+		pool.Put(d)
+	}
+	if out == nil {
+		// Not smaller (or a level flate refuses): the plain frame, which is
+		// always valid (RSV1 unset), in a copy owned like a compressed one.
+		out = bufGet(len(*f.buf))
+		*out = append(*out, *f.buf...)
+	}
+	f.deflated.Store(out)
+	return (*out)[:len(*out):len(*out)]
 }
 
 // Retain adds a reference, for a new holder (another event loop, a write
@@ -56,6 +108,9 @@ func (f *PreparedFrame) Release() {
 		b := f.buf
 		f.buf = nil
 		bufPut(b)
+		if d := f.deflated.Swap(nil); d != nil {
+			bufPut(d)
+		}
 	case n < 0:
 		panic("codec: PreparedFrame released too many times")
 	}

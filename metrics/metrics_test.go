@@ -73,7 +73,7 @@ func TestMetricsNames(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	want := "wsloop_bytes_out_total wsloop_connections wsloop_connections_accepted_total wsloop_connections_refused_total " +
+	want := "wsloop_bytes_out_total wsloop_connections wsloop_connections_accepted_total wsloop_connections_refused_total wsloop_deflate_connections_total " +
 		"wsloop_handshake_failures_total wsloop_handshake_rate_limited_total wsloop_heartbeat_expired_total wsloop_io_uring_sends_total wsloop_io_uring_submits_total wsloop_ip_conns_refused_total " +
 		"wsloop_lease_refused_total wsloop_leases wsloop_leases_expired_total wsloop_leases_started_total " +
 		"wsloop_loop_connections{loop=0} wsloop_message_bytes_in_total wsloop_messages_in_total " +

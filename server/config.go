@@ -110,6 +110,8 @@ type Config struct {
 	Limits    Limits
 	Heartbeat Heartbeat
 	Rooms     Rooms
+	// Compression is permessage-deflate (RFC 7692).
+	Compression Compression
 	// Policy limits what clients may do with the Router's built-in
 	// commands, per room namespace (server/policy.go).
 	Policy Policy
@@ -211,6 +213,23 @@ type Limits struct {
 	// once before HandshakeRatePerIP applies. Zero means 2 × the rate (at
 	// least 1).
 	HandshakeBurstPerIP int
+}
+
+// Compression is permessage-deflate (RFC 7692): negotiated per connection
+// when the client offers it, always with no context takeover in either
+// direction, so no connection holds a compression window while idle.
+// Room messages are compressed once, for every member that negotiated it.
+type Compression struct {
+	// Enabled accepts a client's permessage-deflate offer. Off by default.
+	Enabled bool
+	// MinSize: messages shorter than this many bytes go uncompressed (a
+	// message that would not come out smaller goes uncompressed anyway).
+	// Zero means 128.
+	MinSize int
+	// Level is the deflate level: 1 (fastest) to 9 (smallest), -1 for 6,
+	// -2 for Huffman only. Zero means 3 (levels 1 and 2 store messages of
+	// a few hundred bytes uncompressed).
+	Level int
 }
 
 // Heartbeat is how the server tells live connections from dead ones
@@ -363,6 +382,15 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Heartbeat.Secret != nil {
 		c.Heartbeat.Secret = append([]byte(nil), c.Heartbeat.Secret...)
+	}
+	if c.Compression.MinSize == 0 {
+		c.Compression.MinSize = 128
+	}
+	if c.Compression.Level == 0 {
+		c.Compression.Level = 3
+	}
+	if c.Compression.MinSize < 0 || c.Compression.Level < -2 || c.Compression.Level > 9 {
+		return c, fmt.Errorf("server: Compression.MinSize %d must not be negative and Compression.Level %d must be -2..9", c.Compression.MinSize, c.Compression.Level)
 	}
 	if err := c.Policy.validate(); err != nil {
 		return c, err

@@ -81,10 +81,19 @@ func (l *loop) addSeg(s *Session, sg seg) {
 	}
 }
 
-// appendFrame queues one frame for s, encoded into the arena.
+// appendFrame queues one frame for s, encoded into the arena: a data
+// message compressed when s negotiated permessage-deflate and it reaches
+// Compression.MinSize.
 func (l *loop) appendFrame(s *Session, op codec.OpCode, p []byte) {
 	m := l.mark()
-	l.arena = codec.AppendFrame(l.arena, op, true, p)
+	if s.deflate && op.IsData() && len(p) >= l.srv.cfg.Compression.MinSize {
+		if l.deflater == nil {
+			l.deflater, _ = codec.NewDeflater(l.srv.cfg.Compression.Level) // the level was checked by New
+		}
+		l.arena = l.deflater.AppendFrame(l.arena, op, p)
+	} else {
+		l.arena = codec.AppendFrame(l.arena, op, true, p)
+	}
 	l.commit(s, m)
 }
 

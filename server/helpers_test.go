@@ -12,6 +12,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsloop/wsloop/clock"
+	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/wstest"
 )
 
@@ -166,6 +167,23 @@ func (rc *rawConn) readFrame() (op byte, payload []byte) {
 					return op, payload
 				}
 			}
+		}
+		if !rc.fill() {
+			rc.t.Fatalf("connection ended mid-frame (buffered %d bytes)", len(rc.buf))
+		}
+	}
+}
+
+// readRawFrame reads the next frame and returns its header (with its RSV
+// bits) and payload.
+func (rc *rawConn) readRawFrame() (codec.Header, []byte) {
+	rc.t.Helper()
+	for {
+		var h codec.Header
+		if n, err := h.Decode(rc.buf); err == nil && len(rc.buf) >= n+int(h.Length) {
+			p := append([]byte(nil), rc.buf[n:n+int(h.Length)]...)
+			rc.buf = rc.buf[n+int(h.Length):]
+			return h, p
 		}
 		if !rc.fill() {
 			rc.t.Fatalf("connection ended mid-frame (buffered %d bytes)", len(rc.buf))

@@ -71,9 +71,10 @@ type loop struct {
 	drainR   gnet.Runnable
 	tickR    gnet.Runnable
 
-	tags     *rand.ChaCha8 // session tags: a cryptographic generator, seeded from crypto/rand, no lock
-	now      int64         // loop clock: ns since srv.epoch, read once per wakeup
-	sessions []*Session    // by fd
+	tags     *rand.ChaCha8   // session tags: a cryptographic generator, seeded from crypto/rand, no lock
+	deflater *codec.Deflater // compresses this loop's own frames (Compression); made on first use
+	now      int64           // loop clock: ns since srv.epoch, read once per wakeup
+	sessions []*Session      // by fd
 	shard    *rooms.Shard[Session]
 
 	// The cork (cork.go).
@@ -124,6 +125,7 @@ type loopStats struct {
 	uringSends   atomic.Uint64             // connection writes in them
 	closed       [CloseSlots]atomic.Uint64 // by close code, see CloseSlot
 
+	deflateConns   atomic.Uint64 // connections that negotiated permessage-deflate
 	originRefused  atomic.Uint64 // handshakes refused for their Origin (403)
 	rateLimited    atomic.Uint64 // handshakes refused by HandshakeRatePerIP (429)
 	ipConnsRefused atomic.Uint64 // handshakes refused by MaxConnsPerIP (429)
@@ -218,7 +220,7 @@ func (l *loop) run(j job) {
 			if j.reply { // a deferred reply: never dropped, as replies are not
 				if s.state == stateOpen {
 					l.hold(j.frame)
-					l.share(s, j.frame.Bytes())
+					l.share(s, l.frameBytes(s, j.frame))
 					l.stats.msgsOut.Add(1)
 				}
 			} else {
@@ -560,7 +562,13 @@ func (l *loop) handshake(s *Session, b []byte) int {
 		}
 	}
 	m := l.mark()
-	l.arena = codec.AppendAccept(l.arena, r.Key)
+	if cfg.Compression.Enabled && codec.NegotiateDeflate(r) {
+		s.deflate, s.dec.Deflate = true, true
+		l.stats.deflateConns.Add(1)
+		l.arena = codec.AppendAcceptDeflate(l.arena, r.Key)
+	} else {
+		l.arena = codec.AppendAccept(l.arena, r.Key)
+	}
 	l.commit(s, m)
 	s.state = stateOpen
 	s.dec.MaxMessageSize = cfg.Limits.MaxMessageSize

@@ -43,7 +43,17 @@ func (l *loop) pushShared(s *Session, f *codec.PreparedFrame) bool {
 		return false
 	}
 	l.hold(f)
-	return l.sendShared(s, f.Bytes())
+	return l.sendShared(s, l.frameBytes(s, f))
+}
+
+// frameBytes is f as s gets it: compressed, once for every member, when s
+// negotiated permessage-deflate and the payload reaches
+// Compression.MinSize; else as it is.
+func (l *loop) frameBytes(s *Session, f *codec.PreparedFrame) []byte {
+	if s.deflate && f.PayloadLen() >= l.srv.cfg.Compression.MinSize {
+		return f.Deflated(l.srv.cfg.Compression.Level)
+	}
+	return f.Bytes()
 }
 
 // sendShared queues b, bytes of a frame the loop holds, for s, subject to
@@ -66,13 +76,22 @@ func (l *loop) deliver(g *group, f *codec.PreparedFrame, except uint64) int {
 		return 0
 	}
 	b := f.Bytes()
+	var bd []byte // the compressed variant, fetched for the first member that takes it
+	compressible := l.srv.cfg.Compression.Enabled && f.PayloadLen() >= l.srv.cfg.Compression.MinSize
 	l.hold(f)
 	n := 0
 	for _, s := range members {
-		if s.id == except || s.state != stateOpen || l.droppable(s, len(b)) {
+		out := b
+		if s.deflate && compressible {
+			if bd == nil {
+				bd = f.Deflated(l.srv.cfg.Compression.Level)
+			}
+			out = bd
+		}
+		if s.id == except || s.state != stateOpen || l.droppable(s, len(out)) {
 			continue
 		}
-		l.share(s, b)
+		l.share(s, out)
 		n++
 	}
 	l.stats.msgsOut.Add(uint64(n))
@@ -88,9 +107,8 @@ func (l *loop) deliverPtp(u, room *group, f *codec.PreparedFrame) {
 		return
 	}
 	l.hold(f)
-	b := f.Bytes()
 	for _, s := range members {
-		if (room == nil || l.shard.In(s, room)) && l.sendShared(s, b) {
+		if (room == nil || l.shard.In(s, room)) && l.sendShared(s, l.frameBytes(s, f)) {
 			l.stats.deliveries.Add(1)
 		}
 	}
@@ -99,10 +117,9 @@ func (l *loop) deliverPtp(u, room *group, f *codec.PreparedFrame) {
 // broadcast queues f for every open session of the loop.
 func (l *loop) broadcast(f *codec.PreparedFrame) {
 	l.hold(f)
-	b := f.Bytes()
 	for _, s := range l.sessions {
 		if s != nil {
-			l.sendShared(s, b)
+			l.sendShared(s, l.frameBytes(s, f))
 		}
 	}
 }
@@ -212,7 +229,7 @@ func (l *loop) kick(room, user string) {
 	f := frameOf(l.scratch)
 	l.hold(f)
 	for _, s := range kicked {
-		l.sendShared(s, f.Bytes())
+		l.sendShared(s, l.frameBytes(s, f))
 		if _, last := l.shard.Leave(s, g, user); last && l.roomEvents(g) {
 			ev := rooms.Event{Kind: rooms.ToRoom, Name: room, Data: l.scratch}
 			if err := l.srv.publish(ev, f, l); err != nil {

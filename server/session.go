@@ -57,6 +57,7 @@ type Session struct {
 	opened   bool // OnOpen accepted it: OnClose runs
 	// ipCounted: the per-address guard counted it (release at close)
 	ipCounted bool
+	deflate   bool  // negotiated permessage-deflate (Compression)
 	badSigns  uint8 // signed pings rejected in a row
 	// How the connection ended (CloseReason without its text, which is
 	// kept in ext: a close is rare, and an idle session stays at 128 bytes).

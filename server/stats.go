@@ -67,6 +67,7 @@ type Stats struct {
 	IOUringSends   uint64 // connection writes in them
 	BrokerErrors   uint64 // publishes the broker refused (cross-node delivery lost)
 
+	DeflateConns         uint64 // connections that negotiated permessage-deflate (Compression)
 	OriginRefused        uint64 // handshakes refused for their Origin (Limits.AllowedOrigins)
 	HandshakeRateLimited uint64 // handshakes refused by Limits.HandshakeRatePerIP
 	IPConnsRefused       uint64 // handshakes refused by Limits.MaxConnsPerIP
@@ -87,6 +88,7 @@ func (s *Server) Stats() Stats {
 		st.Accepted += c.accepted.Load()
 		st.HandshakeFailures += c.handshakeErr.Load()
 		st.OriginRefused += c.originRefused.Load()
+		st.DeflateConns += c.deflateConns.Load()
 		st.HandshakeRateLimited += c.rateLimited.Load()
 		st.IPConnsRefused += c.ipConnsRefused.Load()
 		for i := range st.Closed {

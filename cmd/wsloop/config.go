@@ -43,6 +43,7 @@ type conf struct {
 	JWTPublicKey    string // a PEM file
 	ClientSend      string // any, auth or none
 	AllowedOrigins  string // comma-separated
+	Compression     string // off or on
 	SIDAddressing   bool
 	SlowConsumer    string
 	IOUring         bool
@@ -61,7 +62,7 @@ type setting struct {
 	name  string
 	usage string
 	ptr   func(c *conf) any
-	off   bool // a negative value means off
+	off   bool // a negative value is allowed: off, or a value the library gives (compression-level -1, -2)
 }
 
 // table is every setting, declared once. README's flag table lists the
@@ -108,6 +109,9 @@ var table = []setting{
 	{"room-events-max-members", "send enter_room/exit_room only while a room has at most this many connections (0: 1000; negative: never)", func(c *conf) any { return &c.Server.Rooms.EventsMaxMembers }, true},
 	{"client-send", "who may use the send command: any, auth (authenticated connections) or none; per-namespace rules are in the config file (README \"Permissions\")", func(c *conf) any { return &c.ClientSend }, false},
 	{"sid-addressing", "clients may address a session by its session id in send and ptp (false: only users)", func(c *conf) any { return &c.SIDAddressing }, false},
+	{"compression", "permessage-deflate: off or on (negotiated with clients that offer it, no context takeover)", func(c *conf) any { return &c.Compression }, false},
+	{"compression-min-size", "messages shorter than this many bytes go uncompressed (0: 128)", func(c *conf) any { return &c.Server.Compression.MinSize }, false},
+	{"compression-level", "deflate level: 1 (fastest) to 9 (smallest), -1 for 6, -2 Huffman only (0: 3)", func(c *conf) any { return &c.Server.Compression.Level }, true},
 	{"allowed-origins", "origins browsers may connect from, comma-separated: https://app.example.com or https://*.example.com (empty: any); another Origin gets 403", func(c *conf) any { return &c.AllowedOrigins }, false},
 	{"max-conns-per-ip", "WebSocket connections held per client IP address, 429 above it (0: no bound)", func(c *conf) any { return &c.Server.Limits.MaxConnsPerIP }, false},
 	{"handshake-rate-per-ip", "upgrade requests per second per client IP address (bursts of twice that), 429 with Retry-After above it (0: no bound)", func(c *conf) any { return &c.Server.Limits.HandshakeRatePerIP }, false},
@@ -126,6 +130,7 @@ func defaults() conf {
 		SlowConsumer:    "drop",
 		IOUring:         true,
 		ClientSend:      "any",
+		Compression:     "off",
 		SIDAddressing:   true,
 		ShutdownTimeout: 10 * time.Second,
 		LogLevel:        "info",
@@ -422,6 +427,14 @@ func (c *conf) resolve(log *slog.Logger) error {
 		return fmt.Errorf("client-send %q: want any, auth or none", c.ClientSend)
 	}
 	c.Server.Policy.Send = send
+	switch c.Compression {
+	case "off":
+		c.Server.Compression.Enabled = false
+	case "on":
+		c.Server.Compression.Enabled = true
+	default:
+		return fmt.Errorf("compression %q: want off or on", c.Compression)
+	}
 	c.Server.Limits.AllowedOrigins = nil
 	for _, o := range strings.Split(c.AllowedOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -100,6 +100,10 @@ func TestBrowser(t *testing.T) {
 	run(tabA, "A logs in and enters", enter("Alice")...)
 	run(tabB, "B logs in and enters", enter("Bob")...)
 	run(tabA, "A sees B", until(`[...document.querySelectorAll('#members li')].some(li => li.textContent.startsWith('Bob'))`))
+	// Chromium offers permessage-deflate; the example accepts it.
+	if n := v.srv.Stats().DeflateConns; n < 2 {
+		t.Fatalf("%d connections negotiated compression, want both pages'", n)
+	}
 
 	// A takes seat 1; B's page shows it.
 	run(tabA, "A takes seat 1", chromedp.Click(chromedp.CSS(`#seats li[data-seat="1"]`)))

@@ -103,6 +103,8 @@ func start(cfg config) (*voiceroom, error) {
 			Tick:         cfg.Tick,
 			Secret:       cfg.PingSecret,
 		},
+		// Chat JSON compresses well; browsers offer permessage-deflate.
+		Compression: server.Compression{Enabled: true},
 		// The voice-room protocol has its own enter_room and exit_room
 		// events: the library's are off.
 		Policy: server.Policy{Default: server.Namespace{NoEvents: true}},

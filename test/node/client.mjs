@@ -10,6 +10,11 @@
 //                bytes that are not UTF-8) until a "done" push; it fails on
 //                any frame ws refuses. Then every reply kind, asked for
 //                with binary JSON, and a binary message that is not UTF-8.
+//   mode "deflate": the server runs server.Router with Compression on: ws
+//                offers permessage-deflate (as it does by default), it is
+//                negotiated, and compressed requests, replies and room
+//                messages (to a member without the extension too) arrive
+//                intact.
 // It prints one line per check and exits non-zero on the first failure.
 import WebSocket from 'ws';
 import { randomBytes } from 'node:crypto';
@@ -22,9 +27,9 @@ function fail(why) {
   process.exit(1);
 }
 
-function open() {
+function open(options = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { maxPayload: 4 << 20 });
+    const ws = new WebSocket(url, { maxPayload: 4 << 20, ...options });
     const queue = [];
     const waiters = [];
     ws.on('message', (data, isBinary) => {
@@ -210,6 +215,36 @@ async function utf8Checks(ws) {
   ws.removeAllListeners('error');
 }
 
+async function deflateChecks(ws) {
+  await nextJSON(ws, 'welcome');
+  if (!ws.extensions.includes('permessage-deflate')) fail(`extensions: ${ws.extensions}`);
+  console.log(`ok negotiated: ${ws.extensions}`);
+
+  // A request big enough to be compressed both ways.
+  const text = 'compress me please, '.repeat(500);
+  ws.send(JSON.stringify({ cmd: 'echo', seqno: '1', data: { text } }));
+  const reply = await nextJSON(ws, 'echo');
+  if (reply.status !== 0 || reply.data.text !== text) fail('compressed echo differs');
+  console.log('ok compressed echo');
+
+  // A room message reaches a compressed and an uncompressed member alike.
+  const plain = await open({ perMessageDeflate: false });
+  await nextJSON(plain, 'welcome');
+  if (plain.extensions !== '') fail(`plain connection negotiated ${plain.extensions}`);
+  for (const c of [ws, plain]) {
+    c.send('{"cmd":"join","seqno":"2","data":{"room":"z"}}');
+    await nextJSON(c, 'join');
+  }
+  const payload = { list: Array.from({ length: 200 }, (_, i) => ({ user: `user-${i}`, seat: i % 8 })) };
+  ws.send(JSON.stringify({ cmd: 'publish', seqno: '3', data: { room: 'z', payload } }));
+  for (const c of [ws, plain]) {
+    const m = await nextJSON(c, 'message');
+    if (JSON.stringify(m.data.payload) !== JSON.stringify(payload)) fail('room message differs');
+  }
+  plain.close();
+  console.log('ok one room message, compressed and plain members');
+}
+
 async function pingCheck(ws) {
   const payload = Buffer.from('are you there');
   const pong = new Promise((res) => ws.once('pong', res));
@@ -233,6 +268,7 @@ try {
   else if (mode === 'json') await jsonChecks(ws);
   else if (mode === 'rooms') await roomsChecks(ws);
   else if (mode === 'utf8') await utf8Checks(ws);
+  else if (mode === 'deflate') await deflateChecks(ws);
   else fail(`unknown mode ${mode}`);
   await pingCheck(ws);
   await closeCheck(ws);
