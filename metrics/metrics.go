@@ -90,6 +90,7 @@ var table = []metric{
 	counter("ring_full_total", "Cross-goroutine jobs refused because a loop's ring was full.", func(s *server.Stats) uint64 { return s.RingFull }),
 	counter("handshake_failures_total", "Upgrade requests rejected or timed out.", func(s *server.Stats) uint64 { return s.HandshakeFailures }),
 	counter("deflate_connections_total", "Connections that negotiated permessage-deflate (--compression on).", func(s *server.Stats) uint64 { return s.DeflateConns }),
+	counter("proxy_refused_total", "Connections closed for their PROXY protocol header: missing, malformed, or from an untrusted address.", func(s *server.Stats) uint64 { return s.ProxyRefused }),
 	counter("origin_refused_total", "Upgrade requests refused for their Origin (--allowed-origins, 403).", func(s *server.Stats) uint64 { return s.OriginRefused }),
 	counter("handshake_rate_limited_total", "Upgrade requests refused by the per-address handshake rate (429).", func(s *server.Stats) uint64 { return s.HandshakeRateLimited }),
 	counter("ip_conns_refused_total", "Upgrade requests refused by the per-address connection bound (429).", func(s *server.Stats) uint64 { return s.IPConnsRefused }),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"runtime"
 	"strings"
 	"syscall"
@@ -112,6 +113,9 @@ type Config struct {
 	Rooms     Rooms
 	// Compression is permessage-deflate (RFC 7692).
 	Compression Compression
+	// Proxies is how the server learns clients' addresses behind load
+	// balancers.
+	Proxies Proxies
 	// Policy limits what clients may do with the Router's built-in
 	// commands, per room namespace (server/policy.go).
 	Policy Policy
@@ -213,6 +217,23 @@ type Limits struct {
 	// once before HandshakeRatePerIP applies. Zero means 2 × the rate (at
 	// least 1).
 	HandshakeBurstPerIP int
+}
+
+// Proxies is how the server learns a client's address behind load
+// balancers: Session.RemoteAddr, the logs and the per-address limits then
+// use it.
+type Proxies struct {
+	// Protocol: every connection on Addr starts with a PROXY protocol
+	// header (version 1 or 2: HAProxy's send-proxy, nginx's
+	// proxy_protocol, AWS NLB) that gives the client's address. A
+	// connection without one, with a malformed one, or from an address
+	// not in Trusted is closed. Requires Trusted.
+	Protocol bool
+	// Trusted are the proxies whose word is taken: the senders of PROXY
+	// headers, and the peers whose X-Forwarded-For (the rightmost address
+	// that is not itself a trusted proxy) or X-Real-IP on the upgrade
+	// request names the client.
+	Trusted []netip.Prefix
 }
 
 // Compression is permessage-deflate (RFC 7692): negotiated per connection
@@ -392,6 +413,10 @@ func (c Config) normalize() (Config, error) {
 	if c.Compression.MinSize < 0 || c.Compression.Level < -2 || c.Compression.Level > 9 {
 		return c, fmt.Errorf("server: Compression.MinSize %d must not be negative and Compression.Level %d must be -2..9", c.Compression.MinSize, c.Compression.Level)
 	}
+	if c.Proxies.Protocol && len(c.Proxies.Trusted) == 0 {
+		return c, errors.New("server: Proxies.Protocol needs Proxies.Trusted: the addresses of the proxies that send the PROXY header")
+	}
+	c.Proxies.Trusted = append([]netip.Prefix(nil), c.Proxies.Trusted...)
 	if err := c.Policy.validate(); err != nil {
 		return c, err
 	}

@@ -90,7 +90,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	s.dec.Reset()
 	if s.ipCounted {
-		if ip, ok := remoteIP(gc.RemoteAddr()); ok {
+		if ip, ok := remoteIP(s.RemoteAddr()); ok { // the address it was counted under
 			srv.ipGuard.release(ip, srv.clock())
 		}
 		s.ipCounted = false

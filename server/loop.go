@@ -126,6 +126,7 @@ type loopStats struct {
 	closed       [CloseSlots]atomic.Uint64 // by close code, see CloseSlot
 
 	deflateConns   atomic.Uint64 // connections that negotiated permessage-deflate
+	proxyRefused   atomic.Uint64 // connections closed for their PROXY header
 	originRefused  atomic.Uint64 // handshakes refused for their Origin (403)
 	rateLimited    atomic.Uint64 // handshakes refused by HandshakeRatePerIP (429)
 	ipConnsRefused atomic.Uint64 // handshakes refused by MaxConnsPerIP (429)
@@ -513,6 +514,26 @@ func (l *loop) recoverHandler(s *Session, where string) {
 // handshake parses the upgrade request in b; it returns how many bytes were
 // consumed (0 while the request is incomplete). Runs on the loop.
 func (l *loop) handshake(s *Session, b []byte) int {
+	pn := 0
+	if l.srv.cfg.Proxies.Protocol && !s.proxied {
+		var ok bool
+		if pn, ok = l.proxyHeader(s, b); !ok || pn == 0 {
+			return pn // refused (all of b), or waiting for the rest of the header
+		}
+		if len(b) == pn {
+			return pn
+		}
+	}
+	n := l.handshakeHTTP(s, b[pn:])
+	if s.state == stateHandshake && n == 0 {
+		return pn
+	}
+	return pn + n
+}
+
+// handshakeHTTP reads the upgrade request at the start of b (after any
+// PROXY header).
+func (l *loop) handshakeHTTP(s *Session, b []byte) int {
 	cfg := &l.srv.cfg
 	r := &l.req
 	n, err := codec.ParseRequest(b, r, cfg.Limits.MaxHeaderSize)
@@ -542,13 +563,16 @@ func (l *loop) handshake(s *Session, b []byte) int {
 		l.reject(s, codec.HandshakeError{Status: 404, Reason: "no WebSocket endpoint at this path"})
 		return len(b)
 	}
+	if len(cfg.Proxies.Trusted) > 0 {
+		l.forwardedFor(s, r)
+	}
 	if len(l.srv.origins) > 0 && r.Origin != nil && !originAllowed(l.srv.origins, r.Origin) {
 		l.stats.originRefused.Add(1)
 		l.reject(s, codec.HandshakeError{Status: 403, Reason: "origin not allowed"})
 		return len(b)
 	}
 	if g := l.srv.ipGuard; g != nil {
-		if ip, ok := remoteIP(s.gc.RemoteAddr()); ok {
+		if ip, ok := remoteIP(s.RemoteAddr()); ok {
 			if he, byRate := g.admit(ip, l.now); he != nil {
 				if byRate {
 					l.stats.rateLimited.Add(1)
@@ -625,7 +649,7 @@ func (l *loop) reject(s *Session, he codec.HandshakeError) {
 	l.arena = codec.AppendReject(l.arena, he)
 	l.commit(s, m)
 	if l.srv.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.srv.log.Debug("handshake rejected", "remote", s.gc.RemoteAddr().String(), "status", he.Status, "reason", he.Reason)
+		l.srv.log.Debug("handshake rejected", "remote", s.RemoteAddr().String(), "status", he.Status, "reason", he.Reason)
 	}
 	l.closeSoon(s)
 }

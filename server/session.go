@@ -58,6 +58,7 @@ type Session struct {
 	// ipCounted: the per-address guard counted it (release at close)
 	ipCounted bool
 	deflate   bool  // negotiated permessage-deflate (Compression)
+	proxied   bool  // its PROXY protocol header was read (Proxies.Protocol)
 	badSigns  uint8 // signed pings rejected in a row
 	// How the connection ended (CloseReason without its text, which is
 	// kept in ext: a close is rare, and an idle session stays at 128 bytes).
@@ -78,8 +79,9 @@ type sessionExt struct {
 	tat    int64  // publish rate limiter: theoretical arrival time (GCRA), loop clock
 	why    string // CloseReason.Text
 
-	identity *Identity // SetIdentity: what the connection proved
-	lastSign int64     // the timestamp of the last signed ping accepted
+	identity *Identity    // SetIdentity: what the connection proved
+	lastSign int64        // the timestamp of the last signed ping accepted
+	remote   *net.TCPAddr // the client's address a trusted proxy gave (RemoteAddr)
 	// deadline (loop clock, 0: none) closes the session with dlCode and
 	// dlReason (SetDeadline).
 	deadline int64
@@ -255,9 +257,16 @@ func (s *Session) Get(key string) (any, bool) {
 	return v, ok
 }
 
-// RemoteAddr returns the client's address.
+// RemoteAddr returns the client's address: what a trusted proxy said it
+// is (Config.Proxies: the PROXY protocol, X-Forwarded-For, X-Real-IP), or
+// the address the connection comes from.
 // Must be called on the connection's event loop.
-func (s *Session) RemoteAddr() net.Addr { return s.gc.RemoteAddr() }
+func (s *Session) RemoteAddr() net.Addr {
+	if s.ext != nil && s.ext.remote != nil {
+		return s.ext.remote
+	}
+	return s.gc.RemoteAddr()
+}
 
 // Open reports whether the session can still send and receive messages.
 // Must be called on the connection's event loop.

@@ -68,6 +68,7 @@ type Stats struct {
 	BrokerErrors   uint64 // publishes the broker refused (cross-node delivery lost)
 
 	DeflateConns         uint64 // connections that negotiated permessage-deflate (Compression)
+	ProxyRefused         uint64 // connections closed for their PROXY header: missing, malformed, untrusted
 	OriginRefused        uint64 // handshakes refused for their Origin (Limits.AllowedOrigins)
 	HandshakeRateLimited uint64 // handshakes refused by Limits.HandshakeRatePerIP
 	IPConnsRefused       uint64 // handshakes refused by Limits.MaxConnsPerIP
@@ -89,6 +90,7 @@ func (s *Server) Stats() Stats {
 		st.HandshakeFailures += c.handshakeErr.Load()
 		st.OriginRefused += c.originRefused.Load()
 		st.DeflateConns += c.deflateConns.Load()
+		st.ProxyRefused += c.proxyRefused.Load()
 		st.HandshakeRateLimited += c.rateLimited.Load()
 		st.IPConnsRefused += c.ipConnsRefused.Load()
 		for i := range st.Closed {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"sort"
@@ -44,6 +45,7 @@ type conf struct {
 	ClientSend      string // any, auth or none
 	AllowedOrigins  string // comma-separated
 	Compression     string // off or on
+	TrustedProxies  string // comma-separated CIDRs or addresses
 	SIDAddressing   bool
 	SlowConsumer    string
 	IOUring         bool
@@ -112,6 +114,8 @@ var table = []setting{
 	{"compression", "permessage-deflate: off or on (negotiated with clients that offer it, no context takeover)", func(c *conf) any { return &c.Compression }, false},
 	{"compression-min-size", "messages shorter than this many bytes go uncompressed (0: 128)", func(c *conf) any { return &c.Server.Compression.MinSize }, false},
 	{"compression-level", "deflate level: 1 (fastest) to 9 (smallest), -1 for 6, -2 Huffman only (0: 3)", func(c *conf) any { return &c.Server.Compression.Level }, true},
+	{"proxy-protocol", "every connection on --addr starts with a PROXY protocol header (v1 or v2) from one of --trusted-proxies, giving the client's address", func(c *conf) any { return &c.Server.Proxies.Protocol }, false},
+	{"trusted-proxies", "proxies believed, comma-separated CIDRs or addresses: senders of PROXY headers, and X-Forwarded-For / X-Real-IP on upgrade requests from them", func(c *conf) any { return &c.TrustedProxies }, false},
 	{"allowed-origins", "origins browsers may connect from, comma-separated: https://app.example.com or https://*.example.com (empty: any); another Origin gets 403", func(c *conf) any { return &c.AllowedOrigins }, false},
 	{"max-conns-per-ip", "WebSocket connections held per client IP address, 429 above it (0: no bound)", func(c *conf) any { return &c.Server.Limits.MaxConnsPerIP }, false},
 	{"handshake-rate-per-ip", "upgrade requests per second per client IP address (bursts of twice that), 429 with Retry-After above it (0: no bound)", func(c *conf) any { return &c.Server.Limits.HandshakeRatePerIP }, false},
@@ -434,6 +438,21 @@ func (c *conf) resolve(log *slog.Logger) error {
 		c.Server.Compression.Enabled = true
 	default:
 		return fmt.Errorf("compression %q: want off or on", c.Compression)
+	}
+	c.Server.Proxies.Trusted = nil
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return fmt.Errorf("trusted-proxies %q: want CIDRs or addresses, e.g. 10.0.0.0/8,192.0.2.7", p)
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		c.Server.Proxies.Trusted = append(c.Server.Proxies.Trusted, prefix.Masked())
 	}
 	c.Server.Limits.AllowedOrigins = nil
 	for _, o := range strings.Split(c.AllowedOrigins, ",") {

@@ -563,6 +563,9 @@ func TestBadSettingsExit(t *testing.T) {
 		{name: "namespace rule the command does not know", args: []string{"--config", badNS}, wantCode: 2, wantStderr: []string{`namespace "chat": join may be any, auth, token or none, not member`}},
 		{name: "unknown namespace key", args: []string{"--config", typoNS}, wantCode: 2, wantStderr: []string{`unknown key "publsh"`}},
 		{name: "bad client-send", args: []string{"--client-send", "member"}, wantCode: 2, wantStderr: []string{`client-send "member"`}},
+		{name: "proxy protocol without trusted proxies", args: []string{"--proxy-protocol"}, wantCode: 2, wantStderr: []string{"needs Proxies.Trusted"}},
+		{name: "bad trusted proxy", args: []string{"--trusted-proxies", "10.0.0.0/33"}, wantCode: 2, wantStderr: []string{`trusted-proxies "10.0.0.0/33"`}},
+		{name: "bad compression", args: []string{"--compression", "maybe"}, wantCode: 2, wantStderr: []string{`compression "maybe"`}},
 		{name: "address in use", args: []string{"--addr", busy.Addr().String()}, wantCode: 1, wantStderr: []string{"cannot listen", "address already in use"}},
 		{name: "help", args: []string{"--help"}, wantCode: 0, wantStderr: []string{"Usage of wsloop", "-max-message-size"}},
 	}
