@@ -594,6 +594,9 @@ func (l *loop) handshakeHTTP(s *Session, b []byte) int {
 		l.arena = codec.AppendAccept(l.arena, r.Key)
 	}
 	l.commit(s, m)
+	if l.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.srv.log.Debug("connection open", "sid", s.SID(), "remote", s.RemoteAddr().String(), "deflate", s.deflate)
+	}
 	s.state = stateOpen
 	s.dec.MaxMessageSize = cfg.Limits.MaxMessageSize
 	s.lastSeen = l.now
