@@ -24,6 +24,8 @@ var idleScenario = &scenario{
 		{key: "hold_cpu_pct", title: "server CPU % while held", format: "%.2f"},
 		{key: "rss0_mib", title: "RSS before MiB", format: "%.1f"},
 		{key: "rss1_mib", title: "RSS held MiB", format: "%.1f"},
+		{key: "kslab_kib_per_conn", title: "kernel slab KiB/conn (both ends)", format: "%.2f"},
+		{key: "ktcpbuf_kib_per_conn", title: "TCP buffers KiB/conn (both ends)", format: "%.2f"},
 		{key: "errors", title: "errors", format: "%.0f"},
 	},
 	describe: func(o *options, conns int) string {
@@ -38,6 +40,9 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server RSS: %w", err)
 	}
+	// The kernel's memory for sockets, machine-wide: on loopback every
+	// connection is two sockets (the client's and the server's) here.
+	k0, kerr := procfs.ReadKernelMem()
 	e, err := r.newEngine(nil)
 	if err != nil {
 		return nil, err
@@ -76,6 +81,7 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 		return nil, fmt.Errorf("server RSS: %w", err)
 	}
 	held := e.Totals().Open()
+	k1, kerr1 := procfs.ReadKernelMem()
 
 	before := e.Totals().Replies
 	e.Broadcast(loadgen.CmdEchoOnce)
@@ -96,6 +102,11 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 	}
 	if held > 0 {
 		m["kib_per_conn"] = float64(rss1-rss0) / float64(held)
+		if kerr == nil && kerr1 == nil {
+			m["kslab_kib_per_conn"] = float64(k1.SlabKiB-k0.SlabKiB) / float64(held)
+			m["ktcpbuf_kib_per_conn"] = float64(k1.TCPBufKiB-k0.TCPBufKiB) / float64(held)
+			m["ktcp_sockets"] = float64(k1.TCPInUse - k0.TCPInUse)
+		}
 	}
 	if held < int64(r.conns) {
 		r.note("%d of %d connections held", held, r.conns)

@@ -228,3 +228,66 @@ func KernelRelease() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// KernelMem is the kernel's memory that sockets use, machine-wide: the slab
+// caches (socket structures, inodes, epoll items, …) and the pages of TCP
+// socket buffers.
+type KernelMem struct {
+	SlabKiB   int64 // /proc/meminfo Slab
+	TCPBufKiB int64 // /proc/net/sockstat "TCP: … mem" pages × page size
+	TCPInUse  int64 // /proc/net/sockstat "TCP: inuse"
+}
+
+// ParseKernelMem reads KernelMem from the texts of /proc/meminfo and
+// /proc/net/sockstat (pages of pageSize bytes).
+func ParseKernelMem(meminfo, sockstat string, pageSize int64) (KernelMem, error) {
+	var k KernelMem
+	found := 0
+	for _, line := range strings.Split(meminfo, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "Slab:" {
+			v, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return k, fmt.Errorf("meminfo Slab: %w", err)
+			}
+			k.SlabKiB = v
+			found++
+		}
+	}
+	for _, line := range strings.Split(sockstat, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil {
+				return k, fmt.Errorf("sockstat TCP %s: %w", f[i], err)
+			}
+			switch f[i] {
+			case "inuse":
+				k.TCPInUse = v
+				found++
+			case "mem":
+				k.TCPBufKiB = v * pageSize / 1024
+				found++
+			}
+		}
+	}
+	if found != 3 {
+		return k, fmt.Errorf("meminfo Slab or sockstat TCP inuse/mem missing")
+	}
+	return k, nil
+}
+
+// ReadKernelMem reads KernelMem now.
+func ReadKernelMem() (KernelMem, error) {
+	mi, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return KernelMem{}, err
+	}
+	ss, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return KernelMem{}, err
+	}
+	return ParseKernelMem(string(mi), string(ss), int64(os.Getpagesize()))
+}

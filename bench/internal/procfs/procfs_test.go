@@ -135,3 +135,18 @@ func TestCPUModelAndKernel(t *testing.T) {
 	}
 	t.Logf("CPU %q, kernel %q", CPUModel(), KernelRelease())
 }
+
+func TestParseKernelMem(t *testing.T) {
+	mi := "MemTotal:       24000000 kB\nSlab:             209056 kB\nSReclaimable:     177092 kB\n"
+	ss := "sockets: used 13\nTCP: inuse 3 orphan 0 tw 3 alloc 3 mem 86\nUDP: inuse 0 mem 0\n"
+	k, err := ParseKernelMem(mi, ss, 4096)
+	if err != nil || k.SlabKiB != 209056 || k.TCPBufKiB != 344 || k.TCPInUse != 3 {
+		t.Fatalf("%+v, %v", k, err)
+	}
+	if _, err := ParseKernelMem("MemTotal: 1 kB\n", ss, 4096); err == nil {
+		t.Error("no Slab accepted")
+	}
+	if _, err := ReadKernelMem(); err != nil {
+		t.Fatal(err)
+	}
+}
