@@ -23,7 +23,7 @@ func TestLayering(t *testing.T) {
 		"internal/wstest":    {},
 		"internal/natstest":  {},
 		"rooms":              {},
-		"server":             {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept"},
+		"server":             {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept", "internal/proxyproto"},
 		"lease":              {"server", "codec", "clock", "timingwheel"},
 		"auth":               {"server", "codec", "clock", "protocol"},
 		"metrics":            {"server", "lease", "cluster", "auth"},

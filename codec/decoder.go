@@ -29,12 +29,6 @@ type Decoder struct {
 	// Control frames are limited to 125 bytes by the protocol instead.
 	MaxMessageSize int64
 
-	// Deflate is set when the connection negotiated permessage-deflate
-	// (NegotiateDeflate): a data message whose first frame has RSV1 set is
-	// compressed, and is inflated (MaxMessageSize then bounds the inflated
-	// size) and returned inflated. Without it, RSV1 is a protocol error.
-	Deflate bool
-
 	buf       *[]byte // message being reassembled (pooled); nil when none
 	remaining int64   // payload bytes of the current data frame still to come
 	mask      [4]byte // masking key of the current data frame
@@ -48,7 +42,25 @@ const (
 	decFin        uint8 = 1 << iota // the current data frame is the message's last
 	decRelease                      // buf holds a delivered message: return it first
 	decCompressed                   // the message in progress is compressed (RSV1)
+	decDeflate                      // the connection negotiated permessage-deflate (SetDeflate)
 )
+
+// SetDeflate tells the Decoder whether its connection negotiated
+// permessage-deflate (NegotiateDeflate): with it, a data message whose
+// first frame has RSV1 set is compressed, and is inflated (MaxMessageSize
+// then bounds the inflated size) and returned inflated; without it, RSV1
+// is a protocol error. Reset keeps it. (A flag bit, not a field: the
+// Decoder stays 32 bytes.)
+func (d *Decoder) SetDeflate(on bool) {
+	if on {
+		d.flags |= decDeflate
+	} else {
+		d.flags &^= decDeflate
+	}
+}
+
+// Deflate reports whether SetDeflate(true) was called.
+func (d *Decoder) Deflate() bool { return d.flags&decDeflate != 0 }
 
 // Decode consumes client frames from the front of b and returns how many
 // bytes it consumed and at most one message. The caller discards b[:n]; the
@@ -131,7 +143,7 @@ func (d *Decoder) Decode(b []byte) (n int, m Message, err error) {
 			return n, Message{}, d.fail(err)
 		}
 		compressed := false
-		if h.Rsv == rsv1 && d.Deflate && h.OpCode.IsData() && h.OpCode != OpContinuation {
+		if h.Rsv == rsv1 && d.flags&decDeflate != 0 && h.OpCode.IsData() && h.OpCode != OpContinuation {
 			compressed, h.Rsv = true, 0 // RSV1 elsewhere stays an error for Check
 		}
 		if err := h.Check(); err != nil {
@@ -211,7 +223,7 @@ func (d *Decoder) Decode(b []byte) (n int, m Message, err error) {
 // when the connection closes. Must be called on the connection's event loop.
 func (d *Decoder) Reset() {
 	d.release()
-	*d = Decoder{MaxMessageSize: d.MaxMessageSize, Deflate: d.Deflate}
+	*d = Decoder{MaxMessageSize: d.MaxMessageSize, flags: d.flags & decDeflate}
 }
 
 // buffered returns the payload bytes of the message in progress so far.

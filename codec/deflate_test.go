@@ -113,7 +113,8 @@ func TestDecoderDeflate(t *testing.T) {
 			name string
 			next func() int
 		}{{"whole", feedWhole}, {"bytes", feedByteByByte}, {"random", randomChunks(7, 40)}} {
-			d := Decoder{MaxMessageSize: tc.max, Deflate: !tc.plain}
+			d := Decoder{MaxMessageSize: tc.max}
+			d.SetDeflate(!tc.plain)
 			res := feed(t, &d, tc.stream, chunk.next)
 			if res.err != tc.err || (tc.err == nil && !sameMessages(res.msgs, tc.want)) {
 				t.Errorf("%s, %s: messages %s, err %v; want %s, %v", tc.name, chunk.name, describeMessages(res.msgs), res.err, describeMessages(tc.want), tc.err)

@@ -86,7 +86,7 @@ func (l *loop) addSeg(s *Session, sg seg) {
 // Compression.MinSize.
 func (l *loop) appendFrame(s *Session, op codec.OpCode, p []byte) {
 	m := l.mark()
-	if s.deflate && op.IsData() && len(p) >= l.srv.cfg.Compression.MinSize {
+	if s.deflating() && op.IsData() && len(p) >= l.srv.cfg.Compression.MinSize {
 		if l.deflater == nil {
 			l.deflater, _ = codec.NewDeflater(l.srv.cfg.Compression.Level) // the level was checked by New
 		}

@@ -89,11 +89,11 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.sessions[fd] = nil
 	}
 	s.dec.Reset()
-	if s.ipCounted {
+	if s.flags&sfIPCounted != 0 {
 		if ip, ok := remoteIP(s.RemoteAddr()); ok { // the address it was counted under
 			srv.ipGuard.release(ip, srv.clock())
 		}
-		s.ipCounted = false
+		s.flags &^= sfIPCounted
 	}
 	srv.conns.Add(-1)
 	l.stats.conns.Add(-1)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/wsloop/wsloop/codec"
 )
@@ -119,5 +120,13 @@ func TestGuessedSIDReachesNoOne(t *testing.T) {
 		}
 		seen[c.SID] = true
 		_ = c.Conn.Close()
+	}
+}
+
+// TestSessionSize: an idle connection's session stays at 128 bytes (the
+// figure docs/capacity.md budgets).
+func TestSessionSize(t *testing.T) {
+	if s := unsafe.Sizeof(Session{}); s > 128 {
+		t.Fatalf("Session is %d bytes; keep it within 128 (pack one-byte fields after outLen)", s)
 	}
 }

@@ -515,7 +515,7 @@ func (l *loop) recoverHandler(s *Session, where string) {
 // consumed (0 while the request is incomplete). Runs on the loop.
 func (l *loop) handshake(s *Session, b []byte) int {
 	pn := 0
-	if l.srv.cfg.Proxies.Protocol && !s.proxied {
+	if l.srv.cfg.Proxies.Protocol && s.flags&sfProxied == 0 {
 		var ok bool
 		if pn, ok = l.proxyHeader(s, b); !ok || pn == 0 {
 			return pn // refused (all of b), or waiting for the rest of the header
@@ -582,12 +582,13 @@ func (l *loop) handshakeHTTP(s *Session, b []byte) int {
 				l.reject(s, *he)
 				return len(b)
 			}
-			s.ipCounted = true
+			s.flags |= sfIPCounted
 		}
 	}
 	m := l.mark()
 	if cfg.Compression.Enabled && codec.NegotiateDeflate(r) {
-		s.deflate, s.dec.Deflate = true, true
+		s.flags |= sfDeflate
+		s.dec.SetDeflate(true)
 		l.stats.deflateConns.Add(1)
 		l.arena = codec.AppendAcceptDeflate(l.arena, r.Key)
 	} else {
@@ -595,7 +596,7 @@ func (l *loop) handshakeHTTP(s *Session, b []byte) int {
 	}
 	l.commit(s, m)
 	if l.srv.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.srv.log.Debug("connection open", "sid", s.SID(), "remote", s.RemoteAddr().String(), "deflate", s.deflate)
+		l.srv.log.Debug("connection open", "sid", s.SID(), "remote", s.RemoteAddr().String(), "deflate", s.deflating())
 	}
 	s.state = stateOpen
 	s.dec.MaxMessageSize = cfg.Limits.MaxMessageSize

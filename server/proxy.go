@@ -44,7 +44,7 @@ func (l *loop) proxyHeader(s *Session, b []byte) (int, bool) {
 		l.closeSoon(s) // nothing is written: the other end is a proxy, not a browser
 		return len(b), false
 	}
-	s.proxied = true
+	s.flags |= sfProxied
 	if src.IsValid() {
 		s.x().remote = net.TCPAddrFromAddrPort(src)
 	}

@@ -50,7 +50,7 @@ func (l *loop) pushShared(s *Session, f *codec.PreparedFrame) bool {
 // negotiated permessage-deflate and the payload reaches
 // Compression.MinSize; else as it is.
 func (l *loop) frameBytes(s *Session, f *codec.PreparedFrame) []byte {
-	if s.deflate && f.PayloadLen() >= l.srv.cfg.Compression.MinSize {
+	if s.deflating() && f.PayloadLen() >= l.srv.cfg.Compression.MinSize {
 		return f.Deflated(l.srv.cfg.Compression.Level)
 	}
 	return f.Bytes()
@@ -82,7 +82,7 @@ func (l *loop) deliver(g *group, f *codec.PreparedFrame, except uint64) int {
 	n := 0
 	for _, s := range members {
 		out := b
-		if s.deflate && compressible {
+		if s.deflating() && compressible {
 			if bd == nil {
 				bd = f.Deflated(l.srv.cfg.Compression.Level)
 			}

@@ -25,6 +25,16 @@ const (
 
 type sessionTimer = timingwheel.Timer[Session]
 
+// Session.flags.
+const (
+	sfIPCounted uint8 = 1 << iota // the per-address guard counted it (release at close)
+	sfDeflate                     // negotiated permessage-deflate (Compression)
+	sfProxied                     // its PROXY protocol header was read (Proxies.Protocol)
+)
+
+// deflating reports whether s negotiated permessage-deflate.
+func (s *Session) deflating() bool { return s.flags&sfDeflate != 0 }
+
 // Session is one WebSocket connection and everything the server keeps about
 // it. It is owned by the event loop that accepted the connection: methods
 // that say "Must be called on the connection's event loop" may only be
@@ -42,28 +52,28 @@ type Session struct {
 	dec        codec.Decoder
 	head, tail int32 // queued output: a chain of the loop's segments (cork.go); 0 when none
 	outLen     int32 // bytes queued in the chain
-	// lastSeen is the loop clock when the client last showed it is alive;
-	// once the session is closing, the time its socket is closed at the
-	// latest (the close deadline).
-	lastSeen int64
-	timer    sessionTimer
 
+	// One-byte fields, packed after outLen (an idle session stays at 128
+	// bytes).
 	state   connState
 	dirty   bool // on loop.dirty
 	closing bool // on loop.closeList
 	shutWR  bool // half-close the socket once its output has left
 	// notAlive: the message being handled does not count as a heartbeat
 	notAlive bool
-	opened   bool // OnOpen accepted it: OnClose runs
-	// ipCounted: the per-address guard counted it (release at close)
-	ipCounted bool
-	deflate   bool  // negotiated permessage-deflate (Compression)
-	proxied   bool  // its PROXY protocol header was read (Proxies.Protocol)
-	badSigns  uint8 // signed pings rejected in a row
+	opened   bool  // OnOpen accepted it: OnClose runs
+	flags    uint8 // sfIPCounted, sfDeflate, sfProxied
+	badSigns uint8 // signed pings rejected in a row
 	// How the connection ended (CloseReason without its text, which is
-	// kept in ext: a close is rare, and an idle session stays at 128 bytes).
+	// kept in ext: a close is rare).
 	cause Cause
 	code  codec.StatusCode
+
+	// lastSeen is the loop clock when the client last showed it is alive;
+	// once the session is closing, the time its socket is closed at the
+	// latest (the close deadline).
+	lastSeen int64
+	timer    sessionTimer
 
 	// ext holds what only some connections need (a user, values, rooms,
 	// the publish rate limiter); an idle anonymous connection has none.
