@@ -44,6 +44,7 @@ func TestClusterLeases(t *testing.T) {
 	auth := data["websocket_info"].(map[string]any)["auth_body"].(string)
 	waitFor(t, "node 2 to see the lease", func() bool { return nodes[1].leases.Stats().Active == 1 })
 	cl := wstest.NewClient(t, nodes[1].url+"?auth_body="+auth)
+	waitSubscribed(t, nodes[1:2]) // node 2's subscription to the user has reached NATS
 	// Bound to the lease's user: a send from node 3 reaches it.
 	if err := nodes[2].srv.SendUser("leased", "hello", 1); err != nil {
 		t.Fatal(err)
