@@ -122,6 +122,18 @@ func channelOf(c *server.Context, v any, channel *string) bool {
 	return true
 }
 
+// request starts a command about a room the connection entered: its user,
+// the request bound into v (whose channel_name is *channel), and the room;
+// false once it has answered a refusal.
+func (a *app) request(c *server.Context, v any, channel *string) (profile, *room, bool) {
+	p, ok := who(c)
+	if !ok || !channelOf(c, v, channel) {
+		return p, nil, false
+	}
+	r := a.inRoom(c, *channel)
+	return p, r, r != nil
+}
+
 // inRoom returns the room the connection entered, if it is channel.
 func (a *app) inRoom(c *server.Context, channel string) *room {
 	if channelOfSession(c.Session()) != channel {
@@ -219,17 +231,11 @@ func (a *app) replyRoom(c *server.Context, r *room) {
 
 // exit_room {channel_name}: the user leaves on purpose.
 func (a *app) exitRoom(c *server.Context) {
-	p, ok := who(c)
-	if !ok {
-		return
-	}
 	var d struct {
 		Channel string `json:"channel_name"`
 	}
-	if !channelOf(c, &d, &d.Channel) {
-		return
-	}
-	if a.inRoom(c, d.Channel) == nil {
+	p, _, ok := a.request(c, &d, &d.Channel)
+	if !ok {
 		return
 	}
 	a.leave(c.Session(), p.UserID, d.Channel)
@@ -297,15 +303,12 @@ func (a *app) closed(s *server.Session, _ server.CloseReason) {
 
 // send_topic_msg {channel_name, content} → every member, the sender too.
 func (a *app) sendTopicMsg(c *server.Context) {
-	p, ok := who(c)
-	if !ok {
-		return
-	}
 	var d struct {
 		Channel string          `json:"channel_name"`
 		Content json.RawMessage `json:"content"`
 	}
-	if !channelOf(c, &d, &d.Channel) || a.inRoom(c, d.Channel) == nil {
+	p, _, ok := a.request(c, &d, &d.Channel)
+	if !ok {
 		return
 	}
 	if len(d.Content) == 0 || string(d.Content) == `""` || string(d.Content) == "null" {
@@ -333,22 +336,15 @@ type gift struct {
 // send_gift {channel_name, receiver_id, notify_type, gift} → every member
 // (bc) or the receiver's connections (ptp).
 func (a *app) sendGift(c *server.Context) {
-	p, ok := who(c)
-	if !ok {
-		return
-	}
 	var d struct {
 		Channel    string `json:"channel_name"`
 		ReceiverID string `json:"receiver_id"`
 		NotifyType string `json:"notify_type"`
 		Gift       *gift  `json:"gift"`
 	}
-	if !channelOf(c, &d, &d.Channel) {
-		return
-	}
-	r := a.inRoom(c, d.Channel)
+	p, r, ok := a.request(c, &d, &d.Channel)
 	switch {
-	case r == nil:
+	case !ok:
 		return
 	case d.ReceiverID == "":
 		c.Fail(protocol.StatusBadRequest, "receiver_id required")
@@ -403,19 +399,12 @@ func (r *room) seatOf(user string) int {
 
 // up {channel_name, room_seat_id}: take a free seat (leaving the one held).
 func (a *app) up(c *server.Context) {
-	p, ok := who(c)
-	if !ok {
-		return
-	}
 	var d struct {
 		Channel string `json:"channel_name"`
 		SeatID  int    `json:"room_seat_id"`
 	}
-	if !channelOf(c, &d, &d.Channel) {
-		return
-	}
-	r := a.inRoom(c, d.Channel)
-	if r == nil {
+	p, r, ok := a.request(c, &d, &d.Channel)
+	if !ok {
 		return
 	}
 	if d.SeatID < 1 || d.SeatID > seatCount {
@@ -450,18 +439,11 @@ func (a *app) up(c *server.Context) {
 
 // down {channel_name}: leave the seat held.
 func (a *app) down(c *server.Context) {
-	p, ok := who(c)
-	if !ok {
-		return
-	}
 	var d struct {
 		Channel string `json:"channel_name"`
 	}
-	if !channelOf(c, &d, &d.Channel) {
-		return
-	}
-	r := a.inRoom(c, d.Channel)
-	if r == nil {
+	p, r, ok := a.request(c, &d, &d.Channel)
+	if !ok {
 		return
 	}
 	r.mu.Lock()
@@ -484,19 +466,12 @@ func (a *app) down(c *server.Context) {
 
 // mic {channel_name, microphone: 0|1}: switch the seat's microphone.
 func (a *app) mic(c *server.Context) {
-	p, ok := who(c)
-	if !ok {
-		return
-	}
 	var d struct {
 		Channel    string `json:"channel_name"`
 		Microphone *int   `json:"microphone"`
 	}
-	if !channelOf(c, &d, &d.Channel) {
-		return
-	}
-	r := a.inRoom(c, d.Channel)
-	if r == nil {
+	p, r, ok := a.request(c, &d, &d.Channel)
+	if !ok {
 		return
 	}
 	if d.Microphone == nil || (*d.Microphone != 0 && *d.Microphone != 1) {
