@@ -44,6 +44,7 @@ func broadcastColumns(byNode []column, extra ...column) []column {
 	}
 	cols = append(cols, byNode...)
 	cols = append(cols,
+		column{key: "wire_b", title: "wire B/delivery", format: "%.0f"},
 		column{key: "missing", title: "missing", format: "%.0f"},
 		column{key: "server_cpu_pct", title: "server CPU %", format: "%.1f"})
 	cols = append(cols, extra...)
@@ -155,6 +156,7 @@ func broadcastRound(ctx context.Context, r *round, name string) (metrics, error)
 	if err != nil {
 		return nil, err
 	}
+	wire0 := e.Totals().WireBytesIn
 	if err := r.sleep(ctx, r.o.duration, line("measuring")); err != nil {
 		return nil, err
 	}
@@ -162,6 +164,7 @@ func broadcastRound(ctx context.Context, r *round, name string) (metrics, error)
 	if err != nil {
 		return nil, err
 	}
+	wire1 := e.Totals().WireBytesIn
 	close(stop)
 	<-paced
 	waitUntil(ctx, 5*time.Second, func() bool { return e.Owed() == 0 })
@@ -208,6 +211,7 @@ func broadcastRound(ctx context.Context, r *round, name string) (metrics, error)
 		m["nats_cpu_pct"] = float64(s1.natsTicks-s0.natsTicks) / hz / wall * 100
 	}
 	if deliveries > 0 {
+		m["wire_b"] = float64(wire1-wire0) / deliveries
 		m["cpu_us"] = float64(s1.srvTicks-s0.srvTicks) / hz * 1e6 / deliveries
 	} else {
 		r.note("no message delivered in the measured window")

@@ -55,6 +55,7 @@ var pipelinedColumns = []column{
 	{key: "p50_us", title: "p50 µs", format: "%.0f"},
 	{key: "p99_us", title: "p99 µs", format: "%.0f"},
 	{key: "p999_us", title: "p999 µs", format: "%.0f"},
+	{key: "wire_b", title: "wire B/msg", format: "%.0f"},
 	{key: "server_cpu_pct", title: "server CPU %", format: "%.0f"},
 	{key: "lg_cpu_pct", title: "load-gen CPU %", format: "%.0f"},
 	{key: "busy_pct", title: "machine busy %", format: "%.0f"},
@@ -137,6 +138,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	if err != nil {
 		return nil, err
 	}
+	wire0 := e.Totals().WireBytesIn
 	e.Measure(true)
 	if err := r.sleep(ctx, r.o.duration, func(el time.Duration) string {
 		return rate(fmt.Sprintf("measuring %.0fs/%.0fs", el.Seconds(), r.o.duration.Seconds()))
@@ -147,6 +149,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 	if err != nil {
 		return nil, err
 	}
+	wire1 := e.Totals().WireBytesIn
 	e.Measure(false)
 	e.StopEcho()
 	r.prog.set("%s: draining", r.label(name))
@@ -172,6 +175,7 @@ func runPipelined(ctx context.Context, r *round, name string, raw bool) (metrics
 		"errors":         float64(tot.Errors + tot.Dropped + tot.Lost + missing + tot.DialErrors + tot.HandshakeErrors),
 	}
 	if msgs > 0 {
+		m["wire_b"] = float64(wire1-wire0) / msgs
 		m["cpu_us"] = float64(s1.srvTicks-s0.srvTicks) / hz * 1e6 / msgs
 	} else {
 		r.note("no reply in the measured window")

@@ -48,6 +48,7 @@ type options struct {
 	warmup      time.Duration
 	hold        time.Duration
 	rate        float64       // broadcast: publishes per second
+	compression bool          // permessage-deflate offered by the clients, accepted by the servers
 	hbTimeout   time.Duration // expiry: the servers' heartbeat timeout
 	rounds      int
 	serverLoops int
@@ -147,6 +148,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", o.warmup, "echo, raw, broadcast: traffic before the measured window")
 	fs.DurationVar(&o.hold, "hold", o.hold, "idle: how long connections are held after their ping")
 	fs.Float64Var(&o.rate, "rate", o.rate, "broadcast: publishes per second")
+	fs.BoolVar(&o.compression, "compression", false, "clients offer permessage-deflate (no context takeover) and servers accept it (targets that cannot are skipped)")
 	fs.DurationVar(&o.hbTimeout, "hb-timeout", o.hbTimeout, "expiry: heartbeat timeout the servers are started with")
 	fs.BoolVar(&o.matrix, "matrix", false, "run every scenario against every target ("+strings.Join(matrixTargets, ", ")+"; -scenario and -targets narrow it) and write RESULTS.md and charts/<scenario>.svg")
 	fs.StringVar(&o.out, "out", "", "-matrix: directory for RESULTS.md and charts/ (default: the bench module's directory)")

@@ -50,6 +50,7 @@ func TestSmoke(t *testing.T) {
 		{"cluster-broadcast", []string{"wsloop", "wsloop-cluster"}, 150},
 		{"idle", []string{"wsloop", "naivegnet"}, 200},
 		{"expiry", []string{"wsloop", "naivegnet"}, 100},
+		{"echo-compression", []string{"wsloop", "gws", "naivegnet"}, 50},
 	} {
 		if tc.scenario == "cluster-broadcast" {
 			if _, err := natsServerBinary(&o); err != nil {
@@ -62,6 +63,11 @@ func TestSmoke(t *testing.T) {
 		}
 		so := o
 		so.scenarios = []string{tc.scenario}
+		if tc.scenario == "echo-compression" {
+			// echo with permessage-deflate: requests big enough to be
+			// compressed; naivegnet, which cannot, is skipped.
+			so.scenarios, so.compression, so.payload = []string{"echo"}, true, 1024
+		}
 		so.targets = tc.targets
 		so.conns = tc.conns
 		so.binaries = map[string]string{}
@@ -120,6 +126,12 @@ func TestSmoke(t *testing.T) {
 			switch rep.scen.name {
 			case "echo", "raw":
 				ok = ok && m["msgs_s"] > 0 && m["cpu_us"] > 0 && m["conns"] == 50
+				if rep.o.compression {
+					// A 1 KiB reply of filler text comes out well under 1 KiB.
+					ok = ok && m["wire_b"] > 100 && m["wire_b"] < 900 && r.target != "naivegnet"
+				} else if rep.scen.name == "echo" {
+					ok = ok && m["wire_b"] >= 64
+				}
 			case "broadcast":
 				ok = ok && m["subscribers"] == 200 && m["publishes"] > 0 && m["deliveries_s"] > 0 && m["missing"] == 0 && m["p50_us"] > 0
 			case "cluster-broadcast":

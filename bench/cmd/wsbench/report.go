@@ -18,7 +18,14 @@ func (rep *report) write(w io.Writer) {
 	fmt.Fprintf(w, "%s; %d round(s), targets interleaved in each round (%s); medians over rounds.\n",
 		sc.describe(rep.o, rep.conns), rep.o.rounds, strings.Join(rep.targets, ", "))
 	if len(rep.skipped) > 0 {
-		fmt.Fprintf(w, "Not run against %s: no heartbeat timeout.\n", strings.Join(rep.skipped, ", "))
+		why := "no heartbeat timeout"
+		if rep.o.compression {
+			why = "no heartbeat timeout, or no permessage-deflate"
+		}
+		fmt.Fprintf(w, "Not run against %s: %s.\n", strings.Join(rep.skipped, ", "), why)
+	}
+	if rep.o.compression {
+		fmt.Fprintf(w, "permessage-deflate on: clients offer it with no context takeover, servers accept it (messages of %d bytes and more compressed at level %d where the server lets that be set).\n", 128, 3)
 	}
 	fmt.Fprintf(w, "%s\n\n", rep.env)
 

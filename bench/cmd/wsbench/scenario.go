@@ -45,11 +45,12 @@ func (r *round) label(scen string) string {
 // not nil, changes its configuration first.
 func (r *round) newEngine(adjust func(*loadgen.Config)) (*loadgen.Engine, error) {
 	cfg := loadgen.Config{
-		Addr:    r.srv.addr,
-		Path:    r.srv.path,
-		Loops:   clientLoops(r.o),
-		Window:  r.o.window,
-		Payload: r.o.payload,
+		Addr:        r.srv.addr,
+		Path:        r.srv.path,
+		Loops:       clientLoops(r.o),
+		Window:      r.o.window,
+		Payload:     r.o.payload,
+		Compression: r.o.compression,
 	}
 	if adjust != nil {
 		adjust(&cfg)
@@ -154,10 +155,12 @@ var scenarios = []*scenario{echoScenario, rawScenario, broadcastScenario, cluste
 
 // serverMode returns the mode the scenario's servers are started in.
 func (sc *scenario) serverMode(o *options) serverMode {
+	m := serverMode{heartbeat: defaultHeartbeat}
 	if sc.mode != nil {
-		return sc.mode(o)
+		m = sc.mode(o)
 	}
-	return serverMode{heartbeat: defaultHeartbeat}
+	m.compression = o.compression
+	return m
 }
 
 // targets returns the targets the scenario runs against, in order, and
@@ -176,7 +179,7 @@ func (sc *scenario) targets(o *options) (run, skipped []string) {
 		}
 	}
 	for _, t := range list {
-		if sc.needsHeartbeat && targetSpecs[t].noHeartbeat {
+		if sc.needsHeartbeat && targetSpecs[t].noHeartbeat || o.compression && targetSpecs[t].noCompression {
 			skipped = append(skipped, t)
 			continue
 		}

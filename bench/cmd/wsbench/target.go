@@ -31,6 +31,9 @@ type targetSpec struct {
 	// nodes > 0: the target is a cluster of that many wsloop nodes joined
 	// by a nats-server started for the round (see startCluster).
 	nodes int
+	// noCompression: the target cannot negotiate permessage-deflate
+	// (skipped with -compression).
+	noCompression bool
 }
 
 // serverMode is what a scenario needs from the servers it starts.
@@ -43,6 +46,8 @@ type serverMode struct {
 	rooms bool
 	// heartbeat is the heartbeat timeout every target is started with.
 	heartbeat time.Duration
+	// compression: permessage-deflate accepted (-compression).
+	compression bool
 }
 
 // defaultHeartbeat is the heartbeat timeout of every target outside the
@@ -83,9 +88,10 @@ var targetSpecs = map[string]targetSpec{
 		nodes: 3,
 	},
 	"naivegnet": {
-		pkg:  "github.com/wsloop/wsloop/bench/peers/naivegnet",
-		path: "/ws",
-		args: peerArgs(true),
+		pkg:           "github.com/wsloop/wsloop/bench/peers/naivegnet",
+		path:          "/ws",
+		args:          peerArgs(true),
+		noCompression: true,
 	},
 	"gorilla": {
 		pkg:  "github.com/wsloop/wsloop/bench/peers/gorilla",
@@ -124,6 +130,9 @@ func wsloopArgs(nohb, nouring bool) func(addr string, o *options, m serverMode) 
 		if m.rooms {
 			args = append(args, "--publish-rate=-1", "--room-events-max-members=-1")
 		}
+		if m.compression {
+			args = append(args, "--compression", "on")
+		}
 		return args
 	}
 }
@@ -139,6 +148,9 @@ func peerArgs(loops bool) func(addr string, o *options, m serverMode) []string {
 		args = append(args, "--heartbeat-timeout", m.heartbeat.String())
 		if m.raw {
 			args = append(args, "--echo")
+		}
+		if m.compression {
+			args = append(args, "--compression")
 		}
 		return args
 	}

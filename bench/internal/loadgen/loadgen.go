@@ -90,6 +90,12 @@ type Config struct {
 	// heartbeat timeout). Its Close frames and closes are counted in
 	// Totals.Closed and not as errors or drops.
 	ExpectClose bool
+	// Compression offers permessage-deflate with no context takeover
+	// (wsframe.DeflateOffer); server messages compressed on a connection
+	// that negotiated it are inflated before they are checked. Requests go
+	// uncompressed (the protocol allows it), so that what is measured is
+	// the server's compressing.
+	Compression bool
 }
 
 // Commands for Broadcast; they can be or-ed.
@@ -126,6 +132,7 @@ type Totals struct {
 	WindowDelivered int64 // of them, messages of the publishes in the window (SetPublishWindow)
 	Closed          int64 // connections closed by the server (ExpectClose)
 	SourceAddrs     int   // distinct source addresses dialed from
+	WireBytesIn     int64 // frame bytes received from the server, as on the wire (compressed when it was)
 }
 
 // Open returns the connections that completed the handshake and have not
@@ -171,6 +178,8 @@ type Engine struct {
 type loopStats struct {
 	upgraded, hsErrors, replies, errors, pongs, pushes, dropped, inflight, lost atomic.Int64
 	joined, published, pubAcks, deliveries, winDelivered, closed                atomic.Int64
+	wireIn                                                                      atomic.Int64 // frame bytes received (as on the wire, after the handshake)
+	inflater                                                                    *inflater    // this loop's (Compression)
 	lat                                                                         hist.Histogram
 	groupLat                                                                    [Groups]hist.Histogram
 	_                                                                           [64]byte
@@ -196,6 +205,7 @@ type conn struct {
 	out      []byte
 	rng      uint64
 	lastPub  int64  // sequence number of the last room message received
+	deflate  bool   // permessage-deflate negotiated
 	req      []byte // the upgrade request (for its server's address)
 	group    int    // DialAt's group: latencies are also kept per group
 
@@ -252,7 +262,7 @@ func New(cfg Config) (*Engine, error) {
 		reqs:   map[string][]byte{},
 		accept: wsframe.AcceptKey(key),
 		epoch:  time.Now(),
-		filler: []byte(strings.Repeat("x", max(cfg.Payload, 1))),
+		filler: Filler(max(cfg.Payload, 1)),
 		loops:  map[gnet.EventLoop]*loopStats{},
 		srcSet: map[int32]bool{},
 
@@ -327,6 +337,9 @@ func (e *Engine) DialAt(ctx context.Context, addr string, group, n int, progress
 	req := e.reqs[addr]
 	if req == nil {
 		req = wsframe.Request(addr, e.cfg.Path, e.key)
+		if e.cfg.Compression {
+			req = wsframe.RequestDeflate(addr, e.cfg.Path, e.key)
+		}
 		e.reqs[addr] = req
 	}
 	e.mu.Unlock()
@@ -534,6 +547,7 @@ func (e *Engine) Totals() Totals {
 		t.Deliveries += s.deliveries.Load()
 		t.WindowDelivered += s.winDelivered.Load()
 		t.Closed += s.closed.Load()
+		t.WireBytesIn += s.wireIn.Load()
 	}
 	return t
 }
@@ -670,13 +684,18 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 			return gnet.None
 		}
 		n = hn
+		cs.deflate = wsframe.Deflated(buf[:hn])
 		cs.upgradedAt.Store(now)
 		cs.state.Store(stOpen)
 		cs.st.upgraded.Add(1)
 	}
 	action := gnet.None
 	for action == gnet.None {
-		h, p, fn, err := wsframe.Decode(buf[n:])
+		decode := wsframe.Decode
+		if cs.deflate {
+			decode = wsframe.DecodeDeflate
+		}
+		h, p, fn, err := decode(buf[n:])
 		if err != nil {
 			action = cs.fail("bad frame: " + err.Error())
 			break
@@ -688,6 +707,13 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 		if h.Masked || !h.Fin {
 			action = cs.fail(fmt.Sprintf("unexpected frame: masked=%v fin=%v op=%d", h.Masked, h.Fin, h.OpCode))
 			break
+		}
+		cs.st.wireIn.Add(int64(fn))
+		if h.Rsv == 0x4 {
+			if p, err = cs.st.inflate(p); err != nil {
+				action = cs.fail("inflate: " + err.Error())
+				break
+			}
 		}
 		switch h.OpCode {
 		case wsframe.OpText, wsframe.OpBinary:
@@ -897,8 +923,42 @@ func (cs *conn) publish(now int64) {
 	cs.st.published.Add(1)
 }
 
-// AppendPayload appends a publish payload {"t":t,"n":n,"p":"xxx…"}, padded
-// with x to size bytes when the bare {"t":t,"n":n} is shorter.
+// fillerText is the padding of requests and publish payloads: words drawn
+// from a small vocabulary by a fixed generator, so that it compresses as
+// chat text does (about 2–3× with deflate), not as a run of one letter
+// (hundreds of times), and every run pads with the same bytes. Letters and
+// spaces only: nothing to escape in JSON.
+var fillerText = func() []byte {
+	words := strings.Fields(`the a to and of in is you that it for on are with as be this have from or
+		one had by word but not what all were we when your can said there use an each which she do how their
+		if will up other about out many then them these so some her would make like him into time has look two
+		more write go see number no way could people my than first water been call who oil its now find long
+		down day did get come made may part room seat mic gift call voice chat live stream game lobby hello
+		everyone tonight host join leave send message rose cake rocket diamond play music song dance`)
+	b := make([]byte, 0, 1<<20)
+	x := uint64(0x9e3779b97f4a7c15)
+	for len(b) < 1<<20 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b = append(b, words[x%uint64(len(words))]...)
+		b = append(b, ' ')
+	}
+	return b[:1<<20]
+}()
+
+// Filler returns n bytes of padding text (a copy; n at most 1 MiB, more
+// repeats it).
+func Filler(n int) []byte {
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		out = append(out, fillerText[:min(n-len(out), len(fillerText))]...)
+	}
+	return out
+}
+
+// AppendPayload appends a publish payload {"t":t,"n":n,"p":"…"}, padded
+// with filler text to size bytes when the bare {"t":t,"n":n} is shorter.
 func AppendPayload(b []byte, t, n int64, size int) []byte {
 	start := len(b)
 	b = append(b, `{"t":`...)
@@ -907,8 +967,10 @@ func AppendPayload(b []byte, t, n int64, size int) []byte {
 	b = strconv.AppendInt(b, n, 10)
 	if pad := size - (len(b) - start) - len(`,"p":""}`); pad > 0 {
 		b = append(b, `,"p":"`...)
-		for range pad {
-			b = append(b, 'x')
+		for pad > 0 {
+			k := min(pad, len(fillerText))
+			b = append(b, fillerText[:k]...)
+			pad -= k
 		}
 		b = append(b, '"')
 	}

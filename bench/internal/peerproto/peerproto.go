@@ -217,7 +217,19 @@ type Config struct {
 	// Echo: no JSON; every data message is sent back verbatim with its
 	// opcode (wsloop --echo).
 	Echo bool
+	// Compression accepts permessage-deflate with no context takeover,
+	// compressing messages of at least CompressionMinSize bytes at
+	// CompressionLevel where the library lets it be set (wsloop's
+	// defaults: 128 bytes, level 3), for the peers that support it.
+	Compression bool
 }
+
+// Compression settings the peers use (where their library has them): the
+// same as wsloop's defaults.
+const (
+	CompressionMinSize = 128
+	CompressionLevel   = 3
+)
 
 // Flags declares the common flags on fs: --addr, --heartbeat-timeout,
 // --echo, and --loops when loops is true.
@@ -229,5 +241,6 @@ func Flags(fs *flag.FlagSet, loops bool) *Config {
 	}
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "close connections silent for this long (0 = never)")
 	fs.BoolVar(&c.Echo, "echo", false, "echo mode: send every data message back verbatim, no JSON protocol")
+	fs.BoolVar(&c.Compression, "compression", false, "accept permessage-deflate (no context takeover), for the peers that support it")
 	return c
 }

@@ -120,6 +120,17 @@ func Mask(p []byte, mask [4]byte) {
 // and the frame's total size. n == 0 with a nil error means b does not hold
 // a whole frame yet: call again with more bytes.
 func Decode(b []byte) (h Header, payload []byte, n int, err error) {
+	return decode(b, false)
+}
+
+// DecodeDeflate is Decode for a connection that negotiated
+// permessage-deflate: RSV1 (h.Rsv == 0x4, a compressed message) is allowed;
+// the payload is returned as it is on the wire, still compressed.
+func DecodeDeflate(b []byte) (h Header, payload []byte, n int, err error) {
+	return decode(b, true)
+}
+
+func decode(b []byte, rsv1 bool) (h Header, payload []byte, n int, err error) {
 	if len(b) < 2 {
 		return h, nil, 0, nil
 	}
@@ -157,7 +168,7 @@ func Decode(b []byte) (h Header, payload []byte, n int, err error) {
 		Masked: b1&0x80 != 0,
 		Length: int(length),
 	}
-	if h.Rsv != 0 {
+	if h.Rsv != 0 && !(rsv1 && h.Rsv == 0x4) {
 		return h, nil, 0, ErrReservedBits
 	}
 	if h.Masked {
@@ -198,6 +209,30 @@ func Request(host, path, key string) []byte {
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + key + "\r\n" +
 		"Sec-WebSocket-Version: 13\r\n\r\n")
+}
+
+// DeflateOffer is the permessage-deflate offer RequestDeflate makes: no
+// context takeover either way (what wsloop always answers, and what the
+// other servers are asked for, so that every server compresses each
+// message on its own).
+const DeflateOffer = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+// RequestDeflate is Request offering permessage-deflate (DeflateOffer).
+func RequestDeflate(host, path, key string) []byte {
+	r := Request(host, path, key)
+	return append(r[:len(r)-2], "Sec-WebSocket-Extensions: "+DeflateOffer+"\r\n\r\n"...)
+}
+
+// Deflated reports whether a response head (as ParseResponse accepted it)
+// accepts permessage-deflate.
+func Deflated(head []byte) bool {
+	for _, line := range bytes.Split(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("Sec-WebSocket-Extensions")) && bytes.Contains(bytes.ToLower(v), []byte("permessage-deflate")) {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseResponse looks for a complete HTTP response head at the front of b.

@@ -36,7 +36,9 @@ func main() { peerproto.Main("gorilla", false, serve) }
 
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg *peerproto.Config) error {
-	s := &server{cfg: *cfg, upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}}
+	// gorilla compresses every message once negotiated (no size threshold;
+	// its level is set per connection, to the same as the others).
+	s := &server{cfg: *cfg, upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, EnableCompression: cfg.Compression}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.handle)
 	return peerproto.ServeHTTP(ctx, "gorilla", cfg.Addr, mux)
@@ -64,6 +66,9 @@ func (s *server) handle(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader answered
+	}
+	if s.cfg.Compression {
+		_ = conn.SetCompressionLevel(peerproto.CompressionLevel)
 	}
 	c := &client{s: s, ws: conn, id: peerproto.NewID()}
 	defer func() {

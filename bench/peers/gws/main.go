@@ -30,7 +30,12 @@ func main() { peerproto.Main("gws", false, serve) }
 // serve runs the server until ctx is done.
 func serve(ctx context.Context, cfg *peerproto.Config) error {
 	h := &handler{cfg: *cfg}
-	up := gws.NewUpgrader(h, &gws.ServerOption{})
+	opt := &gws.ServerOption{}
+	if cfg.Compression {
+		opt.PermessageDeflate = gws.PermessageDeflate{Enabled: true, Level: peerproto.CompressionLevel,
+			Threshold: peerproto.CompressionMinSize, ServerContextTakeover: false, ClientContextTakeover: false}
+	}
+	up := gws.NewUpgrader(h, opt)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
 		socket, err := up.Upgrade(w, r)

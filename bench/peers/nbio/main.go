@@ -41,6 +41,13 @@ func serve(ctx context.Context, cfg *peerproto.Config) error {
 	up := websocket.NewUpgrader()
 	up.CheckOrigin = func(*http.Request) bool { return true }
 	up.KeepaliveTime = cfg.HeartbeatTimeout // 0: no read deadline
+	if cfg.Compression {
+		// nbio compresses every message once negotiated (no size threshold).
+		up.EnableCompression(true)
+		if err := up.SetCompressionLevel(peerproto.CompressionLevel); err != nil {
+			return err
+		}
+	}
 	up.OnOpen(func(c *websocket.Conn) {
 		c.SetSession(&client{s: s, conn: c, id: peerproto.NewID()})
 	})
