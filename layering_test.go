@@ -22,6 +22,7 @@ func TestLayering(t *testing.T) {
 		"internal/accept":    {},
 		"internal/wstest":    {},
 		"internal/natstest":  {},
+		"internal/tlsrec":    {},
 		"rooms":              {},
 		"server":             {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept", "internal/proxyproto"},
 		"lease":              {"server", "codec", "clock", "timingwheel"},
