@@ -24,7 +24,7 @@ func TestLayering(t *testing.T) {
 		"internal/natstest":  {},
 		"internal/tlsrec":    {},
 		"rooms":              {},
-		"server":             {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept", "internal/proxyproto"},
+		"server":             {"codec", "protocol", "timingwheel", "rooms", "clock", "internal/mpsc", "internal/sock", "internal/uring", "internal/accept", "internal/proxyproto", "internal/tlsrec"},
 		"lease":              {"server", "codec", "clock", "timingwheel"},
 		"auth":               {"server", "codec", "clock", "protocol"},
 		"metrics":            {"server", "lease", "cluster", "auth"},

@@ -545,7 +545,7 @@ func (a *api) endPointFor(r *http.Request) string {
 }
 
 // endPointURL is the WebSocket URL clients are told: endPoint when set,
-// else ws:// the server's address and path, with the host the client
+// else ws:// (wss:// with TLS) the server's address and path, with the host the client
 // asked (requestHost) when the server listens on every interface.
 func endPointURL(srv *server.Server, endPoint, requestHost string) string {
 	if endPoint != "" {
@@ -573,7 +573,11 @@ func endPointURL(srv *server.Server, endPoint, requestHost string) string {
 	if port != "" {
 		host = net.JoinHostPort(host, port)
 	}
-	return "ws://" + host + cfg.Path
+	scheme := "ws://"
+	if cfg.TLS.Enabled() {
+		scheme = "wss://"
+	}
+	return scheme + host + cfg.Path
 }
 
 // endPointPath is where clients ask where to connect: on the HTTP API's

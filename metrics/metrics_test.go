@@ -78,7 +78,7 @@ func TestMetricsNames(t *testing.T) {
 		"wsloop_lease_refused_total wsloop_leases wsloop_leases_expired_total wsloop_leases_started_total " +
 		"wsloop_loop_connections{loop=0} wsloop_message_bytes_in_total wsloop_messages_in_total " +
 		"wsloop_messages_out_total wsloop_origin_refused_total wsloop_proxy_refused_total wsloop_ring_full_total wsloop_room_deliveries_total wsloop_rooms wsloop_slow_consumer_closed_total " +
-		"wsloop_slow_consumer_dropped_total wsloop_users_online"
+		"wsloop_slow_consumer_dropped_total wsloop_tls_handshake_failures_total wsloop_tls_handshakes_total wsloop_tls_handshaking wsloop_users_online"
 	if strings.Join(names, " ") != want {
 		t.Errorf("metrics\n got  %s\n want %s", strings.Join(names, " "), want)
 	}

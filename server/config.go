@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,6 +117,8 @@ type Config struct {
 	// Proxies is how the server learns clients' addresses behind load
 	// balancers.
 	Proxies Proxies
+	// TLS serves wss:// on Addr (server/tls.go).
+	TLS TLS
 	// Policy limits what clients may do with the Router's built-in
 	// commands, per room namespace (server/policy.go).
 	Policy Policy
@@ -235,6 +238,38 @@ type Proxies struct {
 	// request names the client.
 	Trusted []netip.Prefix
 }
+
+// TLS serves wss:// on Addr: TLS 1.2 and 1.3 with AEAD cipher suites. The
+// handshake runs on a goroutine of its own (crypto/tls), bounded by
+// Limits.HandshakeTimeout; then the connection joins an event loop like a
+// plain one, which opens and seals its records itself: no goroutine and no
+// buffer is held per idle TLS connection (docs/architecture.md, "TLS").
+// TLS is on when CertFile or Config is set.
+type TLS struct {
+	// CertFile and KeyFile are PEM files: the certificate (with its chain)
+	// and its private key. Server.ReloadCertificate reads them again (the
+	// wsloop command does on SIGHUP); connections already open keep
+	// working.
+	CertFile, KeyFile string
+	// Config, when not nil, is the base configuration: its certificates
+	// (Certificates, GetCertificate: an ACME client, say), NextProtos,
+	// client authentication and curve preferences are used as they are.
+	// Its cipher suites are narrowed to the AEAD ones, TLS 1.2 is the
+	// least version, and session tickets are off (internal/tlsrec says
+	// why). With CertFile set as well, the file's certificate is served.
+	Config *tls.Config
+	// MaxHandshakes bounds the TLS handshakes in progress at once (each
+	// holds a goroutine and its buffers until it ends or times out); a
+	// connection past it is closed at once and counted as refused. Zero
+	// means 4096.
+	MaxHandshakes int
+}
+
+// Enabled reports whether t turns TLS on.
+func (t *TLS) Enabled() bool { return t.CertFile != "" || t.Config != nil }
+
+// DefaultMaxHandshakes is the default TLS.MaxHandshakes.
+const DefaultMaxHandshakes = 4096
 
 // Compression is permessage-deflate (RFC 7692): negotiated per connection
 // when the client offers it, always with no context takeover in either
@@ -417,6 +452,18 @@ func (c Config) normalize() (Config, error) {
 		return c, errors.New("server: Proxies.Protocol needs Proxies.Trusted: the addresses of the proxies that send the PROXY header")
 	}
 	c.Proxies.Trusted = append([]netip.Prefix(nil), c.Proxies.Trusted...)
+	if err := orDefault(&c.TLS.MaxHandshakes, DefaultMaxHandshakes, "TLS.MaxHandshakes"); err != nil {
+		return c, err
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return c, errors.New("server: TLS.CertFile and TLS.KeyFile go together")
+	}
+	if c.TLS.Config != nil {
+		c.TLS.Config = c.TLS.Config.Clone()
+		if c.TLS.CertFile == "" && len(c.TLS.Config.Certificates) == 0 && c.TLS.Config.GetCertificate == nil && c.TLS.Config.GetConfigForClient == nil {
+			return c, errors.New("server: TLS.Config has no certificate (Certificates, GetCertificate or GetConfigForClient) and TLS.CertFile is not set")
+		}
+	}
 	if err := c.Policy.validate(); err != nil {
 		return c, err
 	}

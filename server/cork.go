@@ -75,6 +75,13 @@ func (l *loop) addSeg(s *Session, sg seg) {
 		l.segs[s.tail].next = i
 	}
 	s.tail = i
+	l.markDirty(s)
+}
+
+// markDirty puts s on the list of sessions flushed at the end of the
+// wakeup (a TLS session may have records to send with no output queued:
+// a KeyUpdate, close_notify).
+func (l *loop) markDirty(s *Session) {
 	if !s.dirty {
 		s.dirty = true
 		l.dirty = append(l.dirty, s)
@@ -244,6 +251,20 @@ func (l *loop) endWakeup(cur *Session) (closeCur bool) {
 // flushOne writes s's queued output with its own system call (or hands it
 // to gnet), then checks what gnet holds for s.
 func (l *loop) flushOne(s *Session) {
+	l.seal(s)
+	l.flushSealed(s)
+}
+
+// seal turns a TLS session's queued output into its records (server/tls.go);
+// it runs once per session per flush.
+func (l *loop) seal(s *Session) {
+	if s.flags&sfTLS != 0 && s.state != stateClosed {
+		l.sealOutput(s)
+	}
+}
+
+// flushSealed is flushOne after seal.
+func (l *loop) flushSealed(s *Session) {
 	s.dirty = false
 	sent := false // all of s's output went straight to the socket
 	if s.head != 0 {
@@ -308,13 +329,14 @@ func (l *loop) flushBatch(i int) int {
 	for ; i < end && !r.Full(); i++ {
 		s := l.dirty[i]
 		l.dirty[i] = nil
+		l.seal(s)
 		if s.head == 0 || s.state == stateClosed || s.gc.OutboundBuffered() != 0 {
-			l.flushOne(s)
+			l.flushSealed(s)
 			continue
 		}
 		slot, ok := l.queue(s)
 		if !ok {
-			l.flushOne(s)
+			l.flushSealed(s)
 			continue
 		}
 		s.dirty = false

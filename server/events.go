@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 
 	"github.com/panjf2000/gnet/v2"
@@ -28,7 +29,8 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.tag = l.newTag()
 	l.put(fd, s)
 	srv.conns.Add(1)
-	if tok, ok := gc.Context().(*enrollToken); ok {
+	tok, _ := gc.Context().(*enrollToken)
+	if tok != nil {
 		tok.opened = true // see Server.enroller
 		srv.enrolling.Add(-1)
 	}
@@ -38,6 +40,24 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	l.now = srv.clock()
 	s.lastSeen = l.now
 	l.schedule(s, int64(srv.cfg.Limits.HandshakeTimeout))
+	if srv.state.Load() >= stShuttingDown {
+		// Enrolled after Shutdown closed the loops' connections.
+		s.setReason(CauseShutdown, codec.StatusAbnormalClosure, "server shutting down")
+		return nil, gnet.Close
+	}
+	if tok != nil && tok.proxied {
+		s.flags |= sfProxied
+		if tok.src.IsValid() {
+			s.x().remote = net.TCPAddrFromAddrPort(tok.src)
+		}
+	}
+	if tok != nil && tok.tls != nil {
+		l.active = true
+		l.openTLS(s, tok.tls)
+		if l.endWakeup(s) {
+			return nil, gnet.Close
+		}
+	}
 	return nil, gnet.None
 }
 
@@ -51,7 +71,9 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	b, _ := gc.Peek(-1)
 	l.now = l.srv.clock()
 	var n int
-	if s.state == stateHandshake {
+	if s.flags&sfTLS != 0 {
+		n = l.tlsTraffic(s, b)
+	} else if s.state == stateHandshake {
 		n = l.handshake(s, b)
 	} else {
 		n = l.frames(s, b)
@@ -136,42 +158,61 @@ const lastWordsMax = 64 << 10
 // one left to answer. Runs on the loop, only for a connection that ended
 // without a known cause.
 func (l *loop) lastWords(s *Session, gc gnet.Conn) {
-	buf := l.tailBuf[:0]
-	if b, _ := gc.Peek(-1); len(b) > 0 {
-		buf = append(buf, b...)
-	}
-	defer func() { l.tailBuf = buf[:0] }()
-	read := 0
-	for {
-		off := 0
-		for {
-			n, m, err := s.dec.Decode(buf[off:])
-			off += n
-			if err != nil {
-				return
-			}
-			if m.OpCode == 0 {
-				break
-			}
-			if m.OpCode == codec.OpClose {
-				code, reason, _ := codec.ParseClose(m.Payload) // validated by the decoder
-				s.setReason(CauseClient, code, string(reason))
-				return
-			}
+	b, _ := gc.Peek(-1)
+	read := func(p []byte) int {
+		n, err := unix.Read(gc.Fd(), p)
+		if err != nil {
+			return 0
 		}
-		buf = buf[:copy(buf, buf[off:])] // an incomplete header or control frame
-		if read >= lastWordsMax {
+		return n
+	}
+	if s.flags&sfTLS != 0 {
+		l.lastWordsTLS(s, b, read)
+		return
+	}
+	buf := append(l.tailBuf[:0], b...)
+	defer func() { l.tailBuf = buf[:0] }()
+	total := 0
+	for {
+		used, done := l.closeFrameIn(s, buf)
+		if done {
+			return
+		}
+		buf = buf[:copy(buf, buf[used:])] // an incomplete header or control frame
+		if total >= lastWordsMax {
 			return
 		}
 		if cap(buf)-len(buf) < 4<<10 {
 			buf = slices.Grow(buf, 4<<10)
 		}
-		n, err := unix.Read(gc.Fd(), buf[len(buf):cap(buf)])
-		if err != nil || n <= 0 {
+		n := read(buf[len(buf):cap(buf)])
+		if n <= 0 {
 			return
 		}
 		buf = buf[:len(buf)+n]
-		read += n
+		total += n
+	}
+}
+
+// closeFrameIn decodes the frames in b looking for a close frame (see
+// lastWords): it records the first one's code and reports done, or
+// returns how many bytes of whole frames it went past. done is also true
+// when b is not a valid stream.
+func (l *loop) closeFrameIn(s *Session, b []byte) (used int, done bool) {
+	for {
+		n, m, err := s.dec.Decode(b[used:])
+		used += n
+		if err != nil {
+			return used, true
+		}
+		if m.OpCode == 0 {
+			return used, false
+		}
+		if m.OpCode == codec.OpClose {
+			code, reason, _ := codec.ParseClose(m.Payload) // validated by the decoder
+			s.setReason(CauseClient, code, string(reason))
+			return used, true
+		}
 	}
 }
 

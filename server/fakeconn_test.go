@@ -2,10 +2,14 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/wsloop/wsloop/internal/tlsrec"
+	"github.com/wsloop/wsloop/internal/wstest"
 )
 
 // fakeConn is a gnet.Conn without a socket: it serves OnTraffic from a byte
@@ -112,5 +116,92 @@ func TestHandshakeAndWelcomeOneWrite(t *testing.T) {
 	_, fc := handshakeFake(t, NewRouter())
 	if !bytes.Contains(fc.written, []byte(`{"cmd":"welcome","data":{"sid":"`)) {
 		t.Fatalf("the one write lacks the welcome: %q", fc.written)
+	}
+}
+
+// openFakeTLS is openFake for a TLS connection: the handshake runs over a
+// pipe (as the accept path runs it), the fake connection opens with its
+// keys, and the returned peer is the client's side of the record layer,
+// which seals what the test sends and opens what the server wrote.
+func openFakeTLS(t testing.TB, h Handler, version uint16) (*events, *fakeConn, *tlsrec.State) {
+	t.Helper()
+	ca := wstest.NewCA(t, t.TempDir(), "fake")
+	srv, err := New(Config{Logger: testLogger(t), TLS: TLS{CertFile: ca.CertFile, KeyFile: ca.KeyFile}}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.noDirect = true
+	sc, cc := net.Pipe()
+	defer sc.Close()
+	defer cc.Close()
+	done := make(chan error, 1)
+	go func() {
+		c := tls.Client(cc, &tls.Config{RootCAs: ca.Pool, ServerName: "localhost", MinVersion: version, MaxVersion: version})
+		done <- c.Handshake()
+	}()
+	st, err := tlsrec.Handshake(sc, srv.tlsCfg, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	peer := st.Peer()
+	e := &events{srv: srv}
+	fc := &fakeConn{ctx: &enrollToken{tls: st}}
+	e.OnOpen(fc)
+	fc.traffic(e, peer.Seal(nil, []byte(upgradeRequest)))
+	if plain := openAll(t, peer, fc.written); !bytes.HasPrefix(plain, []byte("HTTP/1.1 101 ")) {
+		t.Fatalf("handshake: %q", plain)
+	}
+	fc.reset()
+	return e, fc, peer
+}
+
+// openAll opens the records in b with peer and returns their plaintext.
+func openAll(t testing.TB, peer *tlsrec.State, b []byte) []byte {
+	t.Helper()
+	var plain []byte
+	for len(b) > 0 {
+		n, err := tlsrec.Next(b)
+		if err != nil || n == 0 {
+			t.Fatalf("not whole records: %v (%d bytes left)", err, len(b))
+		}
+		p, err := peer.Open(b[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain = append(plain, p...)
+		b = b[n:]
+	}
+	return plain
+}
+
+// TestTLSCorkedReplies: the replies to the requests of one read leave in
+// one write, sealed in one record (docs/architecture.md, "TLS").
+func TestTLSCorkedReplies(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		e, fc, peer := openFakeTLS(t, NewRouter(), v)
+		var in []byte
+		for i := 0; i < 4; i++ {
+			in = append(in, clientFrame(0x81, []byte(`{"cmd":"echo","seqno":"`+itoa(i)+`","data":"x"}`), true)...)
+		}
+		// Two records in one read, the second split from the first mid-frame.
+		rec := peer.Seal(nil, in[:50])
+		rec = peer.Seal(rec, in[50:])
+		fc.traffic(e, rec)
+		if fc.writes != 1 {
+			t.Fatalf("4 requests in one read produced %d writes, want 1", fc.writes)
+		}
+		if n, _ := tlsrec.Next(fc.written); n != len(fc.written) {
+			t.Fatalf("the replies are not one record: first %d of %d bytes", n, len(fc.written))
+		}
+		rc := &rawConn{t: t, buf: openAll(t, peer, fc.written)}
+		for i := 0; i < 4; i++ {
+			op, p := rc.readFrame()
+			if want := `{"cmd":"echo","seqno":"` + itoa(i) + `","status":0,"msg":"ok","data":"x"}`; op != 1 || string(p) != want {
+				t.Fatalf("reply %d: op %d %s", i, op, p)
+			}
+		}
 	}
 }

@@ -65,7 +65,11 @@ func startServer(t testing.TB, cfg Config, h Handler) (*Server, string) {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return srv, "ws://" + srv.Addr().String() + srv.Config().Path
+	scheme := "ws://"
+	if cfg.TLS.Enabled() {
+		scheme = "wss://"
+	}
+	return srv, scheme + srv.Addr().String() + srv.Config().Path
 }
 
 // rawConn is a hand-driven client for cases a real client will not produce.
@@ -108,7 +112,9 @@ func (rc *rawConn) fill() bool {
 	tmp := make([]byte, 64<<10)
 	n, err := rc.Read(tmp)
 	rc.buf = append(rc.buf, tmp[:n]...)
-	return err == nil
+	// crypto/tls returns the last bytes together with io.EOF when a
+	// close_notify follows them in the same read.
+	return err == nil || n > 0
 }
 
 // readHTTP returns one HTTP response head plus its body if Content-Length says so.

@@ -97,11 +97,14 @@ type loop struct {
 
 	scratch []byte // encode scratch
 	tailBuf []byte // lastWords' read buffer
-	reply   []byte // reply encode scratch
-	pong    []byte // ping data scratch
-	req     codec.Request
-	ctx     Context // reused by Router for every request
-	wheel   *timingwheel.Wheel[Session]
+	// tlsPlain gathers a TLS session's output of several segments before
+	// it is sealed (server/tls.go).
+	tlsPlain []byte
+	reply    []byte // reply encode scratch
+	pong     []byte // ping data scratch
+	req      codec.Request
+	ctx      Context // reused by Router for every request
+	wheel    *timingwheel.Wheel[Session]
 
 	stats loopStats
 }
@@ -402,6 +405,9 @@ func (l *loop) closeSoon(s *Session) {
 	if !s.closing {
 		s.closing = true
 		l.closeList = append(l.closeList, s)
+		if s.flags&sfTLS != 0 {
+			l.markDirty(s) // close_notify
+		}
 	}
 }
 

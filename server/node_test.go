@@ -15,14 +15,18 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// nodeClient runs test/node/client.mjs (Node's ws package) against url.
+// nodeClient runs test/node/client.mjs (Node's ws package) against url,
+// with env added to its environment.
 // .ci/run installs Node and the package; outside CI a machine without them
 // skips, in CI it fails.
-func nodeClient(t *testing.T, mode, url string) {
+func nodeClient(t *testing.T, mode, url string, env ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := nodeCommand(t, ctx, mode, url)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	out, err := cmd.CombinedOutput()
 	t.Logf("node client (%s):\n%s", mode, out)
 	if err != nil || !strings.Contains(string(out), "PASS") {

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 	"github.com/wsloop/wsloop/clock"
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/accept"
+	"github.com/wsloop/wsloop/internal/tlsrec"
 	"github.com/wsloop/wsloop/internal/uring"
 	"github.com/wsloop/wsloop/protocol"
 	"github.com/wsloop/wsloop/rooms"
@@ -69,6 +72,18 @@ type Server struct {
 	origins []originRule // Limits.AllowedOrigins
 	ipGuard *ipGuard     // MaxConnsPerIP, HandshakeRatePerIP; nil: none
 
+	// TLS (server/tls.go): the handshakes' configuration (nil: plain),
+	// the certificate read from TLS.CertFile, the handshakes in progress.
+	tlsCfg        *tls.Config
+	tlsCert       atomic.Pointer[tls.Certificate]
+	handshakes    atomic.Int64
+	lastHSWarn    time.Time // the accept loop's own
+	hsMu          sync.Mutex
+	hsConns       map[net.Conn]struct{}
+	tlsHandshakes atomic.Uint64 // completed
+	tlsFailures   atomic.Uint64 // failed or timed out
+	proxyRefused  atomic.Uint64 // PROXY headers refused before a TLS handshake
+
 	listenOnce sync.Once
 	listenErr  error
 	ready      chan struct{}
@@ -99,6 +114,11 @@ func New(cfg Config, h Handler) (*Server, error) {
 		done:    make(chan struct{}),
 	}
 	s.origins, _ = compileOrigins(c.Limits.AllowedOrigins) // checked by normalize
+	if c.TLS.Enabled() {
+		if err := s.tlsSetup(); err != nil {
+			return nil, err
+		}
+	}
 	s.ipGuard = newIPGuard(&c.Limits)
 	s.broker = c.Broker
 	if s.broker == nil {
@@ -174,7 +194,7 @@ func (s *Server) Serve() error {
 		return fmt.Errorf("server: start event loops: %w", err)
 	}
 	s.armTick()
-	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Tuning.Loops, "max_conns", s.cfg.Tuning.MaxConns, "io_uring", s.batchSends)
+	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Tuning.Loops, "max_conns", s.cfg.Tuning.MaxConns, "io_uring", s.batchSends, "tls", s.tlsCfg != nil)
 	close(s.ready)
 	s.acceptLoop()
 	<-s.done
@@ -202,13 +222,23 @@ func (s *Server) acceptLoop() {
 	for i := 0; i < 2*s.cfg.Tuning.Loops; i++ {
 		go s.enroller(enroll)
 	}
+	var localIP net.IP
 	accept.Loop(s.ln, func(c net.Conn) {
 		if s.conns.Load()+s.enrolling.Load() >= int64(s.cfg.Tuning.MaxConns) {
 			s.refused.Add(1)
-			accept.Refuse(c, "server full", s.log)
+			if s.tlsCfg != nil {
+				_ = c.Close() // an HTTP answer means nothing to a TLS client
+			} else {
+				accept.Refuse(c, "server full", s.log)
+			}
 			return
 		}
 		s.enrolling.Add(1)
+		if s.tlsCfg != nil {
+			accept.TrimAddrs(c, &localIP)
+			s.startTLS(c)
+			return
+		}
 		enroll <- c
 	}, func() bool { return s.state.Load() >= stShuttingDown },
 		func(error) { s.acceptErrors.Add(1) },
@@ -249,8 +279,15 @@ func (s *Server) enroller(enroll <-chan net.Conn) {
 }
 
 // enrollToken is an enroller's mark that OnOpen ran for the socket it is
-// enrolling (written on the loop before Enroll returns to the enroller).
-type enrollToken struct{ opened bool }
+// enrolling (written on the loop before Enroll returns to the enroller),
+// and what a TLS handshake learnt before it: the record layer's keys and
+// the PROXY header's client address.
+type enrollToken struct {
+	opened  bool
+	proxied bool
+	src     netip.AddrPort
+	tls     *tlsrec.State
+}
 
 // tickLag is how long after a tick boundary the loops are woken.
 const tickLag = 200 * time.Microsecond
@@ -310,6 +347,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	_ = s.ln.Close()
+	s.cutHandshakes()
 	for _, l := range *s.loops.Load() {
 		_ = l.enqueue(job{kind: jobFunc, fn: func(l *loop) {
 			for _, ss := range l.sessions {

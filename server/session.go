@@ -30,6 +30,7 @@ const (
 	sfIPCounted uint8 = 1 << iota // the per-address guard counted it (release at close)
 	sfDeflate                     // negotiated permessage-deflate (Compression)
 	sfProxied                     // its PROXY protocol header was read (Proxies.Protocol)
+	sfTLS                         // a TLS connection: ext.tls is its record layer
 )
 
 // deflating reports whether s negotiated permessage-deflate.
@@ -62,7 +63,7 @@ type Session struct {
 	// notAlive: the message being handled does not count as a heartbeat
 	notAlive bool
 	opened   bool  // OnOpen accepted it: OnClose runs
-	flags    uint8 // sfIPCounted, sfDeflate, sfProxied
+	flags    uint8 // sfIPCounted, sfDeflate, sfProxied, sfTLS
 	badSigns uint8 // signed pings rejected in a row
 	// How the connection ended (CloseReason without its text, which is
 	// kept in ext: a close is rare).
@@ -92,6 +93,7 @@ type sessionExt struct {
 	identity *Identity    // SetIdentity: what the connection proved
 	lastSign int64        // the timestamp of the last signed ping accepted
 	remote   *net.TCPAddr // the client's address a trusted proxy gave (RemoteAddr)
+	tls      *tlsConn     // the record layer of a TLS connection (server/tls.go)
 	// deadline (loop clock, 0: none) closes the session with dlCode and
 	// dlReason (SetDeadline).
 	deadline int64

@@ -73,6 +73,10 @@ type Stats struct {
 	HandshakeRateLimited uint64 // handshakes refused by Limits.HandshakeRatePerIP
 	IPConnsRefused       uint64 // handshakes refused by Limits.MaxConnsPerIP
 
+	TLSHandshakes        uint64 // TLS handshakes completed
+	TLSHandshakeFailures uint64 // TLS handshakes that failed or did not complete within Limits.HandshakeTimeout
+	TLSHandshaking       int64  // TLS handshakes in progress
+
 	Rooms int // rooms with at least one member
 	Users int // users with at least one connection
 }
@@ -82,7 +86,8 @@ func (st *Stats) ClosedWith(code codec.StatusCode) uint64 { return st.Closed[Clo
 
 // Stats returns the server's counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
-	st := Stats{Conns: s.conns.Load(), Refused: s.refused.Load(), Rooms: s.reg.Rooms(), Users: s.reg.Users(), BrokerErrors: s.brokerErrors.Load()}
+	st := Stats{Conns: s.conns.Load(), Refused: s.refused.Load(), Rooms: s.reg.Rooms(), Users: s.reg.Users(), BrokerErrors: s.brokerErrors.Load(),
+		TLSHandshakes: s.tlsHandshakes.Load(), TLSHandshakeFailures: s.tlsFailures.Load(), TLSHandshaking: s.handshakes.Load(), ProxyRefused: s.proxyRefused.Load()}
 	for _, l := range *s.loops.Load() {
 		c := &l.stats
 		st.LoopConns = append(st.LoopConns, c.conns.Load())

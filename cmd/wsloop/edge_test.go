@@ -1,15 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,51 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/wsloop/wsloop/internal/wstest"
 )
-
-// testCA is a certificate authority and a server certificate it signed
-// for 127.0.0.1 and localhost, written as PEM files.
-type testCA struct {
-	pool              *x509.CertPool
-	caFile            string
-	certFile, keyFile string // the server's chain and key
-	comboFile         string // chain and key in one file (HAProxy)
-}
-
-func newTestCA(t *testing.T, dir, name string) *testCA {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wsloop test CA " + name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, BasicConstraintsValid: true}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "wsloop " + name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	c := &testCA{pool: x509.NewCertPool(), caFile: filepath.Join(dir, name+"-ca.pem"), certFile: filepath.Join(dir, name+"-cert.pem"),
-		keyFile: filepath.Join(dir, name+"-key.pem"), comboFile: filepath.Join(dir, name+"-combo.pem")}
-	c.pool.AddCert(ca)
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	for file, data := range map[string][]byte{c.caFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		c.certFile: chain, c.keyFile: keyPEM, c.comboFile: append(append([]byte(nil), chain...), keyPEM...)} {
-		if err := os.WriteFile(file, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
-}
 
 // lookTool finds a tool .ci/run installs; elsewhere a machine without it
 // skips, CI fails.
@@ -111,7 +63,7 @@ func TestNginxProxyProtocol(t *testing.T) {
 		t.Skip("nginx's stream module is not installed (apt-get install libnginx-mod-stream)")
 	}
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "nginx")
+	ca := wstest.NewCA(t, dir, "nginx")
 	p := startWsloop(t, nil, "--proxy-protocol", "--trusted-proxies", "127.0.0.1", "--log-level", "debug")
 
 	conf, err := os.ReadFile("../../deploy/nginx/wsloop-stream.conf")
@@ -123,8 +75,8 @@ func TestNginxProxyProtocol(t *testing.T) {
 	for old, repl := range map[string]string{
 		"listen 443 ssl": "listen " + listen + " ssl",
 		"server 127.0.0.1:8080 max_fails=3 fail_timeout=10s;\n        server 127.0.0.1:8090 max_fails=3 fail_timeout=10s;\n        server 127.0.0.1:8100 max_fails=3 fail_timeout=10s;": "server " + p.addr + ";",
-		"/etc/ssl/wsloop/fullchain.pem": ca.certFile,
-		"/etc/ssl/wsloop/privkey.pem":   ca.keyFile,
+		"/etc/ssl/wsloop/fullchain.pem": ca.CertFile,
+		"/etc/ssl/wsloop/privkey.pem":   ca.KeyFile,
 	} {
 		if !strings.Contains(s, old) {
 			t.Fatalf("deploy/nginx/wsloop-stream.conf no longer has %q", old)
@@ -169,7 +121,7 @@ func TestNginxProxyProtocol(t *testing.T) {
 	}
 	waitListening(t, listen, nginxLog)
 
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{RootCAs: ca.pool},
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{RootCAs: ca.Pool},
 		NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.7")}}).DialContext}
 	c, _, err := d.Dial("wss://"+listen+"/ws", nil)
 	if err != nil {
@@ -193,12 +145,12 @@ func TestNginxProxyProtocol(t *testing.T) {
 func TestHAProxyConfig(t *testing.T) {
 	haproxy := lookTool(t, "haproxy", "haproxy")
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "haproxy")
+	ca := wstest.NewCA(t, dir, "haproxy")
 	conf, err := os.ReadFile("../../deploy/haproxy/haproxy.cfg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.ReplaceAll(string(conf), "/etc/ssl/wsloop/wsloop.pem", ca.comboFile)
+	s := strings.ReplaceAll(string(conf), "/etc/ssl/wsloop/wsloop.pem", ca.ComboFile)
 	file := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
@@ -207,4 +159,125 @@ func TestHAProxyConfig(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "valid") {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
 	}
+}
+
+// TestTLSBinary: --tls-cert and --tls-key serve wss:// on --addr (gorilla
+// over crypto/tls, verified against the test CA; the HTTP API's end point
+// says wss://); SIGHUP re-reads both files: a new connection gets the new
+// certificate while the connection opened before goes on; a SIGHUP with a
+// broken file keeps the certificate in use and says why.
+func TestTLSBinary(t *testing.T) {
+	dir := t.TempDir()
+	old, next := wstest.NewCA(t, dir, "old"), wstest.NewCA(t, dir, "new")
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	install := func(ca *wstest.CA) {
+		t.Helper()
+		for src, dst := range map[string]string{ca.CertFile: cert, ca.KeyFile: key} {
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dst+".tmp", b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(dst+".tmp", dst); err != nil { // as certbot and friends replace them
+				t.Fatal(err)
+			}
+		}
+	}
+	install(old)
+	api := freeAddr(t)
+	p := startWsloop(t, nil, "--tls-cert", cert, "--tls-key", key, "--http-addr", api)
+	if log := p.log.String(); !strings.Contains(log, "tls=true") {
+		t.Fatalf("serving line does not say tls=true:\n%s", log)
+	}
+	dial := func(ca *wstest.CA) (*websocket.Conn, error) {
+		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}
+		c, _, err := d.Dial("wss://"+p.addr+"/ws", nil)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			if _, msg := read(t, c); !welcomeRE.Match(msg) {
+				t.Fatalf("first message %q", msg)
+			}
+		}
+		return c, err
+	}
+	echo := func(c *websocket.Conn, text string) {
+		t.Helper()
+		write(t, c, websocket.TextMessage, []byte(`{"cmd":"echo","seqno":"1","data":"`+text+`"}`))
+		if _, msg := read(t, c); !strings.Contains(string(msg), `"data":"`+text+`"`) {
+			t.Fatalf("echo %s", msg)
+		}
+	}
+	first, err := dial(old)
+	if err != nil {
+		t.Fatalf("wss: %v", err)
+	}
+	echo(first, "over TLS")
+	res, err := http.Get("http://" + api + "/api/websocket/end_point")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"end_point":"wss://`+p.addr+`/ws"`) {
+		t.Fatalf("end point %s", body)
+	}
+
+	waitLog := func(want string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for strings.Count(p.log.String(), want) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log:\n%s", want, p.log)
+			}
+			time.Sleep(10 * time.Millisecond) // polling another process's log
+		}
+	}
+	install(next)
+	p.signal(t, syscall.SIGHUP)
+	waitLog(`msg="TLS certificate reloaded"`, 1)
+	if !strings.Contains(p.log.String(), `subject="CN=wsloop new"`) {
+		t.Fatalf("reload line does not name the new certificate:\n%s", p.log)
+	}
+	if _, err := dial(old); err == nil {
+		t.Fatal("the old CA still verifies new connections after the reload")
+	}
+	second, err := dial(next)
+	if err != nil {
+		t.Fatalf("wss after the reload: %v", err)
+	}
+	echo(second, "new certificate")
+	echo(first, "still open")
+
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(t, syscall.SIGHUP)
+	waitLog(`msg="SIGHUP: certificate not reloaded, the one in use stays"`, 1)
+	third, err := dial(next)
+	if err != nil {
+		t.Fatalf("wss after a failed reload: %v", err)
+	}
+	echo(third, "kept")
+	echo(first, "still open")
+}
+
+// TestSIGHUPWithoutTLS: a SIGHUP to a server without TLS is logged and
+// changes nothing (it never ends the process).
+func TestSIGHUPWithoutTLS(t *testing.T) {
+	p := startWsloop(t, nil)
+	p.signal(t, syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.log.String(), "SIGHUP: nothing to reload") {
+		if time.Now().After(deadline) {
+			t.Fatalf("SIGHUP not logged:\n%s", p.log)
+		}
+		time.Sleep(10 * time.Millisecond) // polling another process's log
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v", err)
+	}
+	c.Close()
 }

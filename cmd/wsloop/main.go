@@ -96,14 +96,32 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 
-	select {
-	case err := <-served:
-		if !errors.Is(err, server.ErrServerClosed) {
-			log.Error("server failed", "err", err)
-			return 1
+	// SIGHUP re-reads the TLS certificate and key; handled always, so that
+	// a stray one never ends the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case err := <-served:
+			if !errors.Is(err, server.ErrServerClosed) {
+				log.Error("server failed", "err", err)
+				return 1
+			}
+			return 0
+		case <-hup:
+			switch {
+			case c.Server.TLS.CertFile == "":
+				log.Info("SIGHUP: nothing to reload (no --tls-cert)")
+			default:
+				if err := srv.ReloadCertificate(); err != nil {
+					log.Error("SIGHUP: certificate not reloaded, the one in use stays", "err", err)
+				}
+			}
+		case <-ctx.Done():
+			break wait
 		}
-		return 0
-	case <-ctx.Done():
 	}
 	stop()
 	log.Info("shutting down", "timeout", c.ShutdownTimeout)

@@ -108,6 +108,17 @@ type State struct {
 	pendingKeyUpdate bool
 }
 
+// Peer returns the other end's view of s: the same keys with the two
+// directions swapped, which seals what the client would send and opens
+// what s seals. It is for tests and load generators that drive a server's
+// record layer without a client stack.
+func (s *State) Peer() *State {
+	p := *s
+	p.in, p.out = s.out, s.in
+	p.Leftover, p.pendingKeyUpdate = nil, false
+	return &p
+}
+
 // Version returns the negotiated TLS version.
 func (s *State) Version() uint16 { return s.version }
 
@@ -453,6 +464,66 @@ func (s *State) CloseNotify(dst []byte) []byte {
 	return s.sealRecord(dst, typeAlert, []byte{1, 0}) // warning, close_notify
 }
 
+// MaxRecordSize is the largest record a peer may send (RFC 8446 5.2: the
+// plaintext limit plus 256 bytes of expansion in TLS 1.3, 2048 in 1.2).
+const MaxRecordSize = HeaderSize + MaxPlaintext + 2048
+
+// Next returns the length of the whole record at the front of b once b
+// holds all of it, 0 while it does not; an error when its header cannot
+// start a record (a content type TLS does not have, a version that is not
+// 3.x) or announces more than MaxRecordSize, so that a connection sending
+// garbage is refused at its first five bytes.
+func Next(b []byte) (int, error) {
+	if len(b) < HeaderSize {
+		return 0, nil
+	}
+	if b[0] < typeChangeCipherSpec || b[0] > typeApplicationData || b[1] != 3 {
+		return 0, ErrBadRecord
+	}
+	n := RecordLen(b)
+	if n > MaxRecordSize {
+		return 0, ErrRecordTooBig
+	}
+	if len(b) < n {
+		return 0, nil
+	}
+	return n, nil
+}
+
+// KeyUpdatePending reports whether the client asked for a KeyUpdate that
+// the next Seal sends: flush the connection even with no data for it.
+func (s *State) KeyUpdatePending() bool { return s.pendingKeyUpdate }
+
+// Alert descriptions the record layer's errors map to (RFC 8446 6.2).
+const (
+	AlertUnexpectedMessage = 10
+	AlertBadRecordMAC      = 20
+	AlertRecordOverflow    = 22
+	AlertDecodeError       = 50
+)
+
+// AlertFor returns the alert that answers err from Open or Next (0 for
+// ErrCloseNotify and the peer's own alerts: answer those with close_notify
+// or nothing).
+func AlertFor(err error) uint8 {
+	switch {
+	case errors.Is(err, ErrDecrypt):
+		return AlertBadRecordMAC
+	case errors.Is(err, ErrRecordTooBig):
+		return AlertRecordOverflow
+	case errors.Is(err, ErrUnexpected):
+		return AlertUnexpectedMessage
+	case errors.Is(err, ErrBadRecord):
+		return AlertDecodeError
+	}
+	return 0
+}
+
+// Alert appends a fatal alert record with description desc to dst.
+func (s *State) Alert(dst []byte, desc uint8) []byte {
+	return s.sealRecord(dst, typeAlert, []byte{2, desc})
+}
+
 // RecordLen returns the length of the whole record at the front of b, or 0
 // when b does not hold its header yet.
 func RecordLen(b []byte) int {
@@ -473,7 +544,7 @@ func (s *State) Open(rec []byte) ([]byte, error) {
 	if len(rec) < HeaderSize || RecordLen(rec) != len(rec) {
 		return nil, ErrBadRecord
 	}
-	if len(rec)-HeaderSize > MaxPlaintext+2048 {
+	if len(rec) > MaxRecordSize {
 		return nil, ErrRecordTooBig
 	}
 	d := &s.in

@@ -344,9 +344,7 @@ func statePair(t testing.TB, v uint16) (srv, cli *State) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := *srv
-	m.in, m.out = srv.out, srv.in
-	return srv, &m
+	return srv, srv.Peer()
 }
 
 // BenchmarkSealOpen: one 1 KiB message sealed and opened, per version.
@@ -368,5 +366,44 @@ func BenchmarkSealOpen(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestNextRefusesGarbage: Next tells a record header from bytes that
+// cannot start one, and one that announces too much.
+func TestNextRefusesGarbage(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want error
+	}{
+		{"\x17\x03\x03", 0, nil},
+		{"\x17\x03\x03\x00\x02ab", 7, nil},
+		{"\x17\x03\x03\x00\x02a", 0, nil},
+		{"GET / HTTP/1.1\r\n", 0, ErrBadRecord},
+		{"\x17\x04\x03\x00\x02ab", 0, ErrBadRecord},
+		{"\x17\x03\x03\xff\xff", 0, ErrRecordTooBig},
+	} {
+		n, err := Next([]byte(tc.in))
+		if n != tc.n || !errors.Is(err, tc.want) {
+			t.Errorf("Next(%q) = %d, %v; want %d, %v", tc.in, n, err, tc.n, tc.want)
+		}
+	}
+}
+
+// TestAlert: an alert sealed by one end is opened by the other as that
+// alert, in both versions; close_notify as ErrCloseNotify.
+func TestAlert(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		srv, cli := statePair(t, v)
+		if _, err := cli.Open(srv.Alert(nil, AlertBadRecordMAC)); !errors.Is(err, ErrAlert) || !strings.Contains(err.Error(), "20") {
+			t.Fatalf("version %x: alert opened as %v", v, err)
+		}
+		if _, err := cli.Open(srv.CloseNotify(nil)); !errors.Is(err, ErrCloseNotify) {
+			t.Fatalf("version %x: close_notify opened as %v", v, err)
+		}
+		if AlertFor(ErrDecrypt) != AlertBadRecordMAC || AlertFor(ErrCloseNotify) != 0 {
+			t.Fatal("AlertFor")
+		}
 	}
 }

@@ -6,6 +6,8 @@
 package wstest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,7 +42,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // Dial connects a gorilla client to url; it is closed when the test ends.
 func Dial(t testing.TB, url string) *websocket.Conn {
 	t.Helper()
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, ReadBufferSize: 4096, WriteBufferSize: 4096, TLSClientConfig: TLSConfig(url)}
 	c, resp, err := d.Dial(url, nil)
 	if err != nil {
 		status := 0
@@ -51,6 +53,25 @@ func Dial(t testing.TB, url string) *websocket.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// trusted maps a wss:// server's host:port to the CA its tests trust.
+var trusted sync.Map
+
+// Trust makes Dial trust pool for wss:// URLs of hostport.
+func Trust(hostport string, pool *x509.CertPool) { trusted.Store(hostport, pool) }
+
+// TLSConfig returns the client TLS configuration for url: its server's CA
+// (Trust), nil for a ws:// URL.
+func TLSConfig(url string) *tls.Config {
+	rest, ok := strings.CutPrefix(url, "wss://")
+	if !ok {
+		return nil
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	pool, _ := trusted.Load(host)
+	p, _ := pool.(*x509.CertPool)
+	return &tls.Config{RootCAs: p}
 }
 
 // DialRouter is Dial for a server that speaks the JSON protocol: it reads
