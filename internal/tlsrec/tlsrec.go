@@ -106,6 +106,9 @@ type State struct {
 	// pendingKeyUpdate: the client asked for a KeyUpdate; the next Seal
 	// sends ours first.
 	pendingKeyUpdate bool
+	// client: the client's side (Client); it accepts the server's
+	// NewSessionTicket messages (and ignores them).
+	client bool
 }
 
 // Peer returns the other end's view of s: the same keys with the two
@@ -132,6 +135,7 @@ type recorder struct {
 	buf       []byte // read from the socket, not yet given to crypto/tls
 	left      int    // bytes of the current record crypto/tls may still read
 	firstOut  []byte // the first bytes written: the ServerHello record
+	firstIn   []byte // the first record read (a client's: the ServerHello)
 	keyLog    bytes.Buffer
 	keyLogMu  sync.Mutex
 	readError error
@@ -141,6 +145,9 @@ func (r *recorder) Read(p []byte) (int, error) {
 	for {
 		if r.left == 0 && len(r.buf) >= HeaderSize {
 			r.left = HeaderSize + int(binary.BigEndian.Uint16(r.buf[3:5]))
+			if r.firstIn == nil && len(r.buf) >= r.left {
+				r.firstIn = append([]byte(nil), r.buf[:r.left]...)
+			}
 		}
 		if r.left > 0 && len(r.buf) > 0 {
 			n := copy(p, r.buf[:min(len(r.buf), r.left)])
@@ -182,10 +189,28 @@ func (w keyLogWriter) Write(p []byte) (int, error) {
 // the handshake are in State.Leftover or still in the socket; nothing else
 // is read or written afterwards.
 func Handshake(conn net.Conn, cfg *tls.Config, timeout time.Duration) (*State, error) {
+	return handshake(conn, cfg, timeout, false)
+}
+
+// Client runs the client side of a TLS handshake on conn with cfg (its
+// cipher suites limited to those Config allows) and returns the client's
+// record layer, for load generators that drive many connections from
+// event loops. The server must send nothing after its Finished but
+// NewSessionTicket messages, which Open skips.
+func Client(conn net.Conn, cfg *tls.Config, timeout time.Duration) (*State, error) {
+	return handshake(conn, cfg, timeout, true)
+}
+
+func handshake(conn net.Conn, cfg *tls.Config, timeout time.Duration, client bool) (*State, error) {
 	rec := &recorder{Conn: conn}
 	c := cfg.Clone()
 	c.KeyLogWriter = keyLogWriter{rec}
 	tc := tls.Server(rec, c)
+	serverHello := &rec.firstOut
+	if client {
+		c.CipherSuites = Config(&tls.Config{}).CipherSuites
+		tc, serverHello = tls.Client(rec, c), &rec.firstIn
+	}
 	if timeout > 0 {
 		_ = conn.SetDeadline(time.Now().Add(timeout))
 		defer func() { _ = conn.SetDeadline(time.Time{}) }()
@@ -198,7 +223,6 @@ func Handshake(conn net.Conn, cfg *tls.Config, timeout time.Duration) (*State, e
 	if rec.left != 0 {
 		return nil, fmt.Errorf("%w: the handshake ended inside a record", ErrBadRecord)
 	}
-	s.Leftover = rec.buf
 	secrets, err := parseKeyLog(rec.keyLog.Bytes())
 	if err != nil {
 		return nil, err
@@ -207,13 +231,18 @@ func Handshake(conn net.Conn, cfg *tls.Config, timeout time.Duration) (*State, e
 	case tls.VersionTLS13:
 		err = s.keys13(secrets)
 	case tls.VersionTLS12:
-		err = s.keys12(secrets, rec.firstOut)
+		err = s.keys12(secrets, *serverHello)
 	default:
 		err = ErrUnsupported
 	}
 	if err != nil {
 		return nil, err
 	}
+	if client {
+		s = s.Peer()
+		s.client, s.ConnectionState = true, cs
+	}
+	s.Leftover = rec.buf
 	return s, nil
 }
 
@@ -617,19 +646,33 @@ func alert(p []byte) error {
 	return ErrBadRecord
 }
 
-// handshakeMessage handles a post-handshake message in TLS 1.3: a
-// KeyUpdate moves the client's keys on (and, when the client asks, the
-// server's: the next Seal announces it). Anything else is refused.
+// handshakeMessage handles the post-handshake messages of a TLS 1.3
+// record: a KeyUpdate moves the peer's keys on (and, when the peer asks,
+// ours: the next Seal announces it); a client skips NewSessionTicket.
+// Anything else is refused.
 func (s *State) handshakeMessage(p []byte) error {
-	if len(p) != 5 || p[0] != 24 || p[1] != 0 || p[2] != 0 || p[3] != 1 {
-		return ErrUnexpected
-	}
-	next := expandLabel(s.hash, s.in.secret, "traffic upd", len(s.in.secret))
-	if err := s.set13(&s.in, next); err != nil {
-		return err
-	}
-	if p[4] == 1 { // update_requested: answer with our own KeyUpdate
-		s.pendingKeyUpdate = true
+	for len(p) > 0 {
+		if len(p) < 4 {
+			return ErrUnexpected
+		}
+		n := 4 + (int(p[1])<<16 | int(p[2])<<8 | int(p[3]))
+		if len(p) < n {
+			return ErrUnexpected // a message across records: none of ours is
+		}
+		switch {
+		case p[0] == 24 && n == 5:
+			next := expandLabel(s.hash, s.in.secret, "traffic upd", len(s.in.secret))
+			if err := s.set13(&s.in, next); err != nil {
+				return err
+			}
+			if p[4] == 1 { // update_requested: answer with our own KeyUpdate
+				s.pendingKeyUpdate = true
+			}
+		case p[0] == 4 && s.client: // NewSessionTicket: no resumption here
+		default:
+			return ErrUnexpected
+		}
+		p = p[n:]
 	}
 	return nil
 }

@@ -407,3 +407,84 @@ func TestAlert(t *testing.T) {
 		}
 	}
 }
+
+// TestClient: Client's record layer talks to a crypto/tls server, TLS 1.2
+// and 1.3, with the server's session tickets on (TLS 1.3 sends them after
+// the handshake, as records the client skips).
+func TestClient(t *testing.T) {
+	cert, pool, _, _ := testCert(t)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		served := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				served <- err
+				return
+			}
+			defer c.Close()
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: v, MaxVersion: v})
+			buf := make([]byte, 64)
+			for _, reply := range []string{"first", "second"} {
+				n, err := tc.Read(buf)
+				if err != nil {
+					served <- err
+					return
+				}
+				if _, err := tc.Write(append([]byte(reply+":"), buf[:n]...)); err != nil {
+					served <- err
+					return
+				}
+			}
+			served <- nil
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		st, err := Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: v, MaxVersion: v}, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := st.Leftover
+		for _, msg := range []string{"hello", "again"} {
+			if _, err := c.Write(st.Seal(nil, []byte(msg))); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"hello": "first:hello", "again": "second:again"}[msg]
+			var got []byte
+			for string(got) != want {
+				buf := make([]byte, 4096)
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, err := c.Read(buf)
+				if err != nil {
+					t.Fatalf("TLS %x: reading %q: %v (got %q)", v, want, err, got)
+				}
+				in = append(in, buf[:n]...)
+				for {
+					n, err := Next(in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if n == 0 {
+						break
+					}
+					p, err := st.Open(in[:n])
+					if err != nil {
+						t.Fatalf("TLS %x: %v", v, err)
+					}
+					got = append(got, p...)
+					in = in[n:]
+				}
+			}
+		}
+		if err := <-served; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -21,6 +21,7 @@ var idleScenario = &scenario{
 		{key: "held", title: "conns held", format: "%.0f"},
 		{key: "alive", title: "alive after hold", format: "%.0f"},
 		{key: "kib_per_conn", title: "RSS KiB/conn", format: "%.3f", ratio: true},
+		{key: "connect_us", title: "server CPU µs/conn to connect", format: "%.1f", ratio: true},
 		{key: "hold_cpu_pct", title: "server CPU % while held", format: "%.2f"},
 		{key: "rss0_mib", title: "RSS before MiB", format: "%.1f"},
 		{key: "rss1_mib", title: "RSS held MiB", format: "%.1f"},
@@ -47,7 +48,17 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Server CPU while the connections are made: accept, TLS handshake if
+	// any, upgrade, first message.
+	sd0, err := procfs.ReadStat(r.srv.pid)
+	if err != nil {
+		return nil, fmt.Errorf("server stat: %w", err)
+	}
 	open := r.dial(ctx, "idle")
+	sd1, err := procfs.ReadStat(r.srv.pid)
+	if err != nil {
+		return nil, fmt.Errorf("server stat: %w", err)
+	}
 	if open == 0 {
 		errs, _ := e.Errors()
 		return nil, fmt.Errorf("no connection opened: %q", errs)
@@ -100,6 +111,7 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 		"rss1_mib":     float64(rss1) / 1024,
 		"errors":       float64(tot.Errors + tot.Dropped + tot.DialErrors + tot.HandshakeErrors + (held - alive)),
 	}
+	m["connect_us"] = float64(sd1.CPUTicks()-sd0.CPUTicks()) / float64(procfs.ClockTicks()) * 1e6 / float64(open)
 	if held > 0 {
 		m["kib_per_conn"] = float64(rss1-rss0) / float64(held)
 		if kerr == nil && kerr1 == nil {

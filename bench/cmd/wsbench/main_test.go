@@ -51,6 +51,8 @@ func TestSmoke(t *testing.T) {
 		{"idle", []string{"wsloop", "naivegnet"}, 200},
 		{"expiry", []string{"wsloop", "naivegnet"}, 100},
 		{"echo-compression", []string{"wsloop", "gws", "naivegnet"}, 50},
+		{"echo-tls", []string{"wsloop", "gorilla", "naivegnet"}, 50},
+		{"idle-tls", []string{"wsloop", "gorilla"}, 200},
 	} {
 		if tc.scenario == "cluster-broadcast" {
 			if _, err := natsServerBinary(&o); err != nil {
@@ -67,6 +69,10 @@ func TestSmoke(t *testing.T) {
 			// echo with permessage-deflate: requests big enough to be
 			// compressed; naivegnet, which cannot, is skipped.
 			so.scenarios, so.compression, so.payload = []string{"echo"}, true, 1024
+		}
+		if name, ok := strings.CutSuffix(tc.scenario, "-tls"); ok {
+			// wss://: naivegnet, which cannot, is skipped.
+			so.scenarios, so.tls = []string{name}, true
 		}
 		so.targets = tc.targets
 		so.conns = tc.conns
@@ -126,6 +132,9 @@ func TestSmoke(t *testing.T) {
 			switch rep.scen.name {
 			case "echo", "raw":
 				ok = ok && m["msgs_s"] > 0 && m["cpu_us"] > 0 && m["conns"] == 50
+				if rep.o.tls {
+					ok = ok && r.target != "naivegnet"
+				}
 				if rep.o.compression {
 					// A 1 KiB reply of filler text comes out well under 1 KiB.
 					ok = ok && m["wire_b"] > 100 && m["wire_b"] < 900 && r.target != "naivegnet"
@@ -147,6 +156,8 @@ func TestSmoke(t *testing.T) {
 				}
 			case "idle":
 				ok = ok && m["held"] == 200 && m["alive"] == 200 && m["pongs"] == 200
+				_, has := m["connect_us"]
+				ok = ok && has && (!rep.o.tls || m["connect_us"] > 0) // 200 TLS handshakes take more than a clock tick
 			case "expiry":
 				ok = ok && m["closed"] == 100 && m["p100_s"] >= 0.9 && m["p100_s"] < 10
 			}

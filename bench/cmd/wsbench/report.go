@@ -20,12 +20,18 @@ func (rep *report) write(w io.Writer) {
 	if len(rep.skipped) > 0 {
 		why := "no heartbeat timeout"
 		if rep.o.compression {
-			why = "no heartbeat timeout, or no permessage-deflate"
+			why += ", or no permessage-deflate"
+		}
+		if rep.o.tls {
+			why += ", or no TLS"
 		}
 		fmt.Fprintf(w, "Not run against %s: %s.\n", strings.Join(rep.skipped, ", "), why)
 	}
 	if rep.o.compression {
 		fmt.Fprintf(w, "permessage-deflate on: clients offer it with no context takeover, servers accept it (messages of %d bytes and more compressed at level %d where the server lets that be set).\n", 128, 3)
+	}
+	if rep.o.tls {
+		fmt.Fprintf(w, "TLS on (wss://): an ECDSA P-256 certificate; the clients offer TLS 1.3 with X25519 (crypto/tls's defaults), seal and open records on their event loops; wsloop serves with internal/tlsrec, the net/http peers with crypto/tls.\n")
 	}
 	fmt.Fprintf(w, "%s\n\n", rep.env)
 

@@ -52,6 +52,9 @@ func (r *round) newEngine(adjust func(*loadgen.Config)) (*loadgen.Engine, error)
 		Payload:     r.o.payload,
 		Compression: r.o.compression,
 	}
+	if r.o.tlsFiles != nil {
+		cfg.TLS = r.o.tlsFiles.client
+	}
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -160,6 +163,9 @@ func (sc *scenario) serverMode(o *options) serverMode {
 		m = sc.mode(o)
 	}
 	m.compression = o.compression
+	if o.tlsFiles != nil {
+		m.tlsCert, m.tlsKey = o.tlsFiles.cert, o.tlsFiles.key
+	}
 	return m
 }
 
@@ -179,7 +185,7 @@ func (sc *scenario) targets(o *options) (run, skipped []string) {
 		}
 	}
 	for _, t := range list {
-		if sc.needsHeartbeat && targetSpecs[t].noHeartbeat || o.compression && targetSpecs[t].noCompression {
+		if sc.needsHeartbeat && targetSpecs[t].noHeartbeat || o.compression && targetSpecs[t].noCompression || o.tls && targetSpecs[t].noTLS {
 			skipped = append(skipped, t)
 			continue
 		}
@@ -260,6 +266,13 @@ func bench(ctx context.Context, o options, prog *progress) ([]*report, error) {
 		binDir = d
 	} else if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, err
+	}
+	if o.tls {
+		f, err := newTLSFiles(binDir)
+		if err != nil {
+			return nil, fmt.Errorf("-tls: %w", err)
+		}
+		o.tlsFiles = f
 	}
 	var all []string
 	for _, name := range o.scenarios {

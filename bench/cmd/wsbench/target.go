@@ -34,6 +34,8 @@ type targetSpec struct {
 	// noCompression: the target cannot negotiate permessage-deflate
 	// (skipped with -compression).
 	noCompression bool
+	// noTLS: the target cannot serve wss:// (skipped with -tls).
+	noTLS bool
 }
 
 // serverMode is what a scenario needs from the servers it starts.
@@ -48,6 +50,8 @@ type serverMode struct {
 	heartbeat time.Duration
 	// compression: permessage-deflate accepted (-compression).
 	compression bool
+	// tlsCert and tlsKey: serve wss:// with this certificate (-tls).
+	tlsCert, tlsKey string
 }
 
 // defaultHeartbeat is the heartbeat timeout of every target outside the
@@ -92,6 +96,7 @@ var targetSpecs = map[string]targetSpec{
 		path:          "/ws",
 		args:          peerArgs(true),
 		noCompression: true,
+		noTLS:         true,
 	},
 	"gorilla": {
 		pkg:  "github.com/wsloop/wsloop/bench/peers/gorilla",
@@ -104,9 +109,10 @@ var targetSpecs = map[string]targetSpec{
 		args: peerArgs(false),
 	},
 	"nbio": {
-		pkg:  "github.com/wsloop/wsloop/bench/peers/nbio",
-		path: "/ws",
-		args: peerArgs(true),
+		pkg:   "github.com/wsloop/wsloop/bench/peers/nbio",
+		path:  "/ws",
+		args:  peerArgs(true),
+		noTLS: true,
 	},
 }
 
@@ -133,6 +139,9 @@ func wsloopArgs(nohb, nouring bool) func(addr string, o *options, m serverMode) 
 		if m.compression {
 			args = append(args, "--compression", "on")
 		}
+		if m.tlsCert != "" {
+			args = append(args, "--tls-cert", m.tlsCert, "--tls-key", m.tlsKey)
+		}
 		return args
 	}
 }
@@ -151,6 +160,9 @@ func peerArgs(loops bool) func(addr string, o *options, m serverMode) []string {
 		}
 		if m.compression {
 			args = append(args, "--compression")
+		}
+		if m.tlsCert != "" {
+			args = append(args, "--tls-cert", m.tlsCert, "--tls-key", m.tlsKey)
 		}
 		return args
 	}

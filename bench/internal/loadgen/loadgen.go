@@ -38,6 +38,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,6 +57,7 @@ import (
 
 	"github.com/wsloop/wsloop/bench/internal/hist"
 	"github.com/wsloop/wsloop/bench/internal/wsframe"
+	"github.com/wsloop/wsloop/internal/tlsrec"
 )
 
 // Config configures an Engine. The zero value of each field means the
@@ -96,6 +98,10 @@ type Config struct {
 	// uncompressed (the protocol allows it), so that what is measured is
 	// the server's compressing.
 	Compression bool
+	// TLS, when set, makes every connection wss://: the TLS handshake runs
+	// on the dialing goroutine (tlsrec.Client, crypto/tls's handshake),
+	// then the loop seals and opens the records itself, as it frames.
+	TLS *tls.Config
 }
 
 // Commands for Broadcast; they can be or-ed.
@@ -208,6 +214,12 @@ type conn struct {
 	deflate  bool   // permessage-deflate negotiated
 	req      []byte // the upgrade request (for its server's address)
 	group    int    // DialAt's group: latencies are also kept per group
+
+	// TLS (Config.TLS): the record layer, the plaintext opened but not yet
+	// consumed, and the scratch buffer records are sealed into.
+	tls    *tlsrec.State
+	plain  []byte
+	sealed []byte
 
 	// Times in ns since the engine's epoch, for Times.
 	sentAt, upgradedAt, closedAt atomic.Int64
@@ -385,6 +397,17 @@ func (e *Engine) dialOne(ctx context.Context, addr string, req []byte, group int
 			return
 		}
 		cs := &conn{e: e, rng: uint64(e.seeds.Add(1))*0x9e3779b97f4a7c15 + 1, lastPub: -1, req: req, group: group}
+		if e.cfg.TLS != nil {
+			st, err := tlsrec.Client(nc, e.cfg.TLS, e.cfg.DialTimeout)
+			if err != nil {
+				nc.Close()
+				e.dialErrs.Add(1)
+				e.noteErr("TLS handshake: " + err.Error())
+				return
+			}
+			cs.tls, cs.plain = st, st.Leftover
+			st.Leftover = nil
+		}
 		gc, err := e.cli.EnrollContext(nc, cs) // closes nc in every case
 		if err != nil {
 			e.dialErrs.Add(1)
@@ -626,6 +649,9 @@ func (h *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cs := c.Context().(*conn)
 	cs.st = h.e.statsFor(c.EventLoop())
 	cs.sentAt.Store(h.e.now())
+	if cs.tls != nil {
+		return cs.tls.Seal(nil, cs.req), gnet.None
+	}
 	return cs.req, gnet.None
 }
 
@@ -670,18 +696,83 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 	cs := c.Context().(*conn)
 	e := cs.e
 	buf, _ := c.Peek(-1)
-	n := 0
 	now := e.now()
+	var action gnet.Action
+	if cs.tls == nil {
+		var n int
+		n, action = cs.traffic(buf, now)
+		if n > 0 { // gnet's Discard(0) would drop everything, a partial frame too
+			_, _ = c.Discard(n)
+		}
+	} else {
+		action = cs.tlsTraffic(c, buf, now)
+	}
+	if len(cs.out) > 0 {
+		out := cs.out
+		if cs.tls != nil {
+			cs.sealed = cs.tls.Seal(cs.sealed[:0], out)
+			out = cs.sealed
+		}
+		_, _ = c.Write(out)
+		cs.out = cs.out[:0]
+		if action == gnet.None {
+			cs.sentAt.Store(now) // not a close answer
+		}
+	}
+	return action
+}
+
+// tlsTraffic opens the whole records in buf (in place), discards them,
+// and hands their plaintext, behind what was left of the last read, to
+// traffic. The server's close_notify ends the connection once the frames
+// before it are handled.
+func (cs *conn) tlsTraffic(c gnet.Conn, buf []byte, now int64) gnet.Action {
+	off, closed := 0, false
+	for {
+		n, err := tlsrec.Next(buf[off:])
+		if err != nil {
+			return cs.fail("TLS: " + err.Error())
+		}
+		if n == 0 {
+			break
+		}
+		p, err := cs.tls.Open(buf[off : off+n])
+		off += n
+		if errors.Is(err, tlsrec.ErrCloseNotify) {
+			closed = true
+			break
+		}
+		if err != nil {
+			return cs.fail("TLS: " + err.Error())
+		}
+		cs.plain = append(cs.plain, p...)
+	}
+	if off > 0 {
+		_, _ = c.Discard(off)
+	}
+	n, action := cs.traffic(cs.plain, now)
+	cs.plain = cs.plain[:copy(cs.plain, cs.plain[n:])]
+	if closed && action == gnet.None {
+		action = gnet.Close
+	}
+	return action
+}
+
+// traffic handles the bytes the server sent (plaintext): the handshake
+// response, then frames; it returns how many it consumed.
+func (cs *conn) traffic(buf []byte, now int64) (int, gnet.Action) {
+	e := cs.e
+	n := 0
 	if cs.state.Load() == stHandshake {
 		hn, err := wsframe.ParseResponse(buf, e.accept)
 		if err != nil {
 			cs.state.Store(stClosed)
 			cs.st.hsErrors.Add(1)
 			e.noteErr(fmt.Sprintf("handshake: %v: %q", err, firstLine(buf)))
-			return gnet.Close
+			return 0, gnet.Close
 		}
 		if hn == 0 {
-			return gnet.None
+			return 0, gnet.None
 		}
 		n = hn
 		cs.deflate = wsframe.Deflated(buf[:hn])
@@ -739,9 +830,6 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 			action = cs.fail(fmt.Sprintf("unexpected opcode %d", h.OpCode))
 		}
 	}
-	if n > 0 { // gnet's Discard(0) would drop everything, a partial frame too
-		_, _ = c.Discard(n)
-	}
 	if action == gnet.None && cs.state.Load() == stOpen {
 		if cmd := cs.pending.Swap(0); cmd != 0 {
 			cs.command(cmd, now)
@@ -754,14 +842,7 @@ func (h *events) OnTraffic(c gnet.Conn) gnet.Action {
 			}
 		}
 	}
-	if len(cs.out) > 0 {
-		_, _ = c.Write(cs.out)
-		cs.out = cs.out[:0]
-		if action == gnet.None {
-			cs.sentAt.Store(now) // not a close answer
-		}
-	}
-	return action
+	return n, action
 }
 
 // fail counts a protocol error and closes the connection.

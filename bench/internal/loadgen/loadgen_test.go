@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wsloop/wsloop/bench/internal/wsframe"
+	"github.com/wsloop/wsloop/internal/wstest"
 	"github.com/wsloop/wsloop/rooms"
 	"github.com/wsloop/wsloop/server"
 )
@@ -403,6 +405,58 @@ func TestEngineSplitFrame(t *testing.T) {
 	}
 	waitFor(t, func() bool { tot := e.Totals(); return tot.Pushes == 2 || tot.Errors > 0 })
 	if tot := e.Totals(); tot.Pushes != 2 || tot.Errors != 0 {
+		errs, _ := e.Errors()
+		t.Fatalf("totals %+v, errors %q", tot, errs)
+	}
+}
+
+// The engine over TLS 1.2 and 1.3 against a wsloop serving wss://:
+// handshakes, pings and pipelined echo with every reply checked; then a
+// server that closes idle connections (a close frame, then close_notify)
+// counts them as closed, not dropped.
+func TestEngineTLS(t *testing.T) {
+	ca := wstest.NewCA(t, t.TempDir(), "loadgen")
+	tlsCfg := server.TLS{CertFile: ca.CertFile, KeyFile: ca.KeyFile}
+	srv := startWsloopWith(t, server.Config{Tuning: server.Tuning{Loops: 1}, TLS: tlsCfg}, server.NewRouter())
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		e, err := New(Config{Addr: srv.Addr().String(), Loops: 2, Window: 4, Payload: 100,
+			TLS: &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MaxVersion: v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		ctx := context.Background()
+		e.Dial(ctx, 10, nil)
+		if open := e.WaitHandshakes(ctx, 5*time.Second); open != 10 {
+			errs, _ := e.Errors()
+			t.Fatalf("TLS %x: %d open, totals %+v, errors %q", v, open, e.Totals(), errs)
+		}
+		e.Broadcast(CmdPing)
+		waitFor(t, func() bool { return e.Totals().Pongs == 10 })
+		e.StartEcho()
+		e.Broadcast(CmdStartEcho)
+		waitFor(t, func() bool { return e.Totals().Replies >= 1000 })
+		e.StopEcho()
+		if left := e.Drain(5 * time.Second); left != 0 {
+			t.Fatalf("%d requests still in flight", left)
+		}
+		if tot := e.Totals(); tot.Errors != 0 || tot.Dropped != 0 || tot.Lost != 0 {
+			errs, _ := e.Errors()
+			t.Fatalf("TLS %x: totals %+v, errors %q", v, tot, errs)
+		}
+	}
+
+	const timeout = 300 * time.Millisecond
+	expiring := startWsloopWith(t, server.Config{Tuning: server.Tuning{Loops: 1}, TLS: tlsCfg,
+		Heartbeat: server.Heartbeat{Timeout: timeout, Tick: 20 * time.Millisecond}}, server.NewRouter())
+	e, err := New(Config{Addr: expiring.Addr().String(), Loops: 1, ExpectClose: true, TLS: &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Dial(context.Background(), 5, nil)
+	waitFor(t, func() bool { return e.Totals().Closed == 5 })
+	if tot := e.Totals(); tot.Errors != 0 || tot.Dropped != 0 {
 		errs, _ := e.Errors()
 		t.Fatalf("totals %+v, errors %q", tot, errs)
 	}

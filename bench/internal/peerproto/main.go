@@ -27,12 +27,13 @@ func Main(name string, loops bool, serve func(context.Context, *Config) error) {
 	}
 }
 
-// ServeHTTP serves h on addr with net/http until ctx is done, for the peers
-// built on net/http (their WebSocket connections are hijacked, and end when
-// their clients go).
-func ServeHTTP(ctx context.Context, name, addr string, h http.Handler) error {
+// ServeHTTP serves h on cfg.Addr with net/http until ctx is done, for the
+// peers built on net/http (their WebSocket connections are hijacked, and
+// end when their clients go); over TLS (crypto/tls, its defaults) when
+// cfg.TLSCert is set.
+func ServeHTTP(ctx context.Context, name string, cfg *Config, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,11 @@ func ServeHTTP(ctx context.Context, name, addr string, h http.Handler) error {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	serve := srv.Serve
+	if cfg.TLSCert != "" {
+		serve = func(ln net.Listener) error { return srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey) }
+	}
+	if err := serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

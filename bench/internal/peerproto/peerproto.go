@@ -222,6 +222,9 @@ type Config struct {
 	// CompressionLevel where the library lets it be set (wsloop's
 	// defaults: 128 bytes, level 3), for the peers that support it.
 	Compression bool
+	// TLSCert and TLSKey (PEM files) serve wss:// with crypto/tls, for the
+	// peers on net/http.
+	TLSCert, TLSKey string
 }
 
 // Compression settings the peers use (where their library has them): the
@@ -242,5 +245,7 @@ func Flags(fs *flag.FlagSet, loops bool) *Config {
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 0, "close connections silent for this long (0 = never)")
 	fs.BoolVar(&c.Echo, "echo", false, "echo mode: send every data message back verbatim, no JSON protocol")
 	fs.BoolVar(&c.Compression, "compression", false, "accept permessage-deflate (no context takeover), for the peers that support it")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate: serve wss:// (crypto/tls), for the peers on net/http")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM key of --tls-cert")
 	return c
 }

@@ -41,7 +41,7 @@ func serve(ctx context.Context, cfg *peerproto.Config) error {
 	s := &server{cfg: *cfg, upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }, EnableCompression: cfg.Compression}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.handle)
-	return peerproto.ServeHTTP(ctx, "gorilla", cfg.Addr, mux)
+	return peerproto.ServeHTTP(ctx, "gorilla", cfg, mux)
 }
 
 type server struct {

@@ -44,7 +44,7 @@ func serve(ctx context.Context, cfg *peerproto.Config) error {
 		}
 		socket.ReadLoop()
 	})
-	return peerproto.ServeHTTP(ctx, "gws", cfg.Addr, mux)
+	return peerproto.ServeHTTP(ctx, "gws", cfg, mux)
 }
 
 // handler is the gws event handler.
