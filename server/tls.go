@@ -158,7 +158,7 @@ func (s *Server) tlsHandshake(c net.Conn) {
 		return
 	}
 	s.tlsHandshakes.Add(1)
-	st.ConnectionState = tls.ConnectionState{} // the loop needs the keys only
+	st.ConnectionState = nil // the loop needs the keys only
 	tok.tls = st
 	_, err = s.cli.EnrollContext(c, tok) // closes c in every case; returns after OnOpen
 	if !tok.opened {

@@ -102,7 +102,9 @@ type State struct {
 	// first application records. Open them before what the socket brings.
 	Leftover []byte
 	// ConnectionState is the handshake's outcome (peer certificates, ALPN).
-	ConnectionState tls.ConnectionState
+	// A pointer, so that its owner can drop it (nil) once read: a State
+	// lives as long as its connection.
+	ConnectionState *tls.ConnectionState
 	// pendingKeyUpdate: the client asked for a KeyUpdate; the next Seal
 	// sends ours first.
 	pendingKeyUpdate bool
@@ -219,7 +221,7 @@ func handshake(conn net.Conn, cfg *tls.Config, timeout time.Duration, client boo
 		return nil, err
 	}
 	cs := tc.ConnectionState()
-	s := &State{version: cs.Version, suite: cs.CipherSuite, ConnectionState: cs}
+	s := &State{version: cs.Version, suite: cs.CipherSuite, ConnectionState: &cs}
 	if rec.left != 0 {
 		return nil, fmt.Errorf("%w: the handshake ended inside a record", ErrBadRecord)
 	}
@@ -240,7 +242,7 @@ func handshake(conn net.Conn, cfg *tls.Config, timeout time.Duration, client boo
 	}
 	if client {
 		s = s.Peer()
-		s.client, s.ConnectionState = true, cs
+		s.client, s.ConnectionState = true, &cs
 	}
 	s.Leftover = rec.buf
 	return s, nil
