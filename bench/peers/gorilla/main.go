@@ -2,7 +2,7 @@
 // gorilla/websocket: net/http, one goroutine per connection reading with
 // ReadMessage, and the JSON protocol of peerproto (sonic).
 //
-//	gorilla --addr 127.0.0.1:9001 [--heartbeat-timeout 20s] [--echo]
+//	gorilla --addr 127.0.0.1:9001 [--heartbeat-timeout 20s] [--echo] [--compression] [--tls-cert F --tls-key K]
 //
 // Every write (reply, Pong, room message) holds the connection's mutex
 // with a 10 s write deadline, so the reading goroutine and publishers can

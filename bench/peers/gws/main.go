@@ -3,7 +3,7 @@
 // connection's goroutine, an event handler, and the JSON protocol of
 // peerproto (sonic).
 //
-//	gws --addr 127.0.0.1:9001 [--heartbeat-timeout 20s] [--echo]
+//	gws --addr 127.0.0.1:9001 [--heartbeat-timeout 20s] [--echo] [--compression] [--tls-cert F --tls-key K]
 //
 // Replies are written with WriteMessage (gws serializes writes with its
 // own mutex). A room is a member list; a publish goes through
