@@ -488,3 +488,42 @@ func TestClient(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOpen: whatever bytes arrive, Next and Open return an error or a
+// plaintext within the record, never panic; the seeds are sealed records
+// of both versions, whole and cut.
+func FuzzOpen(f *testing.F) {
+	states := map[uint16][2]*State{}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		srv, cli := statePair(f, v)
+		states[v] = [2]*State{srv, cli}
+		rec := cli.Peer().Seal(nil, []byte("hello, fuzz"))
+		f.Add(v == tls.VersionTLS13, rec)
+		f.Add(v == tls.VersionTLS13, rec[:len(rec)-1])
+		f.Add(v == tls.VersionTLS13, append([]byte{21, 3, 3, 0, 2}, 1, 0))
+	}
+	f.Fuzz(func(t *testing.T, v13 bool, b []byte) {
+		v := uint16(tls.VersionTLS12)
+		if v13 {
+			v = tls.VersionTLS13
+		}
+		st := *states[v][0] // a copy: each input starts from the same keys
+		for len(b) > 0 {
+			n, err := Next(b)
+			if err != nil || n == 0 {
+				return
+			}
+			if n > len(b) || n > MaxRecordSize {
+				t.Fatalf("Next = %d for %d bytes", n, len(b))
+			}
+			p, err := st.Open(b[:n])
+			if err == nil && len(p) > n {
+				t.Fatalf("%d bytes of plaintext from a %d-byte record", len(p), n)
+			}
+			if err != nil {
+				return
+			}
+			b = b[n:]
+		}
+	})
+}
