@@ -164,6 +164,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.path, "path", o.path, "WebSocket path of the -addr server")
 	fs.StringVar(&o.src, "src", "", "directory of the bench module, to build the targets from (default: found from the working directory)")
 	fs.StringVar(&o.binDir, "bin-dir", "", "directory for built binaries and server logs (default: a temporary directory, removed at exit)")
+	fs.Func("uws", "the uWebSockets anchor binary (uws-server), which makes the uws target available (same as -uws-bin)", func(s string) error {
+		o.binaries["uws"] = s
+		return nil
+	})
 	fs.StringVar(&o.natsBin, "nats-server-bin", "", "nats-server binary for cluster targets (default: nats-server on PATH or in $(go env GOPATH)/bin)")
 	for _, name := range targetNames() {
 		fs.Func(name+"-bin", "use this "+name+" binary instead of building it", func(s string) error {

@@ -154,7 +154,7 @@ type scenario struct {
 }
 
 // scenarios are every scenario, in the order -matrix runs them.
-var scenarios = []*scenario{echoScenario, rawScenario, broadcastScenario, clusterBroadcastScenario, idleScenario, expiryScenario}
+var scenarios = []*scenario{echoScenario, rawScenario, broadcastScenario, clusterBroadcastScenario, idleScenario, connectScenario, expiryScenario}
 
 // serverMode returns the mode the scenario's servers are started in.
 func (sc *scenario) serverMode(o *options) serverMode {

@@ -36,6 +36,9 @@ type targetSpec struct {
 	noCompression bool
 	// noTLS: the target cannot serve wss:// (skipped with -tls).
 	noTLS bool
+	// prebuilt: not built from this module; its binary must be given
+	// (-uws for uws).
+	prebuilt string
 }
 
 // serverMode is what a scenario needs from the servers it starts.
@@ -107,6 +110,17 @@ var targetSpecs = map[string]targetSpec{
 		pkg:  "github.com/wsloop/wsloop/bench/peers/gws",
 		path: "/ws",
 		args: peerArgs(false),
+	},
+	// The uWebSockets anchor (C++, epoll; ../shared/anchors/uws or
+	// bench/README.md): optional, given with -uws PATH. It has no idle
+	// timeout, compression or TLS, and sends no welcome.
+	"uws": {
+		path:          "/ws",
+		args:          func(addr string, _ *options, _ serverMode) []string { _, port, _ := net.SplitHostPort(addr); return []string{port} },
+		noHeartbeat:   true,
+		noCompression: true,
+		noTLS:         true,
+		prebuilt:      "-uws",
 	},
 	"nbio": {
 		pkg:   "github.com/wsloop/wsloop/bench/peers/nbio",
@@ -222,6 +236,9 @@ func buildTargets(ctx context.Context, o *options, targets []string, binDir stri
 		if b, ok := o.binaries[t]; ok {
 			bins[t] = b
 			continue
+		}
+		if flag := targetSpecs[t].prebuilt; flag != "" {
+			return nil, fmt.Errorf("target %s is not built here: give its binary with %s PATH", t, flag)
 		}
 		if src == "" {
 			var err error
