@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/internal/tlsrec"
 	"github.com/wsloop/wsloop/internal/wstest"
+	"golang.org/x/sys/unix"
 )
 
 // fakeConn is a gnet.Conn without a socket: it serves OnTraffic from a byte
@@ -203,5 +205,33 @@ func TestTLSCorkedReplies(t *testing.T) {
 				t.Fatalf("reply %d: op %d %s", i, op, p)
 			}
 		}
+	}
+}
+
+// fdRecorder reports the descriptor of each connection it opens.
+type fdRecorder struct {
+	BuiltinHandler
+	fds chan int
+}
+
+func (h fdRecorder) OnOpen(s *Session, _ *codec.Request) error {
+	h.fds <- s.gc.Fd()
+	return nil
+}
+
+// TestAcceptedSocketOptions: an accepted socket has TCP_NODELAY (replies
+// leave at once) and no TCP keepalive (heartbeats find dead clients; a
+// million idle sockets probed every 15 s would be the kernel's load).
+func TestAcceptedSocketOptions(t *testing.T) {
+	h := fdRecorder{fds: make(chan int, 1)}
+	_, url := startServer(t, Config{}, h)
+	c := dial(t, url)
+	defer c.Close()
+	fd := <-h.fds
+	if v, err := unix.GetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
+		t.Errorf("TCP_NODELAY = %d, %v; want on", v, err)
+	}
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE); err != nil || v != 0 {
+		t.Errorf("SO_KEEPALIVE = %d, %v; want off", v, err)
 	}
 }
