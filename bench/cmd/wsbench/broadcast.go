@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/wsloop/wsloop/bench/internal/loadgen"
@@ -119,19 +122,27 @@ func broadcastRound(ctx context.Context, r *round, name string) (metrics, error)
 	if joined == 0 {
 		return nil, fmt.Errorf("no subscriber joined the room")
 	}
-	dialed := e.Totals().Dialed
-	e.Dial(ctx, 1, nil)
-	e.WaitHandshakes(ctx, 10*time.Second)
-	if e.Totals().Dialed != dialed+1 || !e.SetPublisher() {
-		errs, _ := e.Errors()
-		return nil, fmt.Errorf("the publisher did not connect: %q", errs)
+	publish := e.Publish
+	if r.srv.apiAddr != "" {
+		// Through the server's HTTP API, from this goroutine.
+		p := newAPIPublisher(r, e)
+		defer p.close()
+		publish = p.publish
+	} else {
+		dialed := e.Totals().Dialed
+		e.Dial(ctx, 1, nil)
+		e.WaitHandshakes(ctx, 10*time.Second)
+		if e.Totals().Dialed != dialed+1 || !e.SetPublisher() {
+			errs, _ := e.Errors()
+			return nil, fmt.Errorf("the publisher did not connect: %q", errs)
+		}
 	}
 
 	stop := make(chan struct{})
 	paced := make(chan struct{})
 	go func() {
 		defer close(paced)
-		pace(e.Publish, r.o.rate, stop)
+		pace(publish, r.o.rate, stop)
 	}()
 	defer func() {
 		select {
@@ -253,5 +264,77 @@ func pace(publish func(n int), rate float64, stop <-chan struct{}) {
 			return
 		case <-time.After(max(time.Until(next), time.Millisecond)):
 		}
+	}
+}
+
+// apiPublisher publishes room messages through a server's HTTP API, one
+// request at a time (in order), on a kept-alive connection.
+type apiPublisher struct {
+	r      *round
+	e      *loadgen.Engine
+	client *http.Client
+	url    string
+	key    string // Centrifugo's X-API-Key
+	body   []byte
+	failed int
+	msgs   []string // the first failures, noted at close
+}
+
+func newAPIPublisher(r *round, e *loadgen.Engine) *apiPublisher {
+	p := &apiPublisher{r: r, e: e, client: &http.Client{Timeout: 10 * time.Second}, url: "http://" + r.srv.apiAddr + "/api/publish"}
+	if r.srv.api == "centrifugo" {
+		p.key = centrifugoKey
+	}
+	return p
+}
+
+// publish makes n publishes: wsloop's {"room":…,"payload":…} or
+// Centrifugo's {"channel":…,"data":…}.
+func (p *apiPublisher) publish(n int) {
+	for range n {
+		b := p.body[:0]
+		if p.key != "" {
+			b = append(b, `{"channel":"r1","data":`...)
+		} else {
+			b = append(b, `{"room":"r1","payload":`...)
+		}
+		b = p.e.NextPayload(b)
+		b = append(b, '}')
+		p.body = b
+		req, err := http.NewRequest(http.MethodPost, p.url, bytes.NewReader(b))
+		if err != nil {
+			p.fail(err.Error())
+			continue
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if p.key != "" {
+			req.Header.Set("X-API-Key", p.key)
+		}
+		res, err := p.client.Do(req)
+		if err != nil {
+			p.fail(err.Error())
+			continue
+		}
+		reply, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || bytes.Contains(reply, []byte(`"error"`)) && p.key != "" {
+			p.fail(fmt.Sprintf("%s: %s", res.Status, reply))
+			continue
+		}
+		p.e.Acked()
+	}
+}
+
+func (p *apiPublisher) fail(msg string) {
+	if p.failed++; p.failed <= 3 {
+		p.msgs = append(p.msgs, msg)
+	}
+}
+
+// close notes the failures; the publishing goroutine has stopped.
+func (p *apiPublisher) close() {
+	p.client.CloseIdleConnections()
+	if p.failed > 0 {
+		p.r.note("%d HTTP API publishes failed; first: %q", p.failed, p.msgs)
 	}
 }

@@ -19,7 +19,8 @@ var echoScenario = &scenario{
 	run: func(ctx context.Context, r *round) (metrics, error) {
 		return runPipelined(ctx, r, "echo", false)
 	},
-	columns: pipelinedColumns,
+	columns:   pipelinedColumns,
+	needsEcho: true,
 	describe: func(o *options, conns int) string {
 		return fmt.Sprintf("%d connections × %d requests in flight, %d-byte JSON echo requests; %v warm-up, %v measured per round",
 			conns, o.window, o.payload, o.warmup, o.duration)
@@ -37,7 +38,8 @@ var rawScenario = &scenario{
 	run: func(ctx context.Context, r *round) (metrics, error) {
 		return runPipelined(ctx, r, "raw", true)
 	},
-	columns: pipelinedColumns,
+	columns:   pipelinedColumns,
+	needsEcho: true,
 	describe: func(o *options, conns int) string {
 		return fmt.Sprintf("%d connections × %d frames in flight, %d-byte binary messages echoed verbatim (servers in echo mode); %v warm-up, %v measured per round",
 			conns, o.window, o.payload, o.warmup, o.duration)

@@ -94,9 +94,14 @@ func runIdle(ctx context.Context, r *round) (metrics, error) {
 	held := e.Totals().Open()
 	k1, kerr1 := procfs.ReadKernelMem()
 
-	before := e.Totals().Replies
-	e.Broadcast(loadgen.CmdEchoOnce)
-	alive := waitCount(ctx, 30*time.Second, func() int64 { return e.Totals().Replies - before }, held, func(n int64) {
+	// Alive: answers an echo request (a Ping where the target has no echo).
+	answers, cmd := func() int64 { return e.Totals().Replies }, loadgen.CmdEchoOnce
+	if targetSpecs[r.srv.name].noEcho {
+		answers, cmd = func() int64 { return e.Totals().Pongs }, loadgen.CmdPing
+	}
+	before := answers()
+	e.Broadcast(cmd)
+	alive := waitCount(ctx, 30*time.Second, func() int64 { return answers() - before }, held, func(n int64) {
 		r.prog.set("%s: alive %d/%d", r.label("idle"), n, held)
 	})
 

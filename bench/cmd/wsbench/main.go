@@ -51,6 +51,8 @@ type options struct {
 	compression bool          // permessage-deflate offered by the clients, accepted by the servers
 	tls         bool          // wss://: the servers serve TLS, the clients dial it
 	tlsFiles    *tlsFiles     // -tls: the run's certificate (bench)
+	apiPublish  bool          // broadcast: room messages published through the servers' HTTP API where they have one
+	runDir      string        // where this run's binaries, logs and generated configs are (bench)
 	hbTimeout   time.Duration // expiry: the servers' heartbeat timeout
 	rounds      int
 	serverLoops int
@@ -151,6 +153,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.hold, "hold", o.hold, "idle: how long connections are held after their ping")
 	fs.Float64Var(&o.rate, "rate", o.rate, "broadcast: publishes per second")
 	fs.BoolVar(&o.compression, "compression", false, "clients offer permessage-deflate (no context takeover) and servers accept it (targets that cannot are skipped)")
+	fs.BoolVar(&o.apiPublish, "api-publish", false, "broadcast: wsloop publishes through its HTTP API (POST /api/publish) as Centrifugo always does; the peers without one through a publisher connection")
 	fs.BoolVar(&o.tls, "tls", false, "wss://: servers serve TLS (ECDSA P-256 certificate made for the run), clients dial it; targets without TLS are skipped")
 	fs.DurationVar(&o.hbTimeout, "hb-timeout", o.hbTimeout, "expiry: heartbeat timeout the servers are started with")
 	fs.BoolVar(&o.matrix, "matrix", false, "run every scenario against every target ("+strings.Join(matrixTargets, ", ")+"; -scenario and -targets narrow it) and write RESULTS.md and charts/<scenario>.svg")

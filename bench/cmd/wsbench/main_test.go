@@ -53,6 +53,8 @@ func TestSmoke(t *testing.T) {
 		{"echo-compression", []string{"wsloop", "gws", "naivegnet"}, 50},
 		{"echo-tls", []string{"wsloop", "gorilla", "naivegnet"}, 50},
 		{"idle-tls", []string{"wsloop", "gorilla"}, 200},
+		{"broadcast-api", []string{"wsloop", "naivegnet"}, 200},
+		{"connect", []string{"wsloop", "naivegnet"}, 300},
 	} {
 		if tc.scenario == "cluster-broadcast" {
 			if _, err := natsServerBinary(&o); err != nil {
@@ -69,6 +71,11 @@ func TestSmoke(t *testing.T) {
 			// echo with permessage-deflate: requests big enough to be
 			// compressed; naivegnet, which cannot, is skipped.
 			so.scenarios, so.compression, so.payload = []string{"echo"}, true, 1024
+		}
+		if tc.scenario == "broadcast-api" {
+			// wsloop publishes through its HTTP API; naivegnet, which has
+			// none, through a publisher connection.
+			so.scenarios, so.apiPublish = []string{"broadcast"}, true
 		}
 		if name, ok := strings.CutSuffix(tc.scenario, "-tls"); ok {
 			// wss://: naivegnet, which cannot, is skipped.
@@ -158,6 +165,8 @@ func TestSmoke(t *testing.T) {
 				ok = ok && m["held"] == 200 && m["alive"] == 200 && m["pongs"] == 200
 				_, has := m["connect_us"]
 				ok = ok && has && (!rep.o.tls || m["connect_us"] > 0) // 200 TLS handshakes take more than a clock tick
+			case "connect":
+				ok = ok && m["opened"] == 300 && m["conns_s"] > 0 && (r.target != "wsloop" || m["welcomed"] == 300)
 			case "expiry":
 				ok = ok && m["closed"] == 100 && m["p100_s"] >= 0.9 && m["p100_s"] < 10
 			}

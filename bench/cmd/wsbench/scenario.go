@@ -51,6 +51,7 @@ func (r *round) newEngine(adjust func(*loadgen.Config)) (*loadgen.Engine, error)
 		Window:      r.o.window,
 		Payload:     r.o.payload,
 		Compression: r.o.compression,
+		Centrifugo:  targetSpecs[r.srv.name].protocol == "centrifugo",
 	}
 	if r.o.tlsFiles != nil {
 		cfg.TLS = r.o.tlsFiles.client
@@ -142,6 +143,8 @@ type scenario struct {
 	mode func(o *options) serverMode
 	// needsHeartbeat: targets without heartbeats are skipped.
 	needsHeartbeat bool
+	// needsEcho: targets without an echo command are skipped.
+	needsEcho bool
 	// matrixExtra are targets -matrix adds for this scenario, after wsloop.
 	matrixExtra []string
 	// chart lists the keys of the columns drawn in the scenario's chart.
@@ -185,7 +188,7 @@ func (sc *scenario) targets(o *options) (run, skipped []string) {
 		}
 	}
 	for _, t := range list {
-		if sc.needsHeartbeat && targetSpecs[t].noHeartbeat || o.compression && targetSpecs[t].noCompression || o.tls && targetSpecs[t].noTLS {
+		if sc.needsHeartbeat && targetSpecs[t].noHeartbeat || o.compression && targetSpecs[t].noCompression || o.tls && targetSpecs[t].noTLS || sc.needsEcho && targetSpecs[t].noEcho {
 			skipped = append(skipped, t)
 			continue
 		}
@@ -267,6 +270,7 @@ func bench(ctx context.Context, o options, prog *progress) ([]*report, error) {
 	} else if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, err
 	}
+	o.runDir = binDir
 	if o.tls {
 		f, err := newTLSFiles(binDir)
 		if err != nil {

@@ -39,6 +39,19 @@ type targetSpec struct {
 	// prebuilt: not built from this module; its binary must be given
 	// (-uws for uws).
 	prebuilt string
+	// install: not built from this module but installed with go install
+	// (this module@version) into .peers/bin on first use.
+	install string
+	// api names the target's HTTP publish API ("wsloop", "centrifugo"):
+	// with -api-publish (always, with alwaysAPI) its room messages are
+	// published through it rather than by a publisher connection.
+	api       string
+	alwaysAPI bool
+	// noEcho: the target has no echo command (skipped by echo and raw).
+	noEcho bool
+	// protocol is the clients' protocol: "" (wsloop's JSON protocol, which
+	// the peers speak) or "centrifugo".
+	protocol string
 }
 
 // serverMode is what a scenario needs from the servers it starts.
@@ -55,6 +68,9 @@ type serverMode struct {
 	compression bool
 	// tlsCert and tlsKey: serve wss:// with this certificate (-tls).
 	tlsCert, tlsKey string
+	// apiAddr: serve the HTTP API here (room messages are published
+	// through it).
+	apiAddr string
 }
 
 // defaultHeartbeat is the heartbeat timeout of every target outside the
@@ -70,6 +86,7 @@ var targetSpecs = map[string]targetSpec{
 		pkg:  "github.com/wsloop/wsloop/cmd/wsloop",
 		path: "/ws",
 		args: wsloopArgs(false, false),
+		api:  "wsloop",
 	},
 	// wsloop without heartbeats: no timer armed per connection, so the
 	// idle scenario shows what the timing wheel adds per connection.
@@ -115,12 +132,31 @@ var targetSpecs = map[string]targetSpec{
 	// bench/README.md): optional, given with -uws PATH. It has no idle
 	// timeout, compression or TLS, and sends no welcome.
 	"uws": {
-		path:          "/ws",
-		args:          func(addr string, _ *options, _ serverMode) []string { _, port, _ := net.SplitHostPort(addr); return []string{port} },
+		path: "/ws",
+		args: func(addr string, _ *options, _ serverMode) []string {
+			_, port, _ := net.SplitHostPort(addr)
+			return []string{port}
+		},
 		noHeartbeat:   true,
 		noCompression: true,
 		noTLS:         true,
 		prebuilt:      "-uws",
+	},
+	// Centrifugo v6 (installed on first use into .peers/bin, never by CI):
+	// its JSON protocol, anonymous connections, channels any client may
+	// subscribe to, publications through its HTTP API; a generated config
+	// (centrifugoArgs).
+	"centrifugo": {
+		install:       "github.com/centrifugal/centrifugo/v6@v6.9.1",
+		path:          "/connection/websocket",
+		args:          centrifugoArgs,
+		noHeartbeat:   true,
+		noCompression: true,
+		noTLS:         true,
+		noEcho:        true,
+		api:           "centrifugo",
+		alwaysAPI:     true,
+		protocol:      "centrifugo",
 	},
 	"nbio": {
 		pkg:   "github.com/wsloop/wsloop/bench/peers/nbio",
@@ -156,8 +192,35 @@ func wsloopArgs(nohb, nouring bool) func(addr string, o *options, m serverMode) 
 		if m.tlsCert != "" {
 			args = append(args, "--tls-cert", m.tlsCert, "--tls-key", m.tlsKey)
 		}
+		if m.apiAddr != "" {
+			args = append(args, "--http-addr", m.apiAddr) // the last one counts
+		}
 		return args
 	}
+}
+
+// centrifugoKey is the HTTP API key of the Centrifugo target.
+const centrifugoKey = "wsbench"
+
+// centrifugoArgs writes the Centrifugo target's config beside the logs
+// and returns its command line: the WebSocket endpoint and the HTTP API
+// on addr, anonymous connections, channels without a namespace open to
+// any client's subscription, errors-only logs.
+func centrifugoArgs(addr string, o *options, _ serverMode) []string {
+	host, port, _ := net.SplitHostPort(addr)
+	cfg := fmt.Sprintf(`{
+  "http_server": {"address": %q, "port": %s},
+  "client": {"allow_anonymous_connect_without_token": true, "allowed_origins": ["*"]},
+  "channel": {"without_namespace": {"allow_subscribe_for_anonymous": true, "allow_subscribe_for_client": true}},
+  "http_api": {"key": %q},
+  "log": {"level": "error"}
+}
+`, host, port, centrifugoKey)
+	path := filepath.Join(o.runDir, "centrifugo-"+port+".json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return []string{"--config", "/nonexistent: " + err.Error()}
+	}
+	return []string{"--config", path}
 }
 
 // peerArgs returns the command line builder of a peer: --addr, --loops
@@ -240,6 +303,20 @@ func buildTargets(ctx context.Context, o *options, targets []string, binDir stri
 		if flag := targetSpecs[t].prebuilt; flag != "" {
 			return nil, fmt.Errorf("target %s is not built here: give its binary with %s PATH", t, flag)
 		}
+		if mod := targetSpecs[t].install; mod != "" {
+			if src == "" {
+				var err error
+				if src, err = benchModuleDir(o); err != nil {
+					return nil, err
+				}
+			}
+			b, err := installPeer(ctx, src, t, mod, prog)
+			if err != nil {
+				return nil, err
+			}
+			bins[t] = b
+			continue
+		}
 		if src == "" {
 			var err error
 			if src, err = benchModuleDir(o); err != nil {
@@ -259,16 +336,40 @@ func buildTargets(ctx context.Context, o *options, targets []string, binDir stri
 	return bins, nil
 }
 
+// installPeer returns the binary of a target installed with go install
+// (module@version) into the bench module's .peers/bin (git-ignored),
+// installing it first if it is not there.
+func installPeer(ctx context.Context, src, name, mod string, prog *progress) (string, error) {
+	dir := filepath.Join(src, ".peers", "bin")
+	bin := filepath.Join(dir, name)
+	if st, err := os.Stat(bin); err == nil && !st.IsDir() {
+		return bin, nil
+	}
+	prog.set("installing %s into %s (once)", mod, dir)
+	cmd := exec.CommandContext(ctx, "go", "install", mod)
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOBIN="+dir)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go install %s: %v\n%s", mod, err, msg)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("go install %s did not make %s: %w", mod, bin, err)
+	}
+	return bin, nil
+}
+
 // server is a running target: one process, or a cluster (nodes and nats
 // set; addr, pid and log are those of its first node).
 type server struct {
-	name   string
-	addr   string
-	path   string
-	pid    int
-	cmd    *exec.Cmd // nil for an external target and a cluster
-	log    string
-	exited chan struct{} // closed when the process (a cluster: any of its processes) exits
+	name    string
+	addr    string
+	path    string
+	apiAddr string // its HTTP API, when room messages are published through it
+	api     string // which API (targetSpec.api)
+	pid     int
+	cmd     *exec.Cmd // nil for an external target and a cluster
+	log     string
+	exited  chan struct{} // closed when the process (a cluster: any of its processes) exits
 
 	nodes []*server // a cluster's wsloop nodes
 	nats  *server   // a cluster's nats-server
@@ -289,7 +390,19 @@ func startServer(ctx context.Context, o *options, t, bin, logPath string, m serv
 	if err != nil {
 		return nil, err
 	}
-	return startProcess(ctx, t, bin, spec.args(addr, o, m), addr, spec.path, logPath)
+	if spec.api != "" && m.rooms && (o.apiPublish || spec.alwaysAPI) {
+		m.apiAddr = addr // Centrifugo's API shares the WebSocket port
+		if spec.api == "wsloop" {
+			if m.apiAddr, err = freeLoopbackAddr(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s, err := startProcess(ctx, t, bin, spec.args(addr, o, m), addr, spec.path, logPath)
+	if err == nil && m.apiAddr != "" {
+		s.apiAddr, s.api = m.apiAddr, spec.api
+	}
+	return s, err
 }
 
 // startProcess starts bin with args, its output in logPath, and waits

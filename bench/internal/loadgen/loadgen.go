@@ -98,6 +98,13 @@ type Config struct {
 	// uncompressed (the protocol allows it), so that what is measured is
 	// the server's compressing.
 	Compression bool
+	// Centrifugo speaks Centrifugo's JSON protocol (v2) instead of
+	// wsloop's: after the upgrade a connection sends a connect command and
+	// counts as upgraded when its reply comes; CmdJoin subscribes to the
+	// channel Room; publications ({"push":{"channel":…,"pub":{"data":…}}})
+	// are room messages; the server's pings ({}) are answered ({}). A
+	// frame may hold several replies, one per line. There is no echo.
+	Centrifugo bool
 	// TLS, when set, makes every connection wss://: the TLS handshake runs
 	// on the dialing goroutine (tlsrec.Client, crypto/tls's handshake),
 	// then the loop seals and opens the records itself, as it frames.
@@ -175,6 +182,9 @@ type Engine struct {
 	pub     atomic.Pointer[conn] // the publisher connection
 	owed    atomic.Int64         // publishes asked for and not yet sent
 	pubSeq  atomic.Int64         // next publish sequence number
+	// Publishes made outside the engine (NextPayload, Acked): through a
+	// server's HTTP API.
+	apiPublished, apiAcks atomic.Int64
 	winFrom atomic.Int64         // publishes in [winFrom, winTo) are measured
 	winTo   atomic.Int64
 }
@@ -506,6 +516,19 @@ func (e *Engine) Publish(n int) {
 	_ = cs.gc.Wake(nil)
 }
 
+// NextPayload returns the payload of the next publish made outside the
+// engine (through a server's HTTP API, say), with its sequence number and
+// the send time in it, padded to Config.Payload bytes; it counts as
+// published. Call from one goroutine: publishes are numbered in order.
+func (e *Engine) NextPayload(dst []byte) []byte {
+	n := e.pubSeq.Add(1) - 1
+	e.apiPublished.Add(1)
+	return AppendPayload(dst, e.now(), n, e.cfg.Payload)
+}
+
+// Acked counts a publish made outside the engine as accepted by the server.
+func (e *Engine) Acked() { e.apiAcks.Add(1) }
+
 // Owed returns the publishes asked for and not yet sent.
 func (e *Engine) Owed() int64 { return e.owed.Load() }
 
@@ -572,6 +595,8 @@ func (e *Engine) Totals() Totals {
 		t.Closed += s.closed.Load()
 		t.WireBytesIn += s.wireIn.Load()
 	}
+	t.Published += e.apiPublished.Load()
+	t.PublishAcks += e.apiAcks.Load()
 	return t
 }
 
@@ -776,9 +801,14 @@ func (cs *conn) traffic(buf []byte, now int64) (int, gnet.Action) {
 		}
 		n = hn
 		cs.deflate = wsframe.Deflated(buf[:hn])
-		cs.upgradedAt.Store(now)
 		cs.state.Store(stOpen)
-		cs.st.upgraded.Add(1)
+		if e.cfg.Centrifugo {
+			// Open once the connect command is answered (cfMessage).
+			cs.out = wsframe.AppendClient(cs.out, wsframe.OpText, cfConnect, cs.mask())
+		} else {
+			cs.upgradedAt.Store(now)
+			cs.st.upgraded.Add(1)
+		}
 	}
 	action := gnet.None
 	for action == gnet.None {
@@ -810,6 +840,8 @@ func (cs *conn) traffic(buf []byte, now int64) (int, gnet.Action) {
 		case wsframe.OpText, wsframe.OpBinary:
 			if e.cfg.Raw {
 				cs.rawMessage(h.OpCode, p, now)
+			} else if e.cfg.Centrifugo {
+				cs.cfMessage(p, now)
 			} else {
 				cs.message(p, now)
 			}
@@ -978,9 +1010,17 @@ func (cs *conn) rawMessage(op wsframe.OpCode, p []byte, now int64) {
 	cs.answered(i, now)
 }
 
-// join appends a join request for the configured room.
+// join appends a join request for the configured room (Centrifugo: a
+// subscribe command for the channel).
 func (cs *conn) join() {
 	var b []byte
+	if cs.e.cfg.Centrifugo {
+		b = append(b, `{"id":2,"subscribe":{"channel":`...)
+		b = strconv.AppendQuote(b, cs.e.cfg.Room)
+		b = append(b, "}}"...)
+		cs.out = wsframe.AppendClient(cs.out, wsframe.OpText, b, cs.mask())
+		return
+	}
 	b = append(b, `{"cmd":"join","seqno":"j","data":{"room":`...)
 	b = strconv.AppendQuote(b, cs.e.cfg.Room)
 	b = append(b, "}}"...)
@@ -1059,13 +1099,18 @@ func AppendPayload(b []byte, t, n int64, size int) []byte {
 }
 
 // ParsePayload returns t and n from a room message carrying a payload of
-// AppendPayload: {"cmd":"message","data":{…,"payload":{"t":t,"n":n…}}}.
+// AppendPayload: {"cmd":"message","data":{…,"payload":{"t":t,"n":n…}}},
+// or a Centrifugo publication {"push":{…,"pub":{"data":{"t":t,"n":n…}}}}.
 func ParsePayload(p []byte) (t, n int64, ok bool) {
-	i := bytes.Index(p, payloadKey)
+	key := payloadKey
+	i := bytes.Index(p, key)
 	if i < 0 {
-		return 0, 0, false
+		key = cfDataKey
+		if i = bytes.Index(p, key); i < 0 {
+			return 0, 0, false
+		}
 	}
-	p = p[i+len(payloadKey):]
+	p = p[i+len(key):]
 	if t, p, ok = parseInt(p); !ok || !bytes.HasPrefix(p, nKey) {
 		return 0, 0, false
 	}
@@ -1091,6 +1136,11 @@ var (
 	publishPrefix = []byte(`{"cmd":"publish","seqno":"`)
 	statusOK      = []byte(`","status":0,"msg":"ok"`)
 	payloadKey    = []byte(`"payload":{"t":`)
+	cfDataKey     = []byte(`"pub":{"data":{"t":`)
+	cfConnect     = []byte(`{"id":1,"connect":{}}`)
+	cfConnected   = []byte(`{"id":1,"connect":{`)
+	cfSubscribed  = []byte(`{"id":2,"subscribe":{`)
+	cfPush        = []byte(`{"push":{"channel":`)
 	nKey          = []byte(`,"n":`)
 )
 
@@ -1134,6 +1184,34 @@ func (cs *conn) roomReply(p []byte) {
 		cs.st.joined.Add(1)
 	} else {
 		cs.st.pubAcks.Add(1)
+	}
+}
+
+// cfMessage handles a Centrifugo frame: one reply or push per line.
+func (cs *conn) cfMessage(p []byte, now int64) {
+	for len(p) > 0 {
+		line := p
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line, p = p[:i], p[i+1:]
+		} else {
+			p = nil
+		}
+		switch {
+		case len(line) == 0:
+		case string(line) == "{}": // the server's ping
+			cs.out = wsframe.AppendClient(cs.out, wsframe.OpText, line, cs.mask())
+		case bytes.HasPrefix(line, cfPush):
+			cs.delivery(line, now)
+		case bytes.HasPrefix(line, cfConnected):
+			cs.upgradedAt.Store(now)
+			cs.st.upgraded.Add(1)
+			cs.st.pushes.Add(1) // the connect reply is Centrifugo's welcome
+		case bytes.HasPrefix(line, cfSubscribed):
+			cs.st.joined.Add(1)
+		default:
+			cs.st.errors.Add(1)
+			cs.e.noteErr(fmt.Sprintf("unexpected from Centrifugo: %.160q", line))
+		}
 	}
 }
 

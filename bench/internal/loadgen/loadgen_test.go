@@ -461,3 +461,49 @@ func TestEngineTLS(t *testing.T) {
 		t.Fatalf("totals %+v, errors %q", tot, errs)
 	}
 }
+
+// Centrifugo's protocol, line by line as its frames carry it: the connect
+// reply opens the connection, the server's ping is answered, the
+// subscribe reply counts as joined, a publication is a room message with
+// its payload parsed, anything else is an error.
+func TestCentrifugoMessages(t *testing.T) {
+	e := &Engine{cfg: Config{Centrifugo: true, Payload: 64}, errCount: map[string]int{}}
+	cs := &conn{e: e, st: &loopStats{}, lastPub: -1, rng: 1}
+	cs.cfMessage([]byte(`{"id":1,"connect":{"client":"c1","version":"6.9.1","ping":25,"pong":true}}`+"\n"+`{}`), 1)
+	if cs.st.upgraded.Load() != 1 || cs.st.pushes.Load() != 1 {
+		t.Fatalf("connect reply: upgraded %d, pushes %d", cs.st.upgraded.Load(), cs.st.pushes.Load())
+	}
+	if _, p, _, err := wsframe.Decode(unmaskFirst(t, cs.out)); err != nil || string(p) != "{}" {
+		t.Fatalf("ping answer %q, %v", p, err)
+	}
+	cs.cfMessage([]byte(`{"id":2,"subscribe":{}}`), 2)
+	pub := append([]byte(`{"push":{"channel":"r1","pub":{"data":`), AppendPayload(nil, 1, 0, 64)...)
+	pub = append(pub, "}}}\n"...)
+	pub = append(pub, `{"push":{"channel":"r1","pub":{"data":`...)
+	pub = append(AppendPayload(pub, 1, 1, 64), "}}}"...)
+	cs.cfMessage(pub, 3)
+	if cs.st.joined.Load() != 1 || cs.st.deliveries.Load() != 2 || cs.st.errors.Load() != 0 {
+		errs, _ := e.Errors()
+		t.Fatalf("joined %d, deliveries %d, errors %d %q", cs.st.joined.Load(), cs.st.deliveries.Load(), cs.st.errors.Load(), errs)
+	}
+	cs.cfMessage([]byte(`{"id":2,"error":{"code":103,"message":"permission denied"}}`), 4)
+	if cs.st.errors.Load() != 1 {
+		t.Fatalf("an error reply was not counted")
+	}
+}
+
+// unmaskFirst returns a copy of b with its first client frame unmasked
+// (as a server would read it), for wsframe.Decode.
+func unmaskFirst(t *testing.T, b []byte) []byte {
+	t.Helper()
+	if len(b) < 6 || b[1]&0x80 == 0 || b[1]&0x7f >= 126 {
+		t.Fatalf("not a short masked frame: %q", b)
+	}
+	n := int(b[1] & 0x7f)
+	key := b[2:6]
+	out := []byte{b[0], byte(n)}
+	for i := 0; i < n; i++ {
+		out = append(out, b[6+i]^key[i%4])
+	}
+	return out
+}
