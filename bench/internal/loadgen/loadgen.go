@@ -179,14 +179,14 @@ type Engine struct {
 	nerrs    int
 	srcSet   map[int32]bool
 
-	pub     atomic.Pointer[conn] // the publisher connection
-	owed    atomic.Int64         // publishes asked for and not yet sent
-	pubSeq  atomic.Int64         // next publish sequence number
+	pub    atomic.Pointer[conn] // the publisher connection
+	owed   atomic.Int64         // publishes asked for and not yet sent
+	pubSeq atomic.Int64         // next publish sequence number
 	// Publishes made outside the engine (NextPayload, Acked): through a
 	// server's HTTP API.
 	apiPublished, apiAcks atomic.Int64
-	winFrom atomic.Int64         // publishes in [winFrom, winTo) are measured
-	winTo   atomic.Int64
+	winFrom               atomic.Int64 // publishes in [winFrom, winTo) are measured
+	winTo                 atomic.Int64
 }
 
 // loopStats are one client loop's counters: written by that loop only,
