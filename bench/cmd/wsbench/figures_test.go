@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +69,8 @@ func TestServerArgs(t *testing.T) {
 		{"nbio", serverMode{raw: true, heartbeat: time.Second}, "--addr A --loops 3 --heartbeat-timeout 1s --echo"},
 		{"gorilla", serverMode{raw: true, rooms: true, heartbeat: time.Second}, "--addr A --heartbeat-timeout 1s --echo"},
 		{"gws", hb, "--addr A --heartbeat-timeout 5s"},
+		{"wsloop", serverMode{rooms: true, heartbeat: defaultHeartbeat, apiAddr: "B"}, "--addr A --loops 3 --log-level warn --http-addr  --heartbeat-timeout 2m0s --publish-rate=-1 --room-events-max-members=-1 --http-addr B"},
+		{"gorilla", serverMode{heartbeat: defaultHeartbeat, tlsCert: "c.pem", tlsKey: "k.pem"}, "--addr A --heartbeat-timeout 2m0s --tls-cert c.pem --tls-key k.pem"},
 	} {
 		if got := strings.Join(targetSpecs[tc.target].args("A", &o, tc.m), " "); got != tc.want {
 			t.Errorf("%s %+v:\n got %s\nwant %s", tc.target, tc.m, got, tc.want)
@@ -79,9 +83,31 @@ func TestServerArgs(t *testing.T) {
 		t.Errorf("idle mode %+v", m)
 	}
 	for name, spec := range targetSpecs {
-		if spec.pkg == "" || spec.path != "/ws" {
+		// Built here, installed on first use, or given: one of the three.
+		if n := btoi(spec.pkg != "") + btoi(spec.install != "") + btoi(spec.prebuilt != ""); n != 1 || !strings.HasPrefix(spec.path, "/") {
 			t.Errorf("target %s: %+v", name, spec)
 		}
+	}
+	if got := strings.Join(targetSpecs["uws"].args("127.0.0.1:4567", &o, serverMode{}), " "); got != "4567" {
+		t.Errorf("uws args %q", got)
+	}
+	o.runDir = t.TempDir()
+	args := targetSpecs["centrifugo"].args("127.0.0.1:4567", &o, serverMode{rooms: true})
+	if len(args) != 2 || args[0] != "--config" {
+		t.Fatalf("centrifugo args %q", args)
+	}
+	cfg, err := os.ReadFile(args[1])
+	var parsed struct {
+		HTTPServer struct {
+			Address string `json:"address"`
+			Port    int    `json:"port"`
+		} `json:"http_server"`
+		HTTPAPI struct {
+			Key string `json:"key"`
+		} `json:"http_api"`
+	}
+	if err != nil || json.Unmarshal(cfg, &parsed) != nil || parsed.HTTPServer.Address != "127.0.0.1" || parsed.HTTPServer.Port != 4567 || parsed.HTTPAPI.Key != centrifugoKey {
+		t.Errorf("centrifugo config %s: %v %+v", cfg, err, parsed)
 	}
 	for _, tg := range matrixTargets {
 		if _, ok := targetSpecs[tg]; !ok {
@@ -208,4 +234,11 @@ func TestResultsMarkdownAndChart(t *testing.T) {
 	if !slices.Contains(scenarioNames(), "expiry") {
 		t.Error("no expiry scenario")
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -186,7 +186,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("parsed %+v", o)
 	}
 	o, err = parseFlags([]string{"-matrix", "-rounds", "1", "-rate", "5", "-hb-timeout", "2s"}, io.Discard)
-	if err != nil || !o.matrix || o.targetsSet || strings.Join(o.scenarios, ",") != "echo,raw,broadcast,cluster-broadcast,idle,expiry" || o.rate != 5 || o.hbTimeout != 2*time.Second {
+	if err != nil || !o.matrix || o.targetsSet || strings.Join(o.scenarios, ",") != "echo,raw,broadcast,cluster-broadcast,idle,connect,expiry" || o.rate != 5 || o.hbTimeout != 2*time.Second {
 		t.Fatalf("matrix: %+v, %v", o, err)
 	}
 	if got, _ := idleScenario.targets(&o); strings.Join(got, ",") != "wsloop,wsloop-nohb,naivegnet,gorilla,gws,nbio" {
