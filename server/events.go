@@ -166,19 +166,32 @@ func (l *loop) lastWords(s *Session, gc gnet.Conn) {
 		}
 		return n
 	}
-	if s.flags&sfTLS != 0 {
-		l.lastWordsTLS(s, b, read)
-		return
+	// buf holds what was read; on a TLS session those are records, opened
+	// into plain (behind the plaintext the session had not consumed).
+	tls := s.flags&sfTLS != 0
+	buf := l.tailBuf[:0]
+	var plain []byte
+	if tls {
+		buf = append(buf, s.ext.tls.pending...)
+		plain = append(plain, s.ext.tls.in...)
 	}
-	buf := append(l.tailBuf[:0], b...)
+	buf = append(buf, b...)
 	defer func() { l.tailBuf = buf[:0] }()
 	total := 0
 	for {
-		used, done := l.closeFrameIn(s, buf)
+		frames := &buf
+		if tls {
+			var ok bool
+			if buf, plain, ok = openRecords(s.ext.tls.st, buf, plain); !ok {
+				return
+			}
+			frames = &plain
+		}
+		used, done := l.closeFrameIn(s, *frames)
 		if done {
 			return
 		}
-		buf = buf[:copy(buf, buf[used:])] // an incomplete header or control frame
+		*frames = (*frames)[:copy(*frames, (*frames)[used:])] // an incomplete header or control frame
 		if total >= lastWordsMax {
 			return
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/wsloop/wsloop/codec"
+	"github.com/wsloop/wsloop/internal/wstest"
 	"github.com/wsloop/wsloop/protocol"
 )
 
@@ -263,6 +265,12 @@ func slowCount(srv *Server) (n uint64) {
 // its socket at once is counted under its close code even when the loop
 // writes to the dead socket (and gnet closes it) before reading the frame.
 func TestCloseCodeAfterReset(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { closeCodeAfterReset(t, false) })
+	// Over TLS the bytes left in the socket are records: opened first.
+	t.Run("TLS", func(t *testing.T) { closeCodeAfterReset(t, true) })
+}
+
+func closeCodeAfterReset(t *testing.T, overTLS bool) {
 	var mu sync.Mutex
 	sessions := map[string]*Session{}
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -284,10 +292,19 @@ func TestCloseCodeAfterReset(t *testing.T) {
 		_ = victim.WriteText([]byte("are you there"))
 	})
 	rec := newCloseRecorder(r)
-	srv, url := startServer(t, Config{Tuning: Tuning{Loops: 1}}, rec)
+	var srv *Server
+	var url string
+	var victim *rawConn
+	if overTLS {
+		var ca *wstest.CA
+		srv, url, ca = startTLSServer(t, Config{Tuning: Tuning{Loops: 1}}, rec)
+		victim = dialRawTLS(t, srv, ca, tls.VersionTLS13, true)
+	} else {
+		srv, url = startServer(t, Config{Tuning: Tuning{Loops: 1}}, rec)
+		victim = dialRaw(t, srv, true)
+	}
 	poker, _ := dialRouter(t, url)
 
-	victim := dialRaw(t, srv, true)
 	_, welcome := victim.readFrame()
 	var w struct {
 		Data struct {
@@ -301,8 +318,15 @@ func TestCloseCodeAfterReset(t *testing.T) {
 	<-entered
 	// While the loop is held, the victim says goodbye and resets.
 	victim.send(clientFrame(0x88, closePayload(1000, "bye"), true))
-	_ = victim.Conn.(*net.TCPConn).SetLinger(0)
-	victim.Close()
+	tcp, ok := victim.Conn.(*net.TCPConn)
+	if tc, isTLS := victim.Conn.(*tls.Conn); isTLS {
+		tcp, ok = tc.NetConn().(*net.TCPConn)
+	}
+	if !ok {
+		t.Fatalf("victim over %T", victim.Conn)
+	}
+	_ = tcp.SetLinger(0)
+	_ = tcp.Close()                   // a reset, without close_notify
 	time.Sleep(50 * time.Millisecond) // let the reset reach the server's socket
 	close(release)
 

@@ -430,49 +430,26 @@ func (l *loop) sealOutput(s *Session) {
 	l.commit(s, m)
 }
 
-// lastWordsTLS is lastWords for a TLS session: the bytes read are records,
-// opened here before the decoder sees them.
-func (l *loop) lastWordsTLS(s *Session, b []byte, read func([]byte) int) {
-	t := s.ext.tls
-	buf := append(l.tailBuf[:0], t.pending...)
-	buf = append(buf, b...)
-	plain := append([]byte(nil), t.in...)
-	defer func() { l.tailBuf = buf[:0] }()
-	total := 0
+// openRecords opens the whole records at the front of buf with st,
+// appends their plaintext to plain, and returns the rest of buf (a partial
+// record) moved to its front; ok is false when a record does not open.
+// For lastWords, off the hot path.
+func openRecords(st *tlsrec.State, buf, plain []byte) (rest, out []byte, ok bool) {
+	off := 0
 	for {
-		off := 0
-		for {
-			n, err := tlsrec.Next(buf[off:])
-			if err != nil {
-				return
-			}
-			if n == 0 {
-				break
-			}
-			p, err := t.st.Open(buf[off : off+n])
-			if err != nil {
-				return
-			}
-			plain = append(plain, p...)
-			off += n
+		n, err := tlsrec.Next(buf[off:])
+		if err != nil {
+			return buf, plain, false
 		}
-		buf = buf[:copy(buf, buf[off:])]
-		used, done := l.closeFrameIn(s, plain)
-		if done {
-			return
+		if n == 0 {
+			break
 		}
-		plain = plain[:copy(plain, plain[used:])]
-		if total >= lastWordsMax {
-			return
+		p, err := st.Open(buf[off : off+n])
+		if err != nil {
+			return buf, plain, false
 		}
-		if cap(buf)-len(buf) < 4<<10 {
-			buf = slices.Grow(buf, 4<<10)
-		}
-		n := read(buf[len(buf):cap(buf)])
-		if n <= 0 {
-			return
-		}
-		buf = buf[:len(buf)+n]
-		total += n
+		plain = append(plain, p...)
+		off += n
 	}
+	return buf[:copy(buf, buf[off:])], plain, true
 }
