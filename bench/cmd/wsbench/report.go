@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/wsloop/wsloop/bench/internal/procfs"
 )
@@ -128,9 +129,22 @@ func loopsText(n int) string {
 	return fmt.Sprint(n)
 }
 
+// treeAtStart is the revision of the tree the run started from: read once,
+// before the run writes anything (RESULTS.md and charts/ are in the tree).
+var treeAtStart struct {
+	once sync.Once
+	rev  string
+}
+
 // gitRevision returns the short HEAD of the repository around dir, with
-// "+uncommitted" when its work tree has changes; "" when it cannot tell.
+// "+uncommitted" when its work tree had changes, as they were when it was
+// first called (the start of the run); "" when it cannot tell.
 func gitRevision(dir string) string {
+	treeAtStart.once.Do(func() { treeAtStart.rev = readRevision(dir) })
+	return treeAtStart.rev
+}
+
+func readRevision(dir string) string {
 	cmd := exec.Command("git", "rev-parse", "--short", "HEAD")
 	cmd.Dir = dir
 	out, err := cmd.Output()
