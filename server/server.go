@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -200,7 +201,7 @@ func (s *Server) Serve() error {
 		return fmt.Errorf("server: start event loops: %w", err)
 	}
 	s.armTick()
-	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Tuning.Loops, "max_conns", s.cfg.Tuning.MaxConns, "io_uring", s.batchSends, "tls", s.tlsCfg != nil)
+	s.log.Info("wsloop serving", "addr", s.ln.Addr().String(), "path", s.cfg.Path, "loops", s.cfg.Tuning.Loops, "max_conns", s.cfg.Tuning.MaxConns, "io_uring", s.batchSends, "tls", s.tlsCfg != nil, "gomaxprocs", runtime.GOMAXPROCS(0))
 	close(s.ready)
 	s.acceptLoop()
 	<-s.done

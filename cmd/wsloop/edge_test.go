@@ -281,3 +281,16 @@ func TestSIGHUPWithoutTLS(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestSpareProc: the binary runs one P more than it has event loops,
+// unless GOMAXPROCS is set, which it keeps.
+func TestSpareProc(t *testing.T) {
+	p := startWsloop(t, nil, "--loops", "3")
+	if log := p.log.String(); !strings.Contains(log, "gomaxprocs=4") {
+		t.Fatalf("--loops 3 without GOMAXPROCS: want gomaxprocs=4 in\n%s", log)
+	}
+	p = startWsloop(t, []string{"GOMAXPROCS=7"}, "--loops", "3")
+	if log := p.log.String(); !strings.Contains(log, "gomaxprocs=7") {
+		t.Fatalf("GOMAXPROCS=7: want it kept in\n%s", log)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -59,6 +60,9 @@ func run(args []string, env func(string) (string, bool), out io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(out, "wsloop:", err)
 		return 2
+	}
+	if _, set := env("GOMAXPROCS"); !set {
+		spareProc(srv.Config().Tuning.Loops)
 	}
 	c.posture(log)
 	defer leases.Stop()
@@ -203,4 +207,18 @@ func (c *conf) build() (*server.Server, *lease.Table, http.Handler, error) {
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
+}
+
+// spareProc gives the Go scheduler one P more than there are event loops
+// (unless GOMAXPROCS says otherwise). gnet's loops wait in epoll_wait as
+// system calls, each holding its P; with no P to spare, the runtime's
+// monitor takes the loops' Ps away from them every 20 µs while they wait
+// and hands them back when they wake, and it stays awake to do so. With
+// one P idle it leaves them alone: a connection storm costs about 15 %
+// less server CPU per connection (bench connect scenario, 5 alternating
+// rounds: 33.9 against 40.0 µs), echo and room fan-out the same.
+func spareProc(loops int) {
+	if want := loops + 1; runtime.GOMAXPROCS(0) < want {
+		runtime.GOMAXPROCS(want)
+	}
 }

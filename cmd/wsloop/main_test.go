@@ -60,11 +60,12 @@ func testMain(m *testing.M) int {
 }
 
 // testEnv is the environment for the binary: this process's, without any
-// WSLOOP_ variable, plus extra ("K=V").
+// WSLOOP_ variable or GOMAXPROCS (the binary picks its own), plus extra
+// ("K=V").
 func testEnv(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WSLOOP_") {
+		if !strings.HasPrefix(kv, "WSLOOP_") && !strings.HasPrefix(kv, "GOMAXPROCS=") {
 			env = append(env, kv)
 		}
 	}
