@@ -257,6 +257,8 @@ type TLS struct {
 	// Its cipher suites are narrowed to the AEAD ones, TLS 1.2 is the
 	// least version, and session tickets are off (internal/tlsrec says
 	// why). With CertFile set as well, the file's certificate is served.
+	// GetConfigForClient is refused: the config it returns would replace
+	// the one the record layer needs.
 	Config *tls.Config
 	// MaxHandshakes bounds the TLS handshakes in progress at once (each
 	// holds a goroutine and its buffers until it ends or times out); a
@@ -460,8 +462,13 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.TLS.Config != nil {
 		c.TLS.Config = c.TLS.Config.Clone()
-		if c.TLS.CertFile == "" && len(c.TLS.Config.Certificates) == 0 && c.TLS.Config.GetCertificate == nil && c.TLS.Config.GetConfigForClient == nil {
-			return c, errors.New("server: TLS.Config has no certificate (Certificates, GetCertificate or GetConfigForClient) and TLS.CertFile is not set")
+		if c.TLS.Config.GetConfigForClient != nil {
+			// The config it returns would replace the one the record layer
+			// needs (its key log, AEAD suites, no session tickets).
+			return c, errors.New("server: TLS.Config.GetConfigForClient is not supported: choose certificates with GetCertificate")
+		}
+		if c.TLS.CertFile == "" && len(c.TLS.Config.Certificates) == 0 && c.TLS.Config.GetCertificate == nil {
+			return c, errors.New("server: TLS.Config has no certificate (Certificates or GetCertificate) and TLS.CertFile is not set")
 		}
 	}
 	if err := c.Policy.validate(); err != nil {

@@ -372,7 +372,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	var err error
 	poll := time.NewTicker(10 * time.Millisecond)
-	for s.conns.Load() > 0 && err == nil {
+	// Sockets being enrolled (a TLS handshake that finished as Shutdown
+	// began, an accepted socket on its way to a loop) are waited for too:
+	// once the loops stop, an enrolment would wait for them for ever.
+	for (s.conns.Load() > 0 || s.enrolling.Load() > 0) && err == nil {
 		select {
 		case <-ctx.Done():
 			err = ctx.Err()

@@ -654,3 +654,27 @@ func lookOpenSSL(t *testing.T) string {
 	}
 	return p
 }
+
+// TestTLSConfigRefused: TLS settings New cannot serve with are refused
+// with a word about them.
+func TestTLSConfigRefused(t *testing.T) {
+	ca := wstest.NewCA(t, t.TempDir(), "cfg")
+	for _, tc := range []struct {
+		name string
+		tls  TLS
+		want string
+	}{
+		{"cert without key", TLS{CertFile: ca.CertFile}, "go together"},
+		{"no certificate", TLS{Config: &tls.Config{}}, "has no certificate"},
+		{"GetConfigForClient", TLS{Config: &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return nil, nil }}}, "GetConfigForClient is not supported"},
+		{"missing file", TLS{CertFile: ca.CertFile + ".gone", KeyFile: ca.KeyFile}, "no such file"},
+		{"key of another certificate", TLS{CertFile: ca.CertFile, KeyFile: wstest.NewCA(t, t.TempDir(), "other").KeyFile}, "private key does not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Config{Logger: testLogger(t), TLS: tc.tls}, EchoHandler{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}

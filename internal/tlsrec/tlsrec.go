@@ -138,6 +138,7 @@ type recorder struct {
 	left      int    // bytes of the current record crypto/tls may still read
 	firstOut  []byte // the first bytes written: the ServerHello record
 	firstIn   []byte // the first record read (a client's: the ServerHello)
+	inHead    []byte // what was read until firstIn was whole
 	keyLog    bytes.Buffer
 	keyLogMu  sync.Mutex
 	readError error
@@ -147,9 +148,6 @@ func (r *recorder) Read(p []byte) (int, error) {
 	for {
 		if r.left == 0 && len(r.buf) >= HeaderSize {
 			r.left = HeaderSize + int(binary.BigEndian.Uint16(r.buf[3:5]))
-			if r.firstIn == nil && len(r.buf) >= r.left {
-				r.firstIn = append([]byte(nil), r.buf[:r.left]...)
-			}
 		}
 		if r.left > 0 && len(r.buf) > 0 {
 			n := copy(p, r.buf[:min(len(r.buf), r.left)])
@@ -163,6 +161,15 @@ func (r *recorder) Read(p []byte) (int, error) {
 		var tmp [4096]byte
 		n, err := r.Conn.Read(tmp[:])
 		r.buf = append(r.buf, tmp[:n]...)
+		if r.firstIn == nil {
+			// The first record read, whole, however the reads split it.
+			r.inHead = append(r.inHead, tmp[:n]...)
+			if len(r.inHead) >= HeaderSize {
+				if end := HeaderSize + int(binary.BigEndian.Uint16(r.inHead[3:5])); len(r.inHead) >= end {
+					r.firstIn, r.inHead = r.inHead[:end], nil
+				}
+			}
+		}
 		if err != nil {
 			r.readError = err
 		}

@@ -442,11 +442,14 @@ func TestClient(t *testing.T) {
 			}
 			served <- nil
 		}()
-		c, err := net.Dial("tcp", ln.Addr().String())
+		nc, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		defer nc.Close()
+		// Reads of 7 bytes at most: the ServerHello (which TLS 1.2's keys
+		// come from) arrives in pieces.
+		c := smallReads{nc}
 		st, err := Client(c, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: v, MaxVersion: v}, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -527,3 +530,8 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// smallReads is a net.Conn whose reads return at most 7 bytes.
+type smallReads struct{ net.Conn }
+
+func (c smallReads) Read(p []byte) (int, error) { return c.Conn.Read(p[:min(len(p), 7)]) }
