@@ -111,7 +111,22 @@ type State struct {
 	// client: the client's side (Client); it accepts the server's
 	// NewSessionTicket messages (and ignores them).
 	client bool
+	// The peer's KeyUpdates so far, and the application data opened since
+	// the last one (KeyUpdateSpacing).
+	keyUpdates     uint32
+	sinceKeyUpdate uint64
 }
+
+// KeyUpdateSpacing is the application data a peer must send between two
+// of its KeyUpdates after the first: each costs a key derivation and a new
+// cipher, so a record of a few bytes could otherwise make the owner's
+// event loop derive keys thousands of times per read. Implementations
+// update keys after gigabytes, not kilobytes.
+const KeyUpdateSpacing = 16 << 10
+
+// ErrKeyUpdateFlood: a KeyUpdate came less than KeyUpdateSpacing bytes of
+// data after the previous one.
+var ErrKeyUpdateFlood = fmt.Errorf("%w: KeyUpdates too close together", ErrUnexpected)
 
 // Peer returns the other end's view of s: the same keys with the two
 // directions swapped, which seals what the client would send and opens
@@ -609,6 +624,7 @@ func (s *State) Open(rec []byte) ([]byte, error) {
 		typ, p = out[i], out[:i]
 		switch typ {
 		case typeApplicationData:
+			s.sinceKeyUpdate += uint64(len(p))
 			return p, nil
 		case typeHandshake:
 			return nil, s.handshakeMessage(p)
@@ -660,6 +676,9 @@ func alert(p []byte) error {
 // ours: the next Seal announces it); a client skips NewSessionTicket.
 // Anything else is refused.
 func (s *State) handshakeMessage(p []byte) error {
+	if len(p) == 0 {
+		return ErrUnexpected
+	}
 	for len(p) > 0 {
 		if len(p) < 4 {
 			return ErrUnexpected
@@ -670,6 +689,16 @@ func (s *State) handshakeMessage(p []byte) error {
 		}
 		switch {
 		case p[0] == 24 && n == 5:
+			if len(p) != n || p[4] > 1 {
+				// Not the record's last message (what follows would be
+				// under the old keys), or an update_requested out of range.
+				return ErrUnexpected
+			}
+			if s.keyUpdates > 0 && s.sinceKeyUpdate < KeyUpdateSpacing {
+				return ErrKeyUpdateFlood
+			}
+			s.keyUpdates++
+			s.sinceKeyUpdate = 0
 			next := expandLabel(s.hash, s.in.secret, "traffic upd", len(s.in.secret))
 			if err := s.set13(&s.in, next); err != nil {
 				return err

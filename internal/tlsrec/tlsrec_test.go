@@ -535,3 +535,49 @@ func FuzzOpen(f *testing.F) {
 type smallReads struct{ net.Conn }
 
 func (c smallReads) Read(p []byte) (int, error) { return c.Conn.Read(p[:min(len(p), 7)]) }
+
+// TestKeyUpdateFlood: a peer's second KeyUpdate must follow
+// KeyUpdateSpacing bytes of data; sooner it is refused (unexpected
+// message), so a stream of tiny KeyUpdate records cannot make the owner
+// derive keys thousands of times per read.
+func TestKeyUpdateFlood(t *testing.T) {
+	srv, cli := statePair(t, tls.VersionTLS13)
+	open := func(rec []byte) ([]byte, error) {
+		t.Helper()
+		var out []byte
+		for len(rec) > 0 {
+			n, err := Next(rec)
+			if err != nil || n == 0 {
+				t.Fatalf("Next: %d, %v", n, err)
+			}
+			p, err := srv.Open(rec[:n])
+			if err != nil {
+				return out, err
+			}
+			out = append(out, p...)
+			rec = rec[n:]
+		}
+		return out, nil
+	}
+	keyUpdate := func() []byte {
+		cli.pendingKeyUpdate = true
+		return cli.Seal(nil, nil)
+	}
+	if _, err := open(keyUpdate()); err != nil {
+		t.Fatalf("first KeyUpdate: %v", err)
+	}
+	data := make([]byte, KeyUpdateSpacing)
+	if p, err := open(cli.Seal(nil, data)); err != nil || len(p) != len(data) {
+		t.Fatalf("data under the new keys: %d bytes, %v", len(p), err)
+	}
+	if _, err := open(keyUpdate()); err != nil {
+		t.Fatalf("KeyUpdate after %d bytes: %v", len(data), err)
+	}
+	if p, err := open(cli.Seal(nil, []byte("a little"))); err != nil || string(p) != "a little" {
+		t.Fatalf("data: %q, %v", p, err)
+	}
+	_, err := open(keyUpdate())
+	if !errors.Is(err, ErrKeyUpdateFlood) || AlertFor(err) != AlertUnexpectedMessage {
+		t.Fatalf("KeyUpdate 8 bytes after the last: %v (alert %d), want ErrKeyUpdateFlood", err, AlertFor(err))
+	}
+}
