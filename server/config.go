@@ -207,8 +207,9 @@ type Limits struct {
 	AllowedOrigins []string
 
 	// MaxConnsPerIP bounds the WebSocket connections held for one client IP
-	// address; past it, the handshake gets HTTP 429 with Retry-After. Zero
-	// means no bound.
+	// address; past it, the handshake gets HTTP 429 with Retry-After. With
+	// TLS it also bounds the TLS handshakes one address has in progress
+	// (more are closed at accept). Zero means no bound.
 	MaxConnsPerIP int
 
 	// HandshakeRatePerIP bounds the upgrade requests per second from one

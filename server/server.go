@@ -81,9 +81,11 @@ type Server struct {
 	lastHSWarn    time.Time // the accept loop's own
 	hsMu          sync.Mutex
 	hsConns       map[net.Conn]struct{}
-	tlsHandshakes atomic.Uint64 // completed
-	tlsFailures   atomic.Uint64 // failed or timed out
-	proxyRefused  atomic.Uint64 // PROXY headers refused before a TLS handshake
+	hsPerIP       map[netip.Addr]int // TLS handshakes in progress per client address (Limits.MaxConnsPerIP)
+	tlsIPRefused  atomic.Uint64      // connections refused for their address's handshakes in progress
+	tlsHandshakes atomic.Uint64      // completed
+	tlsFailures   atomic.Uint64      // failed or timed out
+	proxyRefused  atomic.Uint64      // PROXY headers refused before a TLS handshake
 
 	listenOnce sync.Once
 	listenErr  error

@@ -71,7 +71,7 @@ type Stats struct {
 	ProxyRefused         uint64 // connections closed for their PROXY header: missing, malformed, untrusted
 	OriginRefused        uint64 // handshakes refused for their Origin (Limits.AllowedOrigins)
 	HandshakeRateLimited uint64 // handshakes refused by Limits.HandshakeRatePerIP
-	IPConnsRefused       uint64 // handshakes refused by Limits.MaxConnsPerIP
+	IPConnsRefused       uint64 // handshakes refused by Limits.MaxConnsPerIP (429; over TLS, connections closed for their address's TLS handshakes in progress)
 
 	TLSHandshakes        uint64 // TLS handshakes completed
 	TLSHandshakeFailures uint64 // TLS handshakes that failed or did not complete within Limits.HandshakeTimeout
@@ -87,7 +87,7 @@ func (st *Stats) ClosedWith(code codec.StatusCode) uint64 { return st.Closed[Clo
 // Stats returns the server's counters. Safe for concurrent use.
 func (s *Server) Stats() Stats {
 	st := Stats{Conns: s.conns.Load(), Refused: s.refused.Load(), Rooms: s.reg.Rooms(), Users: s.reg.Users(), BrokerErrors: s.brokerErrors.Load(),
-		TLSHandshakes: s.tlsHandshakes.Load(), TLSHandshakeFailures: s.tlsFailures.Load(), TLSHandshaking: s.handshakes.Load(), ProxyRefused: s.proxyRefused.Load()}
+		TLSHandshakes: s.tlsHandshakes.Load(), TLSHandshakeFailures: s.tlsFailures.Load(), TLSHandshaking: s.handshakes.Load(), ProxyRefused: s.proxyRefused.Load(), IPConnsRefused: s.tlsIPRefused.Load()}
 	for _, l := range *s.loops.Load() {
 		c := &l.stats
 		st.LoopConns = append(st.LoopConns, c.conns.Load())

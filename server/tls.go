@@ -111,14 +111,59 @@ func (s *Server) startTLS(c net.Conn) {
 		}
 		return
 	}
-	go s.tlsHandshake(c)
+	ip, ok := s.holdHandshakeSlot(c)
+	if !ok {
+		s.handshakes.Add(-1)
+		s.enrolling.Add(-1)
+		s.tlsIPRefused.Add(1)
+		_ = c.Close()
+		return
+	}
+	go s.tlsHandshake(c, ip)
+}
+
+// holdHandshakeSlot counts a TLS handshake against its client address
+// under Limits.MaxConnsPerIP, so that one address cannot fill
+// TLS.MaxHandshakes with handshakes that never finish; ok is false when
+// the address has that many in progress already. Behind the PROXY
+// protocol the peer is the proxy: the client's address is checked at the
+// upgrade instead. ip is invalid when nothing was counted.
+func (s *Server) holdHandshakeSlot(c net.Conn) (ip netip.Addr, ok bool) {
+	limit := s.cfg.Limits.MaxConnsPerIP
+	ta, isTCP := c.RemoteAddr().(*net.TCPAddr)
+	if limit <= 0 || s.cfg.Proxies.Protocol || !isTCP {
+		return netip.Addr{}, true
+	}
+	ip = ta.AddrPort().Addr().Unmap()
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	if s.hsPerIP[ip] >= limit {
+		return netip.Addr{}, false
+	}
+	if s.hsPerIP == nil {
+		s.hsPerIP = map[netip.Addr]int{}
+	}
+	s.hsPerIP[ip]++
+	return ip, true
+}
+
+// releaseHandshakeSlot ends what holdHandshakeSlot counted.
+func (s *Server) releaseHandshakeSlot(ip netip.Addr) {
+	if !ip.IsValid() {
+		return
+	}
+	s.hsMu.Lock()
+	defer s.hsMu.Unlock()
+	if s.hsPerIP[ip]--; s.hsPerIP[ip] <= 0 {
+		delete(s.hsPerIP, ip)
+	}
 }
 
 // tlsHandshake reads the PROXY header if one is expected, runs the TLS
 // handshake, and hands the socket to an event loop with its keys. A
 // handshake still running after Limits.HandshakeTimeout (on the server's
 // clock) is cut off: its socket's deadline is moved to the past.
-func (s *Server) tlsHandshake(c net.Conn) {
+func (s *Server) tlsHandshake(c net.Conn, ip netip.Addr) {
 	var timedOut atomic.Bool
 	timer := s.clk.AfterFunc(s.cfg.Limits.HandshakeTimeout, func() {
 		timedOut.Store(true)
@@ -130,6 +175,7 @@ func (s *Server) tlsHandshake(c net.Conn) {
 	timer.Stop()
 	s.trackHandshake(c, false)
 	s.handshakes.Add(-1) // done: what follows is not bounded by MaxHandshakes
+	s.releaseHandshakeSlot(ip)
 	if err == nil && s.state.Load() >= stShuttingDown {
 		err = ErrServerClosed
 	}

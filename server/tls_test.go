@@ -678,3 +678,46 @@ func TestTLSConfigRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSHandshakesPerIP: with Limits.MaxConnsPerIP, one address cannot
+// hold more TLS handshakes in progress than that (it would fill
+// TLS.MaxHandshakes for everyone); another address still can, and the
+// slots come back when the handshakes end.
+func TestTLSHandshakesPerIP(t *testing.T) {
+	clk := newFakeClock()
+	srv, url, _ := startTLSServer(t, Config{Clock: clk, Limits: Limits{MaxConnsPerIP: 2}}, EchoHandler{})
+	var stalled []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		stalled = append(stalled, c)
+	}
+	waitHandshakes(t, srv, 2)
+	over, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	expectEOF(t, over)
+	if st := srv.Stats(); st.IPConnsRefused != 1 || st.TLSHandshaking != 2 {
+		t.Fatalf("stats: %+v", st)
+	}
+	// Another address is not held back.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.9")}}
+	other, err := d.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	waitHandshakes(t, srv, 3)
+	_ = other.Close()
+	for _, c := range stalled {
+		_ = c.Close()
+	}
+	waitHandshakes(t, srv, 0)
+	c := dial(t, url) // the slots are back
+	c.Close()
+}
