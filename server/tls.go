@@ -426,7 +426,7 @@ func (l *loop) tlsFail(s *Session, err error) {
 			s.setReason(CauseProtocol, codec.StatusAbnormalClosure, err.Error())
 		}
 	}
-	if s.state == stateHandshake {
+	if s.state == stateHandshake && !s.closing { // a rejected upgrade was counted already
 		l.stats.handshakeErr.Add(1)
 	}
 	l.markDirty(s)
