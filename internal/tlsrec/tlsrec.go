@@ -609,6 +609,9 @@ func (s *State) Open(rec []byte) ([]byte, error) {
 		if typ != typeApplicationData {
 			return nil, ErrUnexpected // (a late ChangeCipherSpec included)
 		}
+		if len(body) > MaxPlaintext+256 { // RFC 8446 5.2: TLS 1.3's own bound
+			return nil, ErrRecordTooBig
+		}
 		out, err := d.aead.Open(body[:0], s.nonce(d, seq, nil), body, rec[:HeaderSize])
 		if err != nil {
 			return nil, ErrDecrypt
@@ -620,6 +623,9 @@ func (s *State) Open(rec []byte) ([]byte, error) {
 		}
 		if i < 0 {
 			return nil, ErrBadRecord
+		}
+		if i > MaxPlaintext {
+			return nil, ErrRecordTooBig
 		}
 		typ, p = out[i], out[:i]
 		switch typ {

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -579,5 +580,22 @@ func TestKeyUpdateFlood(t *testing.T) {
 	_, err := open(keyUpdate())
 	if !errors.Is(err, ErrKeyUpdateFlood) || AlertFor(err) != AlertUnexpectedMessage {
 		t.Fatalf("KeyUpdate 8 bytes after the last: %v (alert %d), want ErrKeyUpdateFlood", err, AlertFor(err))
+	}
+}
+
+// TestRecordLimits: a TLS 1.3 record longer than 2^14+256 bytes is refused
+// as too big before any decryption (RFC 8446 5.2); TLS 1.2 allows
+// 2^14+2048, so the same record is only a bad MAC there.
+func TestRecordLimits(t *testing.T) {
+	rec := make([]byte, HeaderSize+MaxPlaintext+257)
+	rec[0], rec[1], rec[2] = typeApplicationData, 3, 3
+	binary.BigEndian.PutUint16(rec[3:], uint16(MaxPlaintext+257))
+	srv13, _ := statePair(t, tls.VersionTLS13)
+	if _, err := srv13.Open(append([]byte(nil), rec...)); !errors.Is(err, ErrRecordTooBig) {
+		t.Errorf("TLS 1.3: %v, want ErrRecordTooBig", err)
+	}
+	srv12, _ := statePair(t, tls.VersionTLS12)
+	if _, err := srv12.Open(append([]byte(nil), rec...)); !errors.Is(err, ErrDecrypt) {
+		t.Errorf("TLS 1.2: %v, want ErrDecrypt", err)
 	}
 }
