@@ -224,19 +224,9 @@ func TestTLSBinary(t *testing.T) {
 		t.Fatalf("end point %s", body)
 	}
 
-	waitLog := func(want string, n int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for strings.Count(p.log.String(), want) < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in the log:\n%s", want, p.log)
-			}
-			time.Sleep(10 * time.Millisecond) // polling another process's log
-		}
-	}
 	install(next)
 	p.signal(t, syscall.SIGHUP)
-	waitLog(`msg="TLS certificate reloaded"`, 1)
+	p.log.await(t, `msg="TLS certificate reloaded"`, 1)
 	if !strings.Contains(p.log.String(), `subject="CN=wsloop new"`) {
 		t.Fatalf("reload line does not name the new certificate:\n%s", p.log)
 	}
@@ -254,7 +244,7 @@ func TestTLSBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.signal(t, syscall.SIGHUP)
-	waitLog(`msg="SIGHUP: certificate not reloaded, the one in use stays"`, 1)
+	p.log.await(t, `msg="SIGHUP: certificate not reloaded, the one in use stays"`, 1)
 	third, err := dial(next)
 	if err != nil {
 		t.Fatalf("wss after a failed reload: %v", err)
@@ -268,13 +258,7 @@ func TestTLSBinary(t *testing.T) {
 func TestSIGHUPWithoutTLS(t *testing.T) {
 	p := startWsloop(t, nil)
 	p.signal(t, syscall.SIGHUP)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(p.log.String(), "SIGHUP: nothing to reload") {
-		if time.Now().After(deadline) {
-			t.Fatalf("SIGHUP not logged:\n%s", p.log)
-		}
-		time.Sleep(10 * time.Millisecond) // polling another process's log
-	}
+	p.log.await(t, "SIGHUP: nothing to reload", 1)
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+p.addr+"/ws", nil)
 	if err != nil {
 		t.Fatalf("after SIGHUP: %v", err)

@@ -79,6 +79,7 @@ type logBuffer struct {
 	buf   bytes.Buffer
 	once  sync.Once
 	ready chan struct{}
+	grew  chan struct{} // closed by the next Write (await)
 }
 
 func newLogBuffer() *logBuffer { return &logBuffer{ready: make(chan struct{})} }
@@ -90,7 +91,35 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	if bytes.Contains(l.buf.Bytes(), []byte(`msg="wsloop serving"`)) {
 		l.once.Do(func() { close(l.ready) })
 	}
+	if l.grew != nil {
+		close(l.grew)
+		l.grew = nil
+	}
 	return len(p), nil
+}
+
+// await waits until the log holds want n times, woken by each write; it
+// fails the test after 5 s.
+func (l *logBuffer) await(t *testing.T, want string, n int) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		l.mu.Lock()
+		if strings.Count(l.buf.String(), want) >= n {
+			l.mu.Unlock()
+			return
+		}
+		if l.grew == nil {
+			l.grew = make(chan struct{})
+		}
+		grew := l.grew
+		l.mu.Unlock()
+		select {
+		case <-grew:
+		case <-deadline:
+			t.Fatalf("no %q in the log:\n%s", want, l)
+		}
+	}
 }
 
 func (l *logBuffer) String() string {

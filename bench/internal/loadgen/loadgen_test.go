@@ -72,27 +72,12 @@ func TestEngineAgainstWsloop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	ctx := context.Background()
-	e.Dial(ctx, 20, nil)
-	if open := e.WaitHandshakes(ctx, 5*time.Second); open != 20 {
-		t.Fatalf("%d open, totals %+v", open, e.Totals())
-	}
-	e.Broadcast(CmdPing)
-	waitFor(t, func() bool { return e.Totals().Pongs == 20 })
-
-	e.StartEcho()
 	e.Measure(true)
-	e.Broadcast(CmdStartEcho)
-	waitFor(t, func() bool { return e.Totals().Replies >= 2000 })
+	pingAndEcho(t, e, 20, 2000)
 	e.Measure(false)
-	e.StopEcho()
-	if left := e.Drain(5 * time.Second); left != 0 {
-		t.Fatalf("%d requests still in flight", left)
-	}
 	tot := e.Totals()
-	errs, _ := e.Errors()
-	if tot.Errors != 0 || tot.Dropped != 0 || tot.Lost != 0 || tot.Pushes != 20 {
-		t.Fatalf("totals %+v, errors %q", tot, errs)
+	if tot.Pushes != 20 {
+		t.Fatalf("%d welcomes, want 20", tot.Pushes)
 	}
 	if lat := e.Latency(); lat.Count() < 2000 || lat.Quantile(0.5) <= 0 {
 		t.Fatalf("latency count %d p50 %d", lat.Count(), lat.Quantile(0.5))
@@ -125,6 +110,31 @@ func TestEngineSourceAddress(t *testing.T) {
 	e.mu.Unlock()
 	if tot := e.Totals(); tot.SourceAddrs != 1 {
 		t.Fatalf("SourceAddrs %d", tot.SourceAddrs)
+	}
+}
+
+// pingAndEcho dials n connections, pings each, runs pipelined echo until
+// replies have come back, drains, and checks that nothing went wrong.
+func pingAndEcho(t *testing.T, e *Engine, n, replies int64) {
+	t.Helper()
+	ctx := context.Background()
+	e.Dial(ctx, int(n), nil)
+	if open := e.WaitHandshakes(ctx, 5*time.Second); open != n {
+		errs, _ := e.Errors()
+		t.Fatalf("%d open, totals %+v, errors %q", open, e.Totals(), errs)
+	}
+	e.Broadcast(CmdPing)
+	waitFor(t, func() bool { return e.Totals().Pongs == n })
+	e.StartEcho()
+	e.Broadcast(CmdStartEcho)
+	waitFor(t, func() bool { return e.Totals().Replies >= replies })
+	e.StopEcho()
+	if left := e.Drain(5 * time.Second); left != 0 {
+		t.Fatalf("%d requests still in flight", left)
+	}
+	if tot := e.Totals(); tot.Errors != 0 || tot.Dropped != 0 || tot.Lost != 0 {
+		errs, _ := e.Errors()
+		t.Fatalf("totals %+v, errors %q", tot, errs)
 	}
 }
 
@@ -366,6 +376,8 @@ func TestEngineSplitFrame(t *testing.T) {
 	}
 	defer ln.Close()
 	served := make(chan error, 1)
+	upgraded, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -384,7 +396,7 @@ func TestEngineSplitFrame(t *testing.T) {
 			served <- err
 			return
 		}
-		time.Sleep(50 * time.Millisecond) // the handshake read alone
+		<-upgraded // the 101 read alone
 		push := []byte(`{"cmd":"welcome","data":{}}`)
 		frame := append([]byte{0x81, byte(len(push))}, push...)
 		_, _ = c.Write(frame[:5])
@@ -392,7 +404,7 @@ func TestEngineSplitFrame(t *testing.T) {
 		_, _ = c.Write(frame[5:])
 		_, err = c.Write(frame)
 		served <- err
-		time.Sleep(time.Second) // keep the connection open while the test reads
+		<-done // open while the test reads
 	}()
 	e, err := New(Config{Addr: ln.Addr().String(), Loops: 1})
 	if err != nil {
@@ -400,6 +412,8 @@ func TestEngineSplitFrame(t *testing.T) {
 	}
 	defer e.Close()
 	e.Dial(context.Background(), 1, nil)
+	waitFor(t, func() bool { return e.Totals().Upgraded == 1 })
+	close(upgraded)
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
@@ -425,25 +439,7 @@ func TestEngineTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer e.Close()
-		ctx := context.Background()
-		e.Dial(ctx, 10, nil)
-		if open := e.WaitHandshakes(ctx, 5*time.Second); open != 10 {
-			errs, _ := e.Errors()
-			t.Fatalf("TLS %x: %d open, totals %+v, errors %q", v, open, e.Totals(), errs)
-		}
-		e.Broadcast(CmdPing)
-		waitFor(t, func() bool { return e.Totals().Pongs == 10 })
-		e.StartEcho()
-		e.Broadcast(CmdStartEcho)
-		waitFor(t, func() bool { return e.Totals().Replies >= 1000 })
-		e.StopEcho()
-		if left := e.Drain(5 * time.Second); left != 0 {
-			t.Fatalf("%d requests still in flight", left)
-		}
-		if tot := e.Totals(); tot.Errors != 0 || tot.Dropped != 0 || tot.Lost != 0 {
-			errs, _ := e.Errors()
-			t.Fatalf("TLS %x: totals %+v, errors %q", v, tot, errs)
-		}
+		pingAndEcho(t, e, 10, 1000)
 	}
 
 	const timeout = 300 * time.Millisecond
