@@ -154,7 +154,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", o.rate, "broadcast: publishes per second")
 	fs.BoolVar(&o.compression, "compression", false, "clients offer permessage-deflate (no context takeover) and servers accept it (targets that cannot are skipped)")
 	fs.BoolVar(&o.apiPublish, "api-publish", false, "broadcast: wsloop publishes through its HTTP API (POST /api/publish) as Centrifugo always does; the peers without one through a publisher connection")
-	fs.BoolVar(&o.tls, "tls", false, "wss://: servers serve TLS (ECDSA P-256 certificate made for the run), clients dial it; targets without TLS are skipped")
+	fs.BoolVar(&o.tls, "tls", false, "wss://: servers serve TLS (an ECDSA P-256 certificate from a CA made for the run), clients dial it; targets without TLS are skipped")
 	fs.DurationVar(&o.hbTimeout, "hb-timeout", o.hbTimeout, "expiry: heartbeat timeout the servers are started with")
 	fs.BoolVar(&o.matrix, "matrix", false, "run every scenario against every target ("+strings.Join(matrixTargets, ", ")+"; -scenario and -targets narrow it) and write RESULTS.md and charts/<scenario>.svg")
 	fs.StringVar(&o.out, "out", "", "-matrix: directory for RESULTS.md and charts/ (default: the bench module's directory)")
