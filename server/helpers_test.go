@@ -91,13 +91,18 @@ func dialRaw(t testing.TB, srv *Server, upgrade bool) *rawConn {
 	t.Cleanup(func() { c.Close() })
 	rc := &rawConn{t: t, Conn: c}
 	if upgrade {
-		rc.send([]byte(upgradeRequest))
-		head := rc.readHTTP()
-		if !strings.HasPrefix(head, "HTTP/1.1 101 ") {
-			t.Fatalf("handshake answer %q", head)
-		}
+		rc.upgrade()
 	}
 	return rc
+}
+
+// upgrade sends the upgrade request and expects 101.
+func (rc *rawConn) upgrade() {
+	rc.t.Helper()
+	rc.send([]byte(upgradeRequest))
+	if head := rc.readHTTP(); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+		rc.t.Fatalf("handshake answer %q", head)
+	}
 }
 
 func (rc *rawConn) send(b []byte) {

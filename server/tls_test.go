@@ -43,10 +43,7 @@ func dialRawTLS(t testing.TB, srv *Server, ca *wstest.CA, version uint16, upgrad
 	t.Cleanup(func() { c.Close() })
 	rc := &rawConn{t: t, Conn: c}
 	if upgrade {
-		rc.send([]byte(upgradeRequest))
-		if head := rc.readHTTP(); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
-			t.Fatalf("handshake answer %q", head)
-		}
+		rc.upgrade()
 	}
 	return rc
 }
@@ -234,16 +231,8 @@ func expectOpen(t *testing.T, c net.Conn) {
 func TestTLSHandshakeTimeout(t *testing.T) {
 	clk := newFakeClock()
 	srv, _, _ := startTLSServer(t, Config{Clock: clk, Limits: Limits{HandshakeTimeout: 2 * time.Second}}, EchoHandler{})
-	silent, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	half, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer half.Close()
+	silent := dialRaw(t, srv, false).Conn
+	half := dialRaw(t, srv, false).Conn
 	_, _ = half.Write([]byte{22, 3, 1, 0, 200, 1, 0}) // a ClientHello's first bytes
 	waitHandshakes(t, srv, 2)
 	clk.Advance(2*time.Second - time.Millisecond)
@@ -265,17 +254,9 @@ func TestTLSMaxHandshakes(t *testing.T) {
 	clk := newFakeClock()
 	srv, url, _ := startTLSServer(t, Config{Clock: clk, TLS: TLS{MaxHandshakes: 1}}, EchoHandler{})
 	c := dial(t, url) // completed: not counted
-	stalled, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
+	stalled := dialRaw(t, srv, false).Conn
 	waitHandshakes(t, srv, 1)
-	over, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer over.Close()
+	over := dialRaw(t, srv, false).Conn
 	expectEOF(t, over)
 	if st := srv.Stats(); st.Refused != 1 || st.TLSHandshaking != 1 {
 		t.Fatalf("stats: %+v", st)
@@ -335,10 +316,7 @@ func TestTLSBadRecord(t *testing.T) {
 		{"garbage", "error decoding message", func(tc *tamperConn) { _, _ = tc.Conn.Write([]byte("not a TLS record at all")) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := net.Dial("tcp", srv.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := dialRaw(t, srv, false).Conn
 			tpc := &tamperConn{Conn: raw}
 			c := tls.Client(tpc, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"})
 			defer c.Close()
@@ -348,7 +326,7 @@ func TestTLSBadRecord(t *testing.T) {
 			tc.tamper(tpc)
 			_, _ = c.Write(clientFrame(0x82, []byte("hello"), true))
 			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			_, err = io.ReadAll(c)
+			_, err := io.ReadAll(c)
 			if err == nil || !strings.Contains(err.Error(), tc.alert) {
 				t.Fatalf("the client read %v, want the alert %q", err, tc.alert)
 			}
@@ -421,11 +399,7 @@ func TestTLSReloadCertificate(t *testing.T) {
 func TestTLSShutdown(t *testing.T) {
 	clk := newFakeClock()
 	srv, _, _ := startTLSServer(t, Config{Clock: clk}, EchoHandler{})
-	stalled, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
+	stalled := dialRaw(t, srv, false).Conn
 	waitHandshakes(t, srv, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -466,11 +440,7 @@ func TestTLSProxyProtocol(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _, ca := startTLSServer(t, Config{Proxies: Proxies{Protocol: true, Trusted: []netip.Prefix{netip.MustParsePrefix(tc.trusted)}}}, h)
-			raw, err := net.Dial("tcp", srv.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
+			raw := dialRaw(t, srv, false).Conn
 			if _, err := raw.Write([]byte(tc.header)); err != nil {
 				t.Fatal(err)
 			}
@@ -688,19 +658,11 @@ func TestTLSHandshakesPerIP(t *testing.T) {
 	srv, url, _ := startTLSServer(t, Config{Clock: clk, Limits: Limits{MaxConnsPerIP: 2}}, EchoHandler{})
 	var stalled []net.Conn
 	for i := 0; i < 2; i++ {
-		c, err := net.Dial("tcp", srv.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := dialRaw(t, srv, false).Conn
 		stalled = append(stalled, c)
 	}
 	waitHandshakes(t, srv, 2)
-	over, err := net.Dial("tcp", srv.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer over.Close()
+	over := dialRaw(t, srv, false).Conn
 	expectEOF(t, over)
 	if st := srv.Stats(); st.IPConnsRefused != 1 || st.TLSHandshaking != 2 {
 		t.Fatalf("stats: %+v", st)

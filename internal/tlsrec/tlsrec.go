@@ -443,18 +443,6 @@ func (s *State) nonce(d *direction, seq uint64, explicit []byte) []byte {
 	return n[:]
 }
 
-// Overhead returns how many bytes one record adds to its plaintext.
-func (s *State) Overhead() int {
-	o := HeaderSize + s.out.aead.Overhead()
-	if s.version == tls.VersionTLS13 {
-		o++ // the inner content type
-	}
-	if s.explicitNonce() {
-		o += 8
-	}
-	return o
-}
-
 // Seal appends to dst the application data records carrying p (split at
 // MaxPlaintext) and returns the extended slice, led by the KeyUpdate the
 // client asked for, if one is due. An empty p appends no record but that
