@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -82,6 +84,31 @@ const (
 	envKeyData
 )
 
+// envKeyBit returns the bit of the envelope key whose raw contents (already
+// validated) are key, or 0 for any other key.
+func envKeyBit(key []byte, escaped bool) uint8 {
+	if escaped {
+		switch {
+		case jsonKeyIs(key, true, "cmd"):
+			return envKeyCmd
+		case jsonKeyIs(key, true, "seqno"):
+			return envKeySeqno
+		case jsonKeyIs(key, true, "data"):
+			return envKeyData
+		}
+		return 0
+	}
+	switch string(key) {
+	case "cmd":
+		return envKeyCmd
+	case "seqno":
+		return envKeySeqno
+	case "data":
+		return envKeyData
+	}
+	return 0
+}
+
 func (e *Envelope) decode(p []byte) (semantic error) {
 	i := skipJSONSpace(p, 0)
 	if i == len(p) || p[i] != '{' {
@@ -113,15 +140,7 @@ func (e *Envelope) decode(p []byte) (semantic error) {
 			}
 			value := p[start:i]
 
-			var bit uint8
-			switch {
-			case jsonKeyIs(key, escaped, "cmd"):
-				bit = envKeyCmd
-			case jsonKeyIs(key, escaped, "seqno"):
-				bit = envKeySeqno
-			case jsonKeyIs(key, escaped, "data"):
-				bit = envKeyData
-			}
+			bit := envKeyBit(key, escaped)
 			var bad error
 			switch {
 			case bit == 0:
@@ -221,6 +240,15 @@ var jsonPlain = func() (t [256]bool) {
 func scanJSONString(p []byte, i int) (end int, escaped, ok bool) {
 	i++
 	for {
+		// Eight bytes at a time while eight are left (most strings of an
+		// envelope end within the first eight), then one at a time.
+		for i+8 <= len(p) {
+			if t := nonPlain8(binary.LittleEndian.Uint64(p[i:])); t != 0 {
+				i += bits.TrailingZeros64(t) >> 3
+				break
+			}
+			i += 8
+		}
 		for i < len(p) && jsonPlain[p[i]] {
 			i++
 		}
@@ -250,6 +278,25 @@ func scanJSONString(p []byte, i int) (end int, escaped, ok bool) {
 			return 0, false, false
 		}
 	}
+}
+
+// SWAR constants: a one and a high bit in every byte of a word.
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// nonPlain8 marks, with the high bit of its byte, the first byte of the
+// little-endian word x that a JSON string cannot hold as it is ('"', '\\'
+// or a control character), and perhaps later ones; 0 when all eight are
+// plain. Each term, (v - k·ones) &^ v & high, sets the high bit of the
+// lowest byte of v below k exactly (a borrow only starts at such a byte,
+// so only bytes above it can be marked wrongly), and the callers look at
+// the lowest mark only.
+func nonPlain8(x uint64) uint64 {
+	q := x ^ swarOnes*'"'
+	b := x ^ swarOnes*'\\'
+	return ((x-swarOnes*0x20)&^x | (q-swarOnes)&^q | (b-swarOnes)&^b) & swarHigh
 }
 
 // jsonUnhex returns the value of the hex digit c.

@@ -2,8 +2,11 @@ package protocol
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -522,5 +525,59 @@ func BenchmarkAppendReply(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = AppendReply(buf[:0], e.Cmd, e.Seqno, 0, "ok", data)
+	}
+}
+
+// TestNonPlain8: the word-at-a-time test finds the same first byte a JSON
+// string cannot hold as the byte-at-a-time table, for words built around
+// every boundary byte (a control character, '"', '\\', 0x1f/0x20, 0x7f,
+// 0x80, 0xff) at every position, over backgrounds that tempt a borrow.
+func TestNonPlain8(t *testing.T) {
+	firstBad := func(w [8]byte) int {
+		for i, c := range w {
+			if !jsonPlain[c] {
+				return i
+			}
+		}
+		return 8
+	}
+	specials := []byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', '\\', '#', '[', ']', 0x7f, 0x80, 0x9f, 0xa0, 0xdc, 0xff}
+	check := func(w [8]byte) {
+		t.Helper()
+		want := firstBad(w)
+		got := 8
+		if m := nonPlain8(binary.LittleEndian.Uint64(w[:])); m != 0 {
+			got = bits.TrailingZeros64(m) >> 3
+		}
+		if got != want {
+			t.Fatalf("nonPlain8(% x): first non-plain byte %d, want %d", w, got, want)
+		}
+	}
+	for _, bg := range specials {
+		for _, a := range specials {
+			for i := 0; i < 8; i++ {
+				for _, c := range specials {
+					for j := i + 1; j < 8; j++ {
+						var w [8]byte
+						for k := range w {
+							w[k] = bg
+						}
+						w[i], w[j] = a, c
+						check(w)
+					}
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var w [8]byte
+		for k := range w {
+			w[k] = specials[rng.IntN(len(specials))]
+			if rng.IntN(3) == 0 {
+				w[k] = byte(rng.IntN(256))
+			}
+		}
+		check(w)
 	}
 }

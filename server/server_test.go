@@ -336,3 +336,30 @@ func TestEnrollingCountedOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestLoopClockSystem: on the system clock the loop clock reads the
+// monotonic clock alone and counts from New, as the injected clock does.
+func TestLoopClockSystem(t *testing.T) {
+	before := time.Now()
+	srv, err := New(Config{Addr: "127.0.0.1:0", Logger: testLogger(t)}, BuiltinHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !srv.sysClock {
+		t.Fatal("the default clock is not taken as the system clock")
+	}
+	lo := srv.clock()
+	hi := int64(time.Since(before))
+	if lo < 0 || lo > hi {
+		t.Fatalf("loop clock %d ns, want within [0, %d]", lo, hi)
+	}
+	fake := newFakeClock()
+	srv, err = New(Config{Addr: "127.0.0.1:0", Logger: testLogger(t), Clock: fake}, BuiltinHandler{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Advance(3 * time.Second)
+	if srv.sysClock || srv.clock() != int64(3*time.Second) {
+		t.Fatalf("fake clock: sysClock %v, loop clock %d, want false and 3s", srv.sysClock, srv.clock())
+	}
+}
