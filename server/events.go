@@ -23,11 +23,9 @@ type events struct {
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	srv := e.srv
 	l := srv.loopOf(gc.EventLoop())
-	fd := gc.Fd()
 	s := &Session{gc: gc, loop: l}
-	s.id = newSID(l.idx, srv.cfg.NodeID, srv.seq.Add(1), fd)
+	s.id = newSID(l.idx, srv.cfg.NodeID, srv.seq.Add(1), l.put(s))
 	s.tag = l.newTag()
-	l.put(fd, s)
 	srv.conns.Add(1)
 	tok, _ := gc.Context().(*enrollToken)
 	if tok != nil {
@@ -107,9 +105,7 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	s.state = stateClosed
 	l.wheel.Remove(s)
-	if fd := gc.Fd(); fd < len(l.sessions) && l.sessions[fd] == s {
-		l.sessions[fd] = nil
-	}
+	l.release(s)
 	s.dec.Reset()
 	if s.flags&sfIPCounted != 0 {
 		if ip, ok := remoteIP(s.RemoteAddr()); ok { // the address it was counted under

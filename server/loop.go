@@ -74,8 +74,16 @@ type loop struct {
 	tags     *rand.ChaCha8   // session tags: a cryptographic generator, seeded from crypto/rand, no lock
 	deflater *codec.Deflater // compresses this loop's own frames (Compression); made on first use
 	now      int64           // loop clock: ns since srv.epoch, read once per wakeup
-	sessions []*Session      // by fd
-	shard    *rooms.Shard[Session]
+	// sessions holds the loop's sessions by slot (the low 32 bits of
+	// their id), nil where a session has closed; freeSlots are those nil
+	// slots, reused last-freed first. Slots are the loop's own, not
+	// descriptors: a descriptor number is process-wide, so a table by
+	// descriptor on every loop would hold a slot per connection of every
+	// loop (8 bytes × loops per connection; 64 at a million connections
+	// on eight loops), where this one holds one per connection of its own.
+	sessions  []*Session
+	freeSlots []int32
+	shard     *rooms.Shard[Session]
 
 	// The cork (cork.go).
 	dirty     []*Session             // sessions with queued output in this wakeup
@@ -378,26 +386,33 @@ func (l *loop) schedule(s *Session, d int64) {
 }
 
 func (l *loop) lookup(sid uint64) *Session {
-	fd := int(uint32(sid))
-	if fd < len(l.sessions) {
-		if s := l.sessions[fd]; s != nil && s.id == sid {
+	slot := int(uint32(sid))
+	if slot < len(l.sessions) {
+		if s := l.sessions[slot]; s != nil && s.id == sid {
 			return s
 		}
 	}
 	return nil
 }
 
-func (l *loop) put(fd int, s *Session) {
-	if fd >= len(l.sessions) {
-		n := 2 * len(l.sessions)
-		if n < fd+1 {
-			n = fd + 64
-		}
-		grown := make([]*Session, n)
-		copy(grown, l.sessions)
-		l.sessions = grown
+// put gives s a slot in l.sessions and returns it.
+func (l *loop) put(s *Session) int {
+	if n := len(l.freeSlots); n > 0 {
+		slot := int(l.freeSlots[n-1])
+		l.freeSlots = l.freeSlots[:n-1]
+		l.sessions[slot] = s
+		return slot
 	}
-	l.sessions[fd] = s
+	l.sessions = append(l.sessions, s)
+	return len(l.sessions) - 1
+}
+
+// release frees s's slot (a closed session).
+func (l *loop) release(s *Session) {
+	if slot := int(uint32(s.id)); slot < len(l.sessions) && l.sessions[slot] == s {
+		l.sessions[slot] = nil
+		l.freeSlots = append(l.freeSlots, int32(slot))
+	}
 }
 
 // closeSoon closes s's socket at the end of this wakeup, after its output.

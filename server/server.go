@@ -454,11 +454,12 @@ func (s *Server) loopFor(sid uint64) (*loop, error) {
 }
 
 // A session id is 64 bits: the loop (8), the node (16, Config.NodeID), a
-// generation (8: a socket descriptor reused by a later connection gets
-// another id) and the socket descriptor (32). It encodes where the session
-// lives, so a push finds its loop, and its node, without a table.
-func newSID(loop int, node uint16, seq uint64, fd int) uint64 {
-	return uint64(loop)<<56 | uint64(node)<<40 | (seq&0xFF)<<32 | uint64(uint32(fd))
+// generation (8: a slot reused by a later connection gets another id) and
+// the session's slot in its loop's table (32, loop.put). It encodes where
+// the session lives, so a push finds its node, its loop and its slot
+// without a shared table.
+func newSID(loop int, node uint16, seq uint64, slot int) uint64 {
+	return uint64(loop)<<56 | uint64(node)<<40 | (seq&0xFF)<<32 | uint64(uint32(slot))
 }
 
 // SIDNode returns the node (Config.NodeID) of session id sid.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/panjf2000/gnet/v2"
 
 	"github.com/wsloop/wsloop/codec"
 	"github.com/wsloop/wsloop/protocol"
@@ -362,4 +363,103 @@ func TestLoopClockSystem(t *testing.T) {
 	if srv.sysClock || srv.clock() != int64(3*time.Second) {
 		t.Fatalf("fake clock: sysClock %v, loop clock %d, want false and 3s", srv.sysClock, srv.clock())
 	}
+}
+
+// onLoop runs f on loop l and waits for it.
+func onLoop(t *testing.T, l *loop, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	if err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		f()
+		close(done)
+		return nil
+	})); err != nil {
+		t.Fatalf("loop %d: %v", l.idx, err)
+	}
+	<-done
+}
+
+// TestSessionSlots: each loop's session table holds a slot per connection
+// of its own (not one per descriptor of the process), a closed session's
+// slot goes to a later connection, and a session id finds its session
+// until it closes and never after, even once its slot is reused.
+func TestSessionSlots(t *testing.T) {
+	rec := newCloseRecorder(BuiltinHandler{})
+	srv, _ := startServer(t, Config{Tuning: Tuning{Loops: 3}}, rec)
+	const n = 60
+	conns := make([]*rawConn, n)
+	for i := range conns {
+		conns[i] = dialRaw(t, srv, true)
+	}
+	// tables returns every loop's table length and session count and the
+	// ids of all sessions, checking that each id finds its session.
+	tables := func() (lens, counts []int, ids map[uint64]bool) {
+		ids = map[uint64]bool{}
+		for _, l := range *srv.loops.Load() {
+			onLoop(t, l, func() {
+				lens = append(lens, len(l.sessions))
+				counts = append(counts, 0)
+				for _, s := range l.sessions {
+					if s == nil {
+						continue
+					}
+					counts[len(counts)-1]++
+					ids[s.id] = true
+					if l.lookup(s.id) != s {
+						t.Errorf("loop %d: session %x is not found by its id", l.idx, s.id)
+					}
+				}
+			})
+		}
+		return lens, counts, ids
+	}
+	lens0, _, before := tables()
+	if sum(lens0) != n || len(before) != n {
+		t.Fatalf("%d connections take %d slots holding %d sessions, want %d", n, sum(lens0), len(before), n)
+	}
+	for _, c := range conns[:n/2] {
+		_ = c.Close()
+	}
+	for range n / 2 {
+		rec.next(t)
+	}
+	_, _, open := tables()
+	var closed []uint64
+	for id := range before {
+		if !open[id] {
+			closed = append(closed, id)
+		}
+	}
+	if len(closed) != n/2 {
+		t.Fatalf("%d sessions gone after %d closes", len(closed), n/2)
+	}
+	for i := range n / 2 {
+		conns[i] = dialRaw(t, srv, true)
+	}
+	lens, counts, after := tables()
+	if len(after) != n {
+		t.Fatalf("%d sessions after reconnecting, want %d", len(after), n)
+	}
+	// A loop grows only by the connections it holds beyond its freed slots.
+	for i := range lens {
+		if want := max(lens0[i], counts[i]); lens[i] != want {
+			t.Errorf("loop %d: %d slots for %d sessions, want %d (closed slots reused)", i, lens[i], counts[i], want)
+		}
+	}
+	for _, l := range *srv.loops.Load() {
+		onLoop(t, l, func() {
+			for _, id := range closed {
+				if int(id>>56) == l.idx && l.lookup(id) != nil {
+					t.Errorf("closed session %x found again (its slot was reused)", id)
+				}
+			}
+		})
+	}
+}
+
+func sum(xs []int) (n int) {
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
