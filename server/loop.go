@@ -34,23 +34,24 @@ const (
 )
 
 // job is one entry of a loop's ring. It is a value: pushing one allocates
-// nothing.
+// nothing. The small fields come first, so that they share one word: 72
+// bytes, 80 with the ring's sequence number, a ring of 8192 taking 640 KiB.
 type job struct {
-	kind  jobKind
-	code  codec.StatusCode
+	kind jobKind
+	code codec.StatusCode
+	// anonymous: a jobSession for a sid that was a `to`
+	anonymous bool
+	// reply: a jobPush that is a deferred reply (Context.Defer)
+	reply bool
 	sid   uint64
 	frame *codec.PreparedFrame // the job's reference, released by the loop after use
 	group *group
 	room  *group
 	text  string
 	fn    func(*loop)
-	// anonymous: a jobSession for a sid that was a `to`
-	anonymous bool
 	// tag: a jobSession for a sid a client gave must match the session's
 	// random tag (0: the server's own, not checked)
 	tag uint64
-	// reply: a jobPush that is a deferred reply (Context.Defer)
-	reply bool
 }
 
 // maxDrain bounds the jobs one wakeup runs, so that a publisher flood cannot

@@ -67,6 +67,11 @@ type Server struct {
 
 	loopsMu sync.Mutex
 	loops   atomic.Pointer[[]*loop] // copy-on-write; index = loop id in session ids
+	// unbound are the loops Serve made before accepting (their job rings,
+	// timing wheels and io_uring rings allocated once, at start), each
+	// bound to a gnet event loop by its first connection (loopOf). Under
+	// loopsMu.
+	unbound []*loop
 
 	refused      atomic.Uint64 // connections refused at the accept stage
 	acceptErrors atomic.Uint64
@@ -202,12 +207,19 @@ func (s *Server) Serve() error {
 		return ErrServerClosed
 	}
 	s.batchSends = !s.cfg.Tuning.NoIOUring && !s.noDirect && uringWorks(s.log)
+	s.loopsMu.Lock()
+	for i := range s.cfg.Tuning.Loops {
+		s.unbound = append(s.unbound, newLoop(s, i, nil))
+	}
+	s.loopsMu.Unlock()
 	if err := s.broker.Start(s.deliverRemote); err != nil {
+		s.closeRings()
 		s.state.Store(stClosed)
 		close(s.done)
 		return fmt.Errorf("server: start broker: %w", err)
 	}
 	if err := s.cli.Start(); err != nil {
+		s.closeRings()
 		s.state.Store(stClosed)
 		close(s.done)
 		return fmt.Errorf("server: start event loops: %w", err)
@@ -402,19 +414,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if stopErr := s.cli.Stop(); stopErr != nil {
 		s.log.Debug("event loops stopped", "err", stopErr)
 	}
-	for _, l := range *s.loops.Load() { // the loops have exited
-		if l.ring != nil {
-			_ = l.ring.Close()
-			l.ring = nil
-		}
-	}
+	s.closeRings() // the loops have exited
 	s.state.Store(stClosed)
 	close(s.done)
 	s.log.Info("wsloop stopped", "forced", err != nil)
 	return err
 }
 
-// loopOf returns wsloop's state for a gnet loop, creating it on first use.
+// closeRings closes the io_uring rings of every loop, bound or not, once
+// no loop runs.
+func (s *Server) closeRings() {
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	all := append(append([]*loop(nil), *s.loops.Load()...), s.unbound...)
+	for _, l := range all {
+		if l != nil && l.ring != nil {
+			_ = l.ring.Close()
+			l.ring = nil
+		}
+	}
+	s.unbound = nil
+}
+
+// loopOf returns wsloop's state for a gnet loop, binding one that Serve made
+// on first use.
 func (s *Server) loopOf(el gnet.EventLoop) *loop {
 	for _, l := range *s.loops.Load() {
 		if l.el == el {
@@ -429,7 +452,13 @@ func (s *Server) loopOf(el gnet.EventLoop) *loop {
 			return l
 		}
 	}
-	l := newLoop(s, len(old), el)
+	var l *loop
+	if idx := len(old); idx < len(s.unbound) {
+		l, s.unbound[idx] = s.unbound[idx], nil
+		l.el = el
+	} else {
+		l = newLoop(s, idx, el) // gnet runs no more loops than Tuning.Loops; this is a guard
+	}
 	grown := append(append(make([]*loop, 0, len(old)+1), old...), l)
 	s.loops.Store(&grown)
 	return l

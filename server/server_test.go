@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 	"github.com/panjf2000/gnet/v2"
@@ -462,4 +463,43 @@ func sum(xs []int) (n int) {
 		n += x
 	}
 	return n
+}
+
+// TestLoopsMadeAtServe: every loop's state (job ring, timing wheel,
+// io_uring ring) is allocated when Serve starts, not by the first
+// connection a loop gets, and connections bind them to gnet's loops in
+// turn.
+func TestLoopsMadeAtServe(t *testing.T) {
+	const loops = 3
+	srv, _ := startServer(t, Config{Tuning: Tuning{Loops: loops}}, BuiltinHandler{})
+	srv.loopsMu.Lock()
+	made := len(srv.unbound)
+	for i, l := range srv.unbound {
+		if l == nil || l.idx != i || l.jobs == nil || l.wheel == nil || l.el != nil {
+			t.Errorf("unbound loop %d: %+v", i, l)
+		}
+	}
+	srv.loopsMu.Unlock()
+	if made != loops || len(*srv.loops.Load()) != 0 {
+		t.Fatalf("after Serve: %d loops made, %d bound; want %d and 0", made, len(*srv.loops.Load()), loops)
+	}
+	for range 4 * loops {
+		dialRaw(t, srv, true)
+	}
+	bound := *srv.loops.Load()
+	if len(bound) != loops {
+		t.Fatalf("%d loops bound after %d connections, want %d", len(bound), 4*loops, loops)
+	}
+	for i, l := range bound {
+		if l.idx != i || l.el == nil {
+			t.Errorf("bound loop %d: idx %d, el %v", i, l.idx, l.el)
+		}
+	}
+}
+
+// TestJobSize: a ring entry stays 72 bytes (its small fields share a word).
+func TestJobSize(t *testing.T) {
+	if n := unsafe.Sizeof(job{}); n != 72 {
+		t.Fatalf("job is %d bytes, want 72", n)
+	}
 }
